@@ -1,0 +1,23 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+/** A JSON response for API Gateway HTTP APIs (payload format 2.0). */
+export function json(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+  return { statusCode, headers: { ...JSON_HEADERS }, body: JSON.stringify(body) };
+}
+
+/** A 4xx/5xx with a short, safe reason: `{"error":"<code>","message":"<text>"}`. */
+export function problem(statusCode: number, error: string, message: string): APIGatewayProxyStructuredResultV2 {
+  return json(statusCode, { error, message });
+}
+
+/** Header lookup that ignores case (API Gateway lowercases them, other callers may not). */
+export function header(headers: Record<string, string | undefined> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}
