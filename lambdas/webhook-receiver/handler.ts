@@ -1,0 +1,15 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { smartcarSecretSource } from '../shared/smartcar-secret.js';
+import { loadReceiverConfig } from './config.js';
+import { sqsWebhookQueue } from './queue.js';
+import { createReceiverHandler } from './receiver.js';
+
+// Cold start: configuration validated once, clients created once and reused by every invocation.
+const config = loadReceiverConfig();
+const logger = new Logger({ serviceName: 'webhook-receiver' });
+const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
+const queue = sqsWebhookQueue(new SQSClient({}), config.QUEUE_URL);
+
+export const handler = createReceiverHandler({ maxBodyBytes: config.MAX_BODY_BYTES, secret, queue, logger });

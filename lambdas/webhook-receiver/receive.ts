@@ -1,0 +1,130 @@
+import { hmacHex, verifySignature } from './signature.js';
+
+/** What the receiver decided for one request; the handler turns it into an HTTP answer. */
+export type ReceiveOutcome =
+  | { readonly kind: 'verify'; readonly answer: string }
+  | { readonly kind: 'enqueue'; readonly message: QueuedWebhook }
+  | { readonly kind: 'reject'; readonly status: 400 | 401 | 413; readonly error: string; readonly reason: string };
+
+export interface QueuedWebhook {
+  /** The body exactly as Smartcar sent it (already checked to be UTF-8). */
+  readonly body: string;
+  readonly attributes: WebhookAttributes;
+}
+
+export interface WebhookAttributes {
+  readonly eventId?: string;
+  readonly eventType?: string;
+  readonly vehicleId?: string;
+}
+
+export interface ReceiveInput {
+  readonly rawBody: Buffer;
+  readonly signature: string | undefined;
+}
+
+export interface SigningKeys {
+  /** The current Application Management Token: signs VERIFY answers. */
+  readonly current: string;
+  /** The AMT before a rotation, still accepted for incoming signatures. */
+  readonly previous?: string;
+}
+
+/** A VERIFY challenge must be a plain token: no JSON punctuation, whitespace or control characters. */
+const PLAIN_TOKEN = /^[^\s{}"\p{Cc}]{1,512}$/u;
+
+const reject = (status: 400 | 401 | 413, error: string, reason: string): ReceiveOutcome => ({
+  kind: 'reject',
+  status,
+  error,
+  reason,
+});
+
+type JsonObject = Record<string, unknown>;
+
+function parseObject(text: string): JsonObject | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function asObject(value: unknown): JsonObject | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
+}
+
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+/**
+ * The challenge of a VERIFY event, in either envelope: v4 `{"eventType":"VERIFY","data":{"challenge"}}`
+ * or v2 `{"eventName":"verify","payload":{"challenge"}}`. `undefined` when the body is not a VERIFY.
+ */
+function verifyChallenge(body: JsonObject): { challenge: unknown } | undefined {
+  if (body.eventType === 'VERIFY') return { challenge: asObject(body.data)?.challenge };
+  if (body.eventName === 'verify') return { challenge: asObject(body.payload)?.challenge };
+  return undefined;
+}
+
+/** Attributes for routing/filtering without parsing the body again; only what the body really carries. */
+export function webhookAttributes(body: JsonObject): WebhookAttributes {
+  const data = asObject(body.data);
+  const payload = asObject(body.payload);
+  return {
+    eventId: nonEmptyString(body.eventId) ?? nonEmptyString(payload?.eventId),
+    eventType: nonEmptyString(body.eventType) ?? nonEmptyString(body.eventName),
+    vehicleId:
+      nonEmptyString(asObject(data?.vehicle)?.id) ??
+      nonEmptyString(body.vehicleId) ??
+      nonEmptyString(payload?.vehicleId),
+  };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Buffer): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decides what to do with one webhook request. Pure: no I/O, so every path is unit-tested.
+ * The body size is checked by the caller before this runs (413 before any HMAC work).
+ *
+ * VERIFY is answered without a signature (Smartcar's VERIFY may be unsigned), so it must not become a
+ * signing oracle: only a plain-token challenge is answered, never one that could be a JSON event body.
+ */
+export function receiveWebhook(input: ReceiveInput, keys: SigningKeys): ReceiveOutcome {
+  const text = decodeUtf8(input.rawBody);
+  const body = text === undefined ? undefined : parseObject(text);
+  const allKeys = keys.previous ? [keys.current, keys.previous] : [keys.current];
+
+  const verify = body ? verifyChallenge(body) : undefined;
+  if (verify) {
+    if (input.signature !== undefined && !verifySignature(input.rawBody, input.signature, allKeys)) {
+      return reject(401, 'invalid_signature', 'SC-Signature does not match the body');
+    }
+    const { challenge } = verify;
+    if (typeof challenge !== 'string' || !PLAIN_TOKEN.test(challenge)) {
+      return reject(400, 'invalid_challenge', 'challenge must be a plain token of at most 512 characters');
+    }
+    return { kind: 'verify', answer: hmacHex(keys.current, challenge) };
+  }
+
+  if (input.signature === undefined || input.signature.trim() === '') {
+    return reject(401, 'missing_signature', 'SC-Signature header is required');
+  }
+  if (!verifySignature(input.rawBody, input.signature, allKeys)) {
+    return reject(401, 'invalid_signature', 'SC-Signature does not match the body');
+  }
+  if (text === undefined || body === undefined) {
+    return reject(400, 'invalid_body', 'body must be a UTF-8 JSON object');
+  }
+  return { kind: 'enqueue', message: { body: text, attributes: webhookAttributes(body) } };
+}

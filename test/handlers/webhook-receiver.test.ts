@@ -1,0 +1,178 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
+
+const AMT = 'test-management-token';
+const SECRET = JSON.stringify({ clientId: 'cid', clientSecret: 'csecret', managementToken: AMT });
+const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/webhooks';
+
+const sqs = mockClient(SQSClient);
+const secrets = mockClient(SecretsManagerClient);
+
+type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+let handler: Handler;
+const logs: string[] = [];
+
+function request(body: string, headers: Record<string, string> = {}, isBase64Encoded = false): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: 'POST /webhooks/smartcar',
+    rawPath: '/webhooks/smartcar',
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json', ...headers },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      domainName: 'example.com',
+      domainPrefix: 'example',
+      http: { method: 'POST', path: '/webhooks/smartcar', protocol: 'HTTP/1.1', sourceIp: '1.2.3.4', userAgent: 'Smartcar/4' },
+      requestId: 'req',
+      routeKey: 'POST /webhooks/smartcar',
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    body,
+    isBase64Encoded,
+  };
+}
+
+const signedEvent = (body: string, key = AMT) => request(body, { 'SC-Signature': hmacHex(key, Buffer.from(body)) });
+const invoke = (event: APIGatewayProxyEventV2) => handler(event, {} as Context);
+const parse = (result: APIGatewayProxyStructuredResultV2) => JSON.parse(String(result.body)) as Record<string, unknown>;
+
+const stateBody = JSON.stringify({
+  eventId: 'evt-1',
+  eventType: 'VEHICLE_STATE',
+  data: {
+    vehicle: { id: 'veh-1' },
+    signals: [{ code: 'location-preciselocation', body: { latitude: 48.8566, longitude: 2.3522 } }],
+  },
+});
+
+beforeAll(async () => {
+  vi.stubEnv('QUEUE_URL', QUEUE_URL);
+  vi.stubEnv('SMARTCAR_SECRET_ID', 'smartcar/app');
+  vi.stubEnv('MAX_BODY_BYTES', '1024');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  // Powertools writes info to stdout and warnings/errors to stderr: capture both.
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logs.push(String(chunk));
+      return true;
+    });
+  }
+  ({ handler } = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: Handler });
+});
+
+afterAll(() => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+});
+
+beforeEach(() => {
+  sqs.reset();
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
+  secrets.on(GetSecretValueCommand).resolves({ SecretString: SECRET, Name: 'smartcar/app' });
+  logs.length = 0;
+});
+
+describe('webhook receiver handler', () => {
+  it('queues a signed event with the raw body and attributes, then answers 200', async () => {
+    const result = await invoke(signedEvent(stateBody));
+    expect(result.statusCode).toBe(200);
+    const calls = sqs.commandCalls(SendMessageCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      MessageBody: stateBody,
+      MessageAttributes: {
+        eventId: { DataType: 'String', StringValue: 'evt-1' },
+        eventType: { DataType: 'String', StringValue: 'VEHICLE_STATE' },
+        vehicleId: { DataType: 'String', StringValue: 'veh-1' },
+      },
+    });
+  });
+
+  it('decodes a base64 body and verifies the decoded bytes', async () => {
+    const body = Buffer.from(stateBody);
+    const event = request(body.toString('base64'), { 'sc-signature': hmacHex(AMT, body) }, true);
+    expect((await invoke(event)).statusCode).toBe(200);
+    expect(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody).toBe(stateBody);
+  });
+
+  it('answers VERIFY with JSON content type and the challenge HMAC, queueing nothing', async () => {
+    const result = await invoke(request('{"eventType":"VERIFY","data":{"challenge":"hello"}}'));
+    expect(result.statusCode).toBe(200);
+    expect(result.headers?.['content-type']).toBe('application/json');
+    expect(parse(result)).toEqual({ challenge: hmacHex(AMT, 'hello') });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('refuses a VERIFY whose challenge is an event body (signing oracle)', async () => {
+    const result = await invoke(request(JSON.stringify({ eventType: 'VERIFY', data: { challenge: stateBody } })));
+    expect(result.statusCode).toBe(400);
+    expect(result.body).not.toContain(hmacHex(AMT, stateBody));
+    expect(parse(result).error).toBe('invalid_challenge');
+  });
+
+  it.each([
+    ['no signature', () => request(stateBody), 401, 'missing_signature'],
+    ['a wrong signature', () => signedEvent(stateBody, 'not-the-amt'), 401, 'invalid_signature'],
+    ['a signed body that is not a JSON object', () => signedEvent('[1,2,3]'), 400, 'invalid_body'],
+    ['a body over the limit', () => signedEvent(' '.repeat(1025)), 413, 'payload_too_large'],
+  ])('answers %s with a short JSON reason and queues nothing', async (_name, make, status, error) => {
+    const result = await invoke(make());
+    expect(result.statusCode).toBe(status);
+    expect(result.headers?.['content-type']).toBe('application/json');
+    expect(parse(result)).toMatchObject({ error });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('answers 413 before reading the secret or computing any HMAC', async () => {
+    secrets.reset();
+    secrets.on(GetSecretValueCommand).rejects(new Error('must not be called'));
+    const big = Buffer.alloc(2000, 'a').toString('base64');
+    expect((await invoke(request(big, { 'sc-signature': 'ab'.repeat(32) }, true))).statusCode).toBe(413);
+  });
+
+  it('answers 5xx when SQS fails, so Smartcar retries', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
+    const result = await invoke(signedEvent(stateBody));
+    expect(result.statusCode).toBe(503);
+    expect(parse(result).error).toBe('queue_unavailable');
+  });
+
+  it('reads the secret once per container (cold start), not per request', async () => {
+    vi.resetModules();
+    const fresh = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: Handler };
+    secrets.resetHistory();
+    for (let i = 0; i < 3; i++) {
+      expect((await fresh.handler(signedEvent(stateBody), {} as Context)).statusCode).toBe(200);
+    }
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('never logs the signature, the AMT, the body or location values', async () => {
+    const event = signedEvent(stateBody);
+    await invoke(event);
+    await invoke(signedEvent(stateBody, 'wrong'));
+    await invoke(request(stateBody));
+    const output = logs.join('');
+    expect(output).toContain('Webhook queued');
+    expect(output).not.toContain(String(event.headers['SC-Signature']));
+    expect(output).not.toContain(AMT);
+    expect(output).not.toContain('48.8566');
+  });
+
+  it('logs nothing from the body when the signature is wrong', async () => {
+    await invoke(signedEvent(stateBody, 'wrong'));
+    const output = logs.join('');
+    expect(output).toContain('invalid_signature');
+    expect(output).not.toContain('evt-1');
+    expect(output).not.toContain('veh-1');
+  });
+});
