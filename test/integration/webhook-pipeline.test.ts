@@ -1,0 +1,186 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ListQueuesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startLocalStack, type LocalStack } from '../support/local-stack.js';
+
+/**
+ * The whole pipeline through local mode, over loopback: HTTP → receiver handler → SQS emulator →
+ * processor handler (event-source-mapping semantics) → DynamoDB Local → read handler.
+ */
+const CAPTURES = resolve(import.meta.dirname, '../../../shared/reference/webhook-captures');
+
+let stack: LocalStack;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  stack = await startLocalStack({ LOCAL_VISIBILITY_TIMEOUT_SECONDS: '1', LOCAL_MAX_RECEIVE_COUNT: '2' });
+  sqs = new SQSClient({
+    endpoint: stack.sqsEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+});
+
+afterAll(async () => {
+  sqs?.destroy();
+  await stack?.stop();
+});
+
+const sign = (body: string) => createHmac('sha256', stack.managementToken).update(body).digest('hex');
+
+async function post(body: string, signature: string | undefined = sign(body)) {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (signature !== undefined) headers['sc-signature'] = signature;
+  const response = await fetch(`${stack.baseUrl}/webhooks/smartcar`, { method: 'POST', headers, body });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+interface VehicleView {
+  vehicleId: string;
+  userId?: string;
+  make?: string;
+  status: string;
+  signals: Record<string, { body: unknown; oemUpdatedAt?: number; status?: unknown }>;
+  errors: { type: string; code: string | null }[];
+}
+
+async function getVehicle(vehicleId: string): Promise<{ status: number; body: VehicleView }> {
+  const response = await fetch(`${stack.baseUrl}/vehicles/${vehicleId}`);
+  return { status: response.status, body: (await response.json()) as VehicleView };
+}
+
+function stateEvent(vehicleId: string, value: number, oemUpdatedAt: number, eventId = randomUUID()): string {
+  return JSON.stringify({
+    eventId,
+    eventType: 'VEHICLE_STATE',
+    data: {
+      user: { id: 'user-1' },
+      vehicle: { id: vehicleId, make: 'TESLA', model: 'Model 3', year: 2024 },
+      signals: [
+        {
+          code: 'tractionbattery-stateofcharge',
+          name: 'StateOfCharge',
+          group: 'TractionBattery',
+          body: { value, unit: 'percent' },
+          meta: { oemUpdatedAt, retrievedAt: oemUpdatedAt + 500 },
+          status: { value: 'SUCCESS' },
+        },
+      ],
+    },
+    triggers: [{ type: 'SIGNAL_UPDATED', signal: 'TractionBattery.StateOfCharge' }],
+    meta: { deliveryId: randomUUID(), deliveredAt: Date.now(), mode: 'LIVE', version: '4.0' },
+  });
+}
+
+const stateOfCharge = async (vehicleId: string) => {
+  const { status, body } = await getVehicle(vehicleId);
+  if (status !== 200) return undefined;
+  return (body.signals['tractionbattery-stateofcharge']?.body as { value: number } | undefined)?.value;
+};
+
+/** Waits until the queue is drained, so "nothing changed" assertions are meaningful. */
+const settle = () => new Promise((done) => setTimeout(done, 1500));
+
+describe('local webhook pipeline', () => {
+  it('answers VERIFY with the challenge HMAC', async () => {
+    const result = await post('{"eventType":"VERIFY","data":{"challenge":"local-check"}}', undefined);
+    expect(result).toEqual({ status: 200, body: { challenge: sign('local-check') } });
+  });
+
+  it('rejects unsigned and forged events with 401', async () => {
+    const body = stateEvent(randomUUID(), 10, Date.now());
+    expect((await post(body, undefined)).status).toBe(401);
+    expect((await post(body, sign(`${body} `))).status).toBe(401);
+  });
+
+  it('stores a signed capture and serves it at GET /vehicles/{id}', async () => {
+    const capture = JSON.parse(readFileSync(resolve(CAPTURES, 'polestar_2_all.json'), 'utf8')) as {
+      data: { vehicle: { id: string } };
+      eventId: string;
+    };
+    capture.eventId = randomUUID();
+    const result = await post(JSON.stringify(capture));
+    expect(result.status).toBe(200);
+    const vehicleId = capture.data.vehicle.id;
+    const view = await eventually(async () => {
+      const { status, body } = await getVehicle(vehicleId);
+      return status === 200 ? body : undefined;
+    });
+    expect(view).toMatchObject({ vehicleId, make: 'POLESTAR', status: 'CONNECTED' });
+    expect(view.signals['closure-islocked']).toMatchObject({ body: { value: true }, oemUpdatedAt: 1769897392000 });
+  });
+
+  it('404 with a JSON reason for an unknown vehicle', async () => {
+    const response = await fetch(`${stack.baseUrl}/vehicles/${randomUUID()}`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toHaveProperty('message');
+  });
+
+  it('processes every real capture without error', async () => {
+    const files = readdirSync(CAPTURES).filter((name) => name.endsWith('.json') && !name.includes('verify'));
+    for (const name of files) {
+      const body = JSON.parse(readFileSync(resolve(CAPTURES, name), 'utf8')) as { eventId?: string };
+      body.eventId = randomUUID();
+      expect((await post(JSON.stringify(body))).status, name).toBe(200);
+    }
+    const ids = files.map(
+      (name) => (JSON.parse(readFileSync(resolve(CAPTURES, name), 'utf8')) as { data: { vehicle: { id: string } } })
+        .data.vehicle.id,
+    );
+    for (const id of new Set(ids)) {
+      await eventually(async () => ((await getVehicle(id)).status === 200 ? true : undefined));
+    }
+  });
+
+  it('a redelivered eventId has no second effect', async () => {
+    const vehicleId = randomUUID();
+    const eventId = randomUUID();
+    const now = Date.now();
+    expect((await post(stateEvent(vehicleId, 50, now, eventId))).status).toBe(200);
+    await eventually(async () => ((await stateOfCharge(vehicleId)) === 50 ? true : undefined));
+    // Same eventId, newer data: a redelivery must be recognised by its id and ignored.
+    expect((await post(stateEvent(vehicleId, 99, now + 60_000, eventId))).status).toBe(200);
+    await settle();
+    expect(await stateOfCharge(vehicleId)).toBe(50);
+  });
+
+  it('keeps the newest value when events arrive out of order', async () => {
+    const vehicleId = randomUUID();
+    const now = Date.now();
+    expect((await post(stateEvent(vehicleId, 70, now))).status).toBe(200);
+    await eventually(async () => ((await stateOfCharge(vehicleId)) === 70 ? true : undefined));
+    expect((await post(stateEvent(vehicleId, 60, now - 300_000))).status).toBe(200);
+    await settle();
+    expect(await stateOfCharge(vehicleId)).toBe(70);
+    expect((await post(stateEvent(vehicleId, 80, now + 300_000))).status).toBe(200);
+    await eventually(async () => ((await stateOfCharge(vehicleId)) === 80 ? true : undefined));
+  });
+
+  it('moves a poison record to the DLQ while its batch-mates are processed', async () => {
+    const poisonId = randomUUID();
+    // Signed and valid JSON, but a VEHICLE_STATE without any vehicle id cannot be stored.
+    const poison = JSON.stringify({ eventId: poisonId, eventType: 'VEHICLE_STATE', data: { signals: [] } });
+    const goodVehicles = [randomUUID(), randomUUID(), randomUUID()];
+    const now = Date.now();
+    const results = await Promise.all([
+      post(poison),
+      ...goodVehicles.map((vehicleId, index) => post(stateEvent(vehicleId, 40 + index, now))),
+    ]);
+    expect(results.map((result) => result.status)).toEqual([200, 200, 200, 200]);
+    for (const [index, vehicleId] of goodVehicles.entries()) {
+      await eventually(async () => ((await stateOfCharge(vehicleId)) === 40 + index ? true : undefined));
+    }
+    const queues = await sqs.send(new ListQueuesCommand({}));
+    const dlqUrl = queues.QueueUrls?.find((url) => /dlq|dead/i.test(url));
+    expect(dlqUrl, `queues: ${queues.QueueUrls?.join(', ')}`).toBeDefined();
+    const dead = await eventually(async () => {
+      const received = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      );
+      return received.Messages?.find((message) => message.Body?.includes(poisonId));
+    }, 30_000);
+    expect(dead.Body).toBe(poison);
+  });
+});
