@@ -24,7 +24,10 @@ function findJar(): { jar: string; libDir: string } {
   const libRoot = join(packageRoot, 'lib');
   const release = readdirSync(libRoot).find((entry) => entry.startsWith('dynamodb_local_'));
   if (!release) throw new Error(`DynamoDB Local jar not found under ${libRoot}`);
-  return { jar: join(libRoot, release, 'DynamoDBLocal.jar'), libDir: join(libRoot, release, 'DynamoDBLocal_lib') };
+  return {
+    jar: join(libRoot, release, 'DynamoDBLocal.jar'),
+    libDir: join(libRoot, release, 'DynamoDBLocal_lib'),
+  };
 }
 
 async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -42,7 +45,8 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
         await client.send(new ListTablesCommand({ Limit: 1 }));
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer on ${endpoint}: ${String(error)}`);
+        if (Date.now() > deadline)
+          throw new Error(`DynamoDB Local did not answer on ${endpoint}: ${String(error)}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
@@ -57,7 +61,14 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
  */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions): Promise<DynamoDbLocal> {
   const { jar, libDir } = findJar();
-  const args = [`-Djava.library.path=${libDir}`, '-jar', jar, '-port', String(options.port), '-disableTelemetry'];
+  const args = [
+    `-Djava.library.path=${libDir}`,
+    '-jar',
+    jar,
+    '-port',
+    String(options.port),
+    '-disableTelemetry',
+  ];
   // -sharedDb: one database regardless of the access key and region the client uses.
   args.push('-sharedDb');
   if (options.dbPath) {

@@ -16,7 +16,9 @@ export interface TableNames {
  * The tables of docs/design.md, with the same keys and TTL attributes as lib/ creates in AWS.
  * Kept deliberately next to local mode: CDK describes them for AWS, this describes them for DynamoDB Local.
  */
-export function tableDefinitions(names: TableNames): { input: CreateTableCommandInput; ttlAttribute: string }[] {
+export function tableDefinitions(
+  names: TableNames,
+): { input: CreateTableCommandInput; ttlAttribute: string }[] {
   return [
     {
       input: {

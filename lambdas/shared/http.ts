@@ -8,12 +8,19 @@ export function json(statusCode: number, body: unknown): APIGatewayProxyStructur
 }
 
 /** A 4xx/5xx with a short, safe reason: `{"error":"<code>","message":"<text>"}`. */
-export function problem(statusCode: number, error: string, message: string): APIGatewayProxyStructuredResultV2 {
+export function problem(
+  statusCode: number,
+  error: string,
+  message: string,
+): APIGatewayProxyStructuredResultV2 {
   return json(statusCode, { error, message });
 }
 
 /** Header lookup that ignores case (API Gateway lowercases them, other callers may not). */
-export function header(headers: Record<string, string | undefined> | undefined, name: string): string | undefined {
+export function header(
+  headers: Record<string, string | undefined> | undefined,
+  name: string,
+): string | undefined {
   if (!headers) return undefined;
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(headers)) {

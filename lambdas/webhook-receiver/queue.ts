@@ -16,7 +16,11 @@ export function sqsWebhookQueue(client: SQSClient, queueUrl: string): WebhookQue
         }
       }
       const result = await client.send(
-        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: messageAttributes }),
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: body,
+          MessageAttributes: messageAttributes,
+        }),
       );
       return result.MessageId;
     },

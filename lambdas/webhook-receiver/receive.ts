@@ -4,7 +4,12 @@ import { hmacHex, verifySignature } from './signature.js';
 export type ReceiveOutcome =
   | { readonly kind: 'verify'; readonly answer: string }
   | { readonly kind: 'enqueue'; readonly message: QueuedWebhook }
-  | { readonly kind: 'reject'; readonly status: 400 | 401 | 413; readonly error: string; readonly reason: string };
+  | {
+      readonly kind: 'reject';
+      readonly status: 400 | 401 | 413;
+      readonly error: string;
+      readonly reason: string;
+    };
 
 export interface QueuedWebhook {
   /** The body exactly as Smartcar sent it (already checked to be UTF-8). */
@@ -45,14 +50,18 @@ type JsonObject = Record<string, unknown>;
 function parseObject(text: string): JsonObject | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as JsonObject)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 function asObject(value: unknown): JsonObject | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as JsonObject)
+    : undefined;
 }
 
 function nonEmptyString(value: unknown): string | undefined {

@@ -12,11 +12,18 @@ const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/webhooks';
 const sqs = mockClient(SQSClient);
 const secrets = mockClient(SecretsManagerClient);
 
-type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type Handler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 let handler: Handler;
 const logs: string[] = [];
 
-function request(body: string, headers: Record<string, string> = {}, isBase64Encoded = false): APIGatewayProxyEventV2 {
+function request(
+  body: string,
+  headers: Record<string, string> = {},
+  isBase64Encoded = false,
+): APIGatewayProxyEventV2 {
   return {
     version: '2.0',
     routeKey: 'POST /webhooks/smartcar',
@@ -28,7 +35,13 @@ function request(body: string, headers: Record<string, string> = {}, isBase64Enc
       apiId: 'api',
       domainName: 'example.com',
       domainPrefix: 'example',
-      http: { method: 'POST', path: '/webhooks/smartcar', protocol: 'HTTP/1.1', sourceIp: '1.2.3.4', userAgent: 'Smartcar/4' },
+      http: {
+        method: 'POST',
+        path: '/webhooks/smartcar',
+        protocol: 'HTTP/1.1',
+        sourceIp: '1.2.3.4',
+        userAgent: 'Smartcar/4',
+      },
       requestId: 'req',
       routeKey: 'POST /webhooks/smartcar',
       stage: '$default',
@@ -40,9 +53,11 @@ function request(body: string, headers: Record<string, string> = {}, isBase64Enc
   };
 }
 
-const signedEvent = (body: string, key = AMT) => request(body, { 'SC-Signature': hmacHex(key, Buffer.from(body)) });
+const signedEvent = (body: string, key = AMT) =>
+  request(body, { 'SC-Signature': hmacHex(key, Buffer.from(body)) });
 const invoke = (event: APIGatewayProxyEventV2) => handler(event, {} as Context);
-const parse = (result: APIGatewayProxyStructuredResultV2) => JSON.parse(String(result.body)) as Record<string, unknown>;
+const parse = (result: APIGatewayProxyStructuredResultV2) =>
+  JSON.parse(String(result.body)) as Record<string, unknown>;
 
 const stateBody = JSON.stringify({
   eventId: 'evt-1',
@@ -113,7 +128,9 @@ describe('webhook receiver handler', () => {
   });
 
   it('refuses a VERIFY whose challenge is an event body (signing oracle)', async () => {
-    const result = await invoke(request(JSON.stringify({ eventType: 'VERIFY', data: { challenge: stateBody } })));
+    const result = await invoke(
+      request(JSON.stringify({ eventType: 'VERIFY', data: { challenge: stateBody } })),
+    );
     expect(result.statusCode).toBe(400);
     expect(result.body).not.toContain(hmacHex(AMT, stateBody));
     expect(parse(result).error).toBe('invalid_challenge');

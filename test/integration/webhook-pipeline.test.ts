@@ -109,7 +109,10 @@ describe('local webhook pipeline', () => {
       return status === 200 ? body : undefined;
     });
     expect(view).toMatchObject({ vehicleId, make: 'POLESTAR', status: 'CONNECTED' });
-    expect(view.signals['closure-islocked']).toMatchObject({ body: { value: true }, oemUpdatedAt: 1769897392000 });
+    expect(view.signals['closure-islocked']).toMatchObject({
+      body: { value: true },
+      oemUpdatedAt: 1769897392000,
+    });
   });
 
   it('404 with a JSON reason for an unknown vehicle', async () => {
@@ -126,8 +129,9 @@ describe('local webhook pipeline', () => {
       expect((await post(JSON.stringify(body))).status, name).toBe(200);
     }
     const ids = files.map(
-      (name) => (JSON.parse(readFileSync(resolve(CAPTURES, name), 'utf8')) as { data: { vehicle: { id: string } } })
-        .data.vehicle.id,
+      (name) =>
+        (JSON.parse(readFileSync(resolve(CAPTURES, name), 'utf8')) as { data: { vehicle: { id: string } } })
+          .data.vehicle.id,
     );
     for (const id of new Set(ids)) {
       await eventually(async () => ((await getVehicle(id)).status === 200 ? true : undefined));

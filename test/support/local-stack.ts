@@ -22,7 +22,12 @@ const READY = /Local stack ready at (http:\/\/\S+)/;
  * with a throw-away data directory, and waits for its ready line.
  */
 export async function startLocalStack(env: Record<string, string> = {}): Promise<LocalStack> {
-  const [port, dynamodbPort, sqsPort, secretsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [port, dynamodbPort, sqsPort, secretsPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const dataDir = mkdtempSync(join(tmpdir(), 'smartcar-local-'));
   const managementToken = env.SMARTCAR_MANAGEMENT_TOKEN ?? 'integration-test-amt';
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {

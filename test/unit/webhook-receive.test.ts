@@ -4,7 +4,10 @@ import { receiveWebhook, type SigningKeys } from '../../lambdas/webhook-receiver
 
 const keys: SigningKeys = { current: 'current-amt', previous: 'previous-amt' };
 const raw = (text: string) => Buffer.from(text, 'utf8');
-const signed = (text: string, key = keys.current) => ({ rawBody: raw(text), signature: hmacHex(key, raw(text)) });
+const signed = (text: string, key = keys.current) => ({
+  rawBody: raw(text),
+  signature: hmacHex(key, raw(text)),
+});
 
 const stateEvent = JSON.stringify({
   eventId: 'e-1',
@@ -34,7 +37,9 @@ describe('receiveWebhook: VERIFY', () => {
     const body = '{"eventType":"VERIFY","data":{"challenge":"abc"}}';
     expect(receiveWebhook(signed(body), keys).kind).toBe('verify');
     expect(receiveWebhook(signed(body, 'previous-amt'), keys).kind).toBe('verify');
-    expect(receiveWebhook({ rawBody: raw(body), signature: hmacHex('wrong', raw(body)) }, keys)).toMatchObject({
+    expect(
+      receiveWebhook({ rawBody: raw(body), signature: hmacHex('wrong', raw(body)) }, keys),
+    ).toMatchObject({
       kind: 'reject',
       status: 401,
       error: 'invalid_signature',
@@ -124,7 +129,9 @@ describe('receiveWebhook: events', () => {
       status: 401,
       error: 'missing_signature',
     });
-    expect(receiveWebhook({ rawBody: raw(stateEvent), signature: '  ' }, keys)).toMatchObject({ status: 401 });
+    expect(receiveWebhook({ rawBody: raw(stateEvent), signature: '  ' }, keys)).toMatchObject({
+      status: 401,
+    });
   });
 
   it('401 with a wrong signature, before looking at the body', () => {
