@@ -1,0 +1,105 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface PipelineAlarmsProps {
+  readonly topic: sns.ITopic;
+  readonly stage: apigwv2.IHttpStage;
+  readonly receiver: lambda.IFunction;
+  readonly processor: lambda.IFunction;
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** Alarm when the oldest queued webhook is older than this. @default 10 minutes */
+  readonly maxMessageAge?: Duration;
+}
+
+const PERIOD = Duration.minutes(5);
+
+type AlarmSpec = Omit<cloudwatch.AlarmProps, 'evaluationPeriods'> & { readonly evaluationPeriods?: number };
+
+/**
+ * The minimum on-call alarms of the webhook pipeline, each notifying the on-call topic when it fires and
+ * when it recovers. Missing data (no traffic) is healthy. Dashboards come later.
+ */
+export class PipelineAlarms extends Construct {
+  readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly action: actions.SnsAction;
+
+  constructor(scope: Construct, id: string, props: PipelineAlarmsProps) {
+    super(scope, id);
+    this.action = new actions.SnsAction(props.topic);
+    const maxAge = props.maxMessageAge ?? Duration.minutes(10);
+
+    this.add('DeadLetterQueueNotEmpty', {
+      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: PERIOD,
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      alarmDescription:
+        'Webhook events failed processing 5 times and wait in the DLQ (kept 14 days). Check the processor ' +
+        'logs, fix the cause, then redrive the DLQ to the webhook queue.',
+    });
+
+    this.add('ReceiverErrors', {
+      metric: props.receiver.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      alarmDescription:
+        'The webhook receiver Lambda failed (crash or timeout): Smartcar gets a 5xx and retries only 3 times ' +
+        'within 3 minutes before dropping the event.',
+    });
+
+    this.add('Api5xx', {
+      metric: props.stage.metricServerError({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      alarmDescription:
+        'The HTTP API answered 5xx (receiver error, SQS unavailable, or integration failure). Smartcar ' +
+        'retries only 3 times before dropping an event.',
+    });
+
+    this.add('ProcessorErrors', {
+      metric: props.processor.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      alarmDescription:
+        'The webhook processor Lambda failed a whole invocation (crash, timeout or bad configuration), ' +
+        'so the batch returns to the queue. Per-record failures show up in the DLQ alarm instead.',
+    });
+
+    this.add('QueueBacklogAge', {
+      metric: props.queue.metricApproximateAgeOfOldestMessage({
+        period: PERIOD,
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: maxAge.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      // Two periods: a short burst that the bounded processor concurrency drains quickly is not a page.
+      evaluationPeriods: 2,
+      alarmDescription:
+        `The oldest webhook in the queue is older than ${maxAge.toMinutes()} minutes: vehicle state is ` +
+        'stale. The processor is failing, throttled, or its maximum concurrency is too low for the load.',
+    });
+  }
+
+  private add(id: string, props: AlarmSpec): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      evaluationPeriods: 1,
+      // No data means no traffic, which is not an incident.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...props,
+    });
+    alarm.addAlarmAction(this.action);
+    // Also tell on-call when it is over.
+    alarm.addOkAction(this.action);
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}

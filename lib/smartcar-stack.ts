@@ -1,0 +1,370 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  App,
+  type AppProps,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+  Validations,
+} from 'aws-cdk-lib';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { z } from 'zod';
+import { DataKey } from './constructs/data-key.js';
+import { EncryptedTable } from './constructs/encrypted-table.js';
+import { NodeLambda } from './constructs/node-lambda.js';
+import { OnCallTopic } from './constructs/on-call-topic.js';
+import { PipelineAlarms } from './constructs/pipeline-alarms.js';
+import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
+import { SmartcarSecret } from './constructs/smartcar-secret.js';
+import { DLQ_RETENTION, WebhookQueue } from './constructs/webhook-queue.js';
+
+/** Repository root (this file is lib/smartcar-stack.ts), so paths do not depend on the working directory. */
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface LambdaEntries {
+  readonly receiver: string;
+  readonly processor: string;
+  readonly vehicleRead: string;
+}
+
+/** Handler entries, as fixed by docs/design.md. */
+export const LAMBDA_ENTRIES: LambdaEntries = {
+  receiver: path.join(REPO_ROOT, 'lambdas/webhook-receiver/handler.ts'),
+  processor: path.join(REPO_ROOT, 'lambdas/webhook-processor/handler.ts'),
+  vehicleRead: path.join(REPO_ROOT, 'lambdas/vehicle-read/handler.ts'),
+};
+
+const DEPS_LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
+
+/** The processor's timeout; the queue's visibility timeout is derived from it (× 6). */
+export const PROCESSOR_TIMEOUT = Duration.seconds(30);
+/**
+ * Records per processor invocation: 10 conditional-write events finish well inside the 30 s timeout, and a
+ * larger batch would only make each invocation (and the retry of a crashed one) longer.
+ */
+export const PROCESSOR_BATCH_SIZE = 10;
+/** How long Lambda may wait to fill a batch. */
+export const PROCESSOR_BATCHING_WINDOW = Duration.seconds(2);
+
+// ---------------------------------------------------------------------------------------------------------
+// Settings (from CDK context, validated)
+// ---------------------------------------------------------------------------------------------------------
+
+/** Context keys the app reads (`cdk synth -c key=value` or the "context" block of cdk.json). */
+export const CONTEXT_KEYS = [
+  'stage',
+  'stackName',
+  'region',
+  'testEvents',
+  'maxBodyBytes',
+  'alarmEmail',
+  'smartcarSecretArn',
+  'smartcarSecretName',
+  'processorMaxConcurrency',
+  'apiRateLimit',
+  'apiBurstLimit',
+] as const;
+
+/** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
+const blankAsUnset = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
+/** `-c key=5` arrives as the string "5", cdk.json may hold the number 5. */
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const settingsSchema = z
+  .object({
+    /** Deployment stage; part of the stack name, resource names and the metrics namespace. */
+    stage: blankAsUnset(
+      z
+        .string()
+        .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits, "-"')
+        .default('dev'),
+    ),
+    /** @default `Smartcar-<stage>` */
+    stackName: blankAsUnset(
+      z
+        .string()
+        .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'a valid CloudFormation stack name')
+        .optional(),
+    ),
+    /** @default CDK_DEFAULT_REGION, else us-east-1 */
+    region: blankAsUnset(
+      z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
+        .optional(),
+    ),
+    testEvents: blankAsUnset(z.enum(['separate', 'skip']).default('separate')),
+    /** Smartcar sends at most 50 KB; the receiver (and SQS) allow up to 256 KiB. */
+    maxBodyBytes: blankAsUnset(integer(1024, 256 * 1024).default(128 * 1024)),
+    alarmEmail: blankAsUnset(z.email().optional()),
+    smartcarSecretArn: blankAsUnset(
+      z
+        .string()
+        .regex(
+          /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+          'a complete secret ARN (ending in "-" and 6 characters)',
+        )
+        .optional(),
+    ),
+    smartcarSecretName: blankAsUnset(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager name')
+        .optional(),
+    ),
+    /** Lambda's SQS maximum concurrency must be 2..1000. */
+    processorMaxConcurrency: blankAsUnset(integer(2, 1000).default(5)),
+    apiRateLimit: blankAsUnset(integer(1, 10_000).default(100)),
+    apiBurstLimit: blankAsUnset(integer(1, 5_000).default(200)),
+  })
+  .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
+    message: 'set smartcarSecretArn or smartcarSecretName, not both',
+    path: ['smartcarSecretName'],
+  });
+
+export type SmartcarSettings = z.output<typeof settingsSchema>;
+
+/** Validates settings; throws one error naming every bad key (values of secrets are never echoed). */
+export function parseSettings(raw: Readonly<Record<string, unknown>>): SmartcarSettings {
+  const result = settingsSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`Invalid Smartcar stack settings (CDK context): ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates the settings from the CDK context of `scope`. */
+export function settingsFromContext(scope: Construct): SmartcarSettings {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONTEXT_KEYS) raw[key] = scope.node.tryGetContext(key);
+  return parseSettings(raw);
+}
+
+/** Context `region`, else the CLI's default region, else us-east-1. */
+export function resolveRegion(settings: SmartcarSettings, env: NodeJS.ProcessEnv = process.env): string {
+  return settings.region ?? (env.CDK_DEFAULT_REGION || 'us-east-1');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Stack
+// ---------------------------------------------------------------------------------------------------------
+
+export interface SmartcarStackProps extends StackProps {
+  /** Validated settings; unset ones take their defaults. */
+  readonly settings?: Partial<SmartcarSettings>;
+  /**
+   * Handler files. @default LAMBDA_ENTRIES. Tests that skip bundling may point these at any existing
+   * file (NodejsFunction checks that the entry exists even when it does not bundle).
+   */
+  readonly entries?: LambdaEntries;
+}
+
+/**
+ * Issue 2, the webhook pipeline:
+ * Smartcar → HTTP API → receiver Lambda (HMAC check) → SQS (+DLQ) → processor Lambda → DynamoDB,
+ * and `GET /vehicles/{vehicleId}` (IAM) → read Lambda → DynamoDB. Contracts: docs/design.md.
+ */
+export class SmartcarStack extends Stack {
+  readonly settings: SmartcarSettings;
+  /** Namespace the Lambdas publish their Powertools metrics to. */
+  readonly metricsNamespace: string;
+
+  constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
+    super(scope, id, props);
+    const settings = parseSettings(props.settings ?? {});
+    const entries = props.entries ?? LAMBDA_ENTRIES;
+    this.settings = settings;
+    this.metricsNamespace = `Smartcar/${settings.stage}`;
+    Tags.of(this).add('project', 'smartcar-integration');
+    Tags.of(this).add('stage', settings.stage);
+
+    // --- Data -------------------------------------------------------------------------------------------
+    const dataKey = new DataKey(this, 'DataKey', {
+      // Aliases are unique per account and region, as stack names are.
+      alias: `${this.stackName}/data`,
+      description: `Encrypts the DynamoDB tables of ${this.stackName}`,
+    }).key;
+
+    const vehicleTable = new EncryptedTable(this, 'VehicleStateTable', {
+      partitionKey: 'pk',
+      sortKey: 'sk',
+      timeToLiveAttribute: 'expiresAt',
+      encryptionKey: dataKey,
+      // RETAIN + deletion protection: the table is the system's record of vehicle state and cannot be
+      // rebuilt (Smartcar does not replay past webhooks), so neither a stack deletion nor a resource
+      // replacement may drop it.
+      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: true,
+    });
+
+    const idempotencyTable = new EncryptedTable(this, 'IdempotencyTable', {
+      // The schema Powertools Idempotency's DynamoDBPersistenceLayer expects by default.
+      partitionKey: 'id',
+      timeToLiveAttribute: 'expiration',
+      encryptionKey: dataKey,
+      // Short-lived deduplication records (TTL 14 days) that are safe to lose with the stack.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const secret = new SmartcarSecret(this, 'SmartcarSecret', {
+      existingSecretArn: settings.smartcarSecretArn,
+      existingSecretName: settings.smartcarSecretName,
+    });
+
+    const webhookQueue = new WebhookQueue(this, 'WebhookQueue', { consumerTimeout: PROCESSOR_TIMEOUT });
+
+    // --- Compute ----------------------------------------------------------------------------------------
+    const common = { depsLockFilePath: DEPS_LOCK_FILE, metricsNamespace: this.metricsNamespace };
+
+    const receiver = new NodeLambda(this, 'WebhookReceiver', {
+      ...common,
+      entry: entries.receiver,
+      description: 'Smartcar webhook receiver: verifies the HMAC signature and queues the raw event',
+      serviceName: 'webhook-receiver',
+      // Small: it hashes one body and sends one SQS message.
+      memorySize: 256,
+      // Well inside Smartcar's 15 s delivery timeout, so a slow call fails (and Smartcar retries)
+      // rather than having Smartcar give up while we are still working.
+      timeout: Duration.seconds(10),
+      environment: {
+        QUEUE_URL: webhookQueue.queue.queueUrl,
+        SMARTCAR_SECRET_ID: secret.secretId,
+        MAX_BODY_BYTES: String(settings.maxBodyBytes),
+      },
+    });
+    webhookQueue.grantSend(receiver.role);
+    secret.grantRead(receiver.role);
+
+    const processor = new NodeLambda(this, 'WebhookProcessor', {
+      ...common,
+      entry: entries.processor,
+      description: 'Smartcar webhook processor: applies queued events to the vehicle-state table',
+      serviceName: 'webhook-processor',
+      // Parses up to 10 events with many signals each and runs conditional writes; more memory also
+      // means proportionally more CPU.
+      memorySize: 512,
+      timeout: PROCESSOR_TIMEOUT,
+      environment: {
+        VEHICLE_TABLE_NAME: vehicleTable.table.tableName,
+        IDEMPOTENCY_TABLE_NAME: idempotencyTable.table.tableName,
+        TEST_EVENTS: settings.testEvents,
+        // Remember event ids as long as the DLQ keeps messages, so a redrive is deduplicated too.
+        DEDUPE_TTL_SECONDS: String(DLQ_RETENTION.toSeconds()),
+      },
+    });
+    vehicleTable.grantReadWriteItems(processor.role);
+    idempotencyTable.grantReadWriteItems(processor.role);
+    processor.function.addEventSource(
+      new SqsEventSource(webhookQueue.queue, {
+        // Up to 10 records per invocation: fewer invocations, and Powertools' BatchProcessor handles
+        // each record on its own.
+        batchSize: PROCESSOR_BATCH_SIZE,
+        // Wait up to 2 s to fill a batch: fewer, fuller invocations under load at a small latency cost.
+        maxBatchingWindow: PROCESSOR_BATCHING_WINDOW,
+        // Only the failed records return to the queue (and, after 5 receives, the DLQ); without it one bad
+        // record would make the whole batch be retried and reprocessed.
+        reportBatchItemFailures: true,
+        // Bounded so a burst (e.g. a fleet-wide FIRST_DELIVERY) drains steadily instead of fanning out
+        // into hundreds of concurrent writers that throttle DynamoDB and exhaust account concurrency; the
+        // queue absorbs the backlog. Unlike reserved concurrency, this does not throttle messages back
+        // into the queue (which would burn receive counts towards the DLQ).
+        maxConcurrency: settings.processorMaxConcurrency,
+      }),
+    );
+
+    const vehicleRead = new NodeLambda(this, 'VehicleRead', {
+      ...common,
+      entry: entries.vehicleRead,
+      description: 'Vehicle state read API: returns the stored state of one vehicle',
+      serviceName: 'vehicle-read',
+      memorySize: 256,
+      // A few key lookups; API Gateway would give up after 30 s anyway.
+      timeout: Duration.seconds(10),
+      environment: {
+        VEHICLE_TABLE_NAME: vehicleTable.table.tableName,
+      },
+    });
+    vehicleTable.grantReadItems(vehicleRead.role);
+
+    // --- API --------------------------------------------------------------------------------------------
+    const api = new SmartcarHttpApi(this, 'HttpApi', {
+      webhookHandler: receiver.function,
+      vehicleReadHandler: vehicleRead.function,
+      throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
+    });
+
+    // --- Operations -------------------------------------------------------------------------------------
+    const onCall = new OnCallTopic(this, 'OnCall', { email: settings.alarmEmail });
+    new PipelineAlarms(this, 'Alarms', {
+      topic: onCall.topic,
+      stage: api.stage,
+      receiver: receiver.function,
+      processor: processor.function,
+      queue: webhookQueue.queue,
+      deadLetterQueue: webhookQueue.deadLetterQueue,
+    });
+
+    // --- Outputs ----------------------------------------------------------------------------------------
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'WebhookUrl', {
+      value: api.webhookUrl,
+      description: 'Callback URI to configure for the webhook in the Smartcar dashboard',
+    });
+    new CfnOutput(this, 'SmartcarSecretId', {
+      value: secret.secretId,
+      description: secret.created
+        ? 'ARN of the Smartcar credentials secret: replace the REPLACE_ME values with put-secret-value'
+        : 'Name or ARN of the imported Smartcar credentials secret',
+    });
+    new CfnOutput(this, 'WebhookQueueUrl', { value: webhookQueue.queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      value: webhookQueue.deadLetterQueue.queueUrl,
+      description: 'Failed webhook events; redrive to the webhook queue after fixing the cause',
+    });
+    new CfnOutput(this, 'VehicleStateTableName', { value: vehicleTable.table.tableName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: onCall.topic.topicArn });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// App
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Builds the CDK app: settings from context, the stack in an explicit region, and cdk-nag's AWS Solutions
+ * checks as a policy-validation plugin, so `cdk synth` fails on any unacknowledged finding.
+ */
+export interface CreateSmartcarAppOptions {
+  readonly appProps?: AppProps;
+  /** Where CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION come from. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly entries?: LambdaEntries;
+}
+
+export function createSmartcarApp(options: CreateSmartcarAppOptions = {}): {
+  app: App;
+  stack: SmartcarStack;
+} {
+  const env = options.env ?? process.env;
+  const app = new App(options.appProps);
+  const settings = settingsFromContext(app);
+  const stack = new SmartcarStack(app, settings.stackName ?? `Smartcar-${settings.stage}`, {
+    settings,
+    entries: options.entries,
+    description: `Smartcar webhooks on AWS (stage ${settings.stage})`,
+    // Explicit region: resources such as the kms:ViaService condition need a concrete one. The account
+    // stays whatever the CLI resolves (or unresolved for offline synth).
+    env: { account: env.CDK_DEFAULT_ACCOUNT, region: resolveRegion(settings, env) },
+  });
+  // cdk-nag 3 is a policy-validation plugin (not an Aspect): it runs after synthesis and fails it.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  return { app, stack };
+}
