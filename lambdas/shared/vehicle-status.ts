@@ -5,6 +5,7 @@
 
 export const CONNECTED = 'CONNECTED';
 export const NEEDS_REAUTH = 'NEEDS_REAUTH';
+export const DISCONNECTED = 'DISCONNECTED';
 
 export interface StatusRelevantError {
   readonly type: string;
@@ -18,11 +19,15 @@ export function requiresReauth(error: StatusRelevantError): boolean {
   return error.resolution?.type === 'REAUTHENTICATE' || error.type === 'CONNECTED_SERVICES_ACCOUNT';
 }
 
-/** NEEDS_REAUTH if any active error requires it; else the status stored on the profile; else CONNECTED. */
+/**
+ * DISCONNECTED (set on the profile by a disconnect) wins: the owner ended the connection, there is nothing to
+ * re-authenticate. Else NEEDS_REAUTH if any active error requires it; else the profile's status; else CONNECTED.
+ */
 export function deriveVehicleStatus(
   profileStatus: string | undefined,
   errors: readonly StatusRelevantError[],
 ): string {
+  if (profileStatus === DISCONNECTED) return DISCONNECTED;
   if (errors.some(requiresReauth)) return NEEDS_REAUTH;
   return profileStatus ?? CONNECTED;
 }

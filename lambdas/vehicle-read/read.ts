@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { ERROR_SK_PREFIX, PROFILE_SK, SIGNAL_SK_PREFIX } from '../shared/vehicle-keys.js';
+import { deriveVehicleStatus } from '../shared/vehicle-status.js';
+
+/**
+ * The read model: items of one vehicle partition → the JSON of `GET /vehicles/{vehicleId}`.
+ * Pure; the items are parsed leniently so an item written by an older processor version still reads.
+ */
+
+export interface SignalView {
+  readonly body: unknown;
+  readonly status: unknown;
+  readonly oemUpdatedAt: number | null;
+  readonly retrievedAt: number | null;
+  /** The last failed read of this signal, while no newer good value has replaced it. */
+  readonly error?: unknown;
+  readonly errorAt?: number;
+}
+
+export interface ErrorView {
+  readonly type: string;
+  readonly code: string | null;
+  readonly description: string | null;
+  readonly resolution: unknown;
+  readonly signals: string[];
+}
+
+export interface VehicleView {
+  readonly vehicleId: string;
+  /** The Smartcar user id, for now. */
+  readonly userId: string | null;
+  readonly make: string | null;
+  readonly model: string | null;
+  readonly year: number | null;
+  readonly status: string;
+  readonly signals: Record<string, SignalView>;
+  /** Active errors only; RESOLVED tombstones are not shown. */
+  readonly errors: ErrorView[];
+  /** Epoch ms: the latest event time among the profile, signal and error items. */
+  readonly updatedAt: number | null;
+}
+
+const optionalString = z.string().optional().catch(undefined);
+const optionalNumber = z.number().optional().catch(undefined);
+
+const profileItem = z.looseObject({
+  smartcarUserId: optionalString,
+  make: optionalString,
+  model: optionalString,
+  year: optionalNumber,
+  status: optionalString,
+  updatedAt: optionalNumber,
+});
+
+const signalItem = z.looseObject({
+  sk: z.string(),
+  code: optionalString,
+  body: z.unknown().optional(),
+  status: z.unknown().optional(),
+  oemUpdatedAt: optionalNumber,
+  retrievedAt: optionalNumber,
+  error: z.unknown().optional(),
+  errorAt: optionalNumber,
+  updatedAt: optionalNumber,
+});
+
+const errorItem = z.looseObject({
+  type: z.string(),
+  code: z.string().nullable().optional().catch(null),
+  description: z.string().nullable().optional().catch(null),
+  resolution: z.unknown().optional(),
+  signals: z.array(z.string()).optional().catch([]),
+  state: optionalString,
+  at: optionalNumber,
+});
+
+function toSignalView(item: z.infer<typeof signalItem>): SignalView {
+  return {
+    body: item.body ?? null,
+    status: item.status ?? null,
+    oemUpdatedAt: item.oemUpdatedAt ?? null,
+    retrievedAt: item.retrievedAt ?? null,
+    ...(item.error !== undefined && item.error !== null && { error: item.error }),
+    ...(item.error !== undefined &&
+      item.error !== null &&
+      item.errorAt !== undefined && { errorAt: item.errorAt }),
+  };
+}
+
+function latest(...times: (number | undefined)[]): number | null {
+  const known = times.filter((time): time is number => time !== undefined);
+  return known.length > 0 ? Math.max(...known) : null;
+}
+
+/** Returns undefined when nothing is stored for the vehicle (→ 404). */
+export function toVehicleView(
+  vehicleId: string,
+  items: readonly Record<string, unknown>[],
+): VehicleView | undefined {
+  let profile: z.infer<typeof profileItem> | undefined;
+  const signals: Record<string, SignalView> = {};
+  const activeErrors: z.infer<typeof errorItem>[] = [];
+  const times: (number | undefined)[] = [];
+  let known = false;
+
+  for (const item of items) {
+    const sk = typeof item.sk === 'string' ? item.sk : '';
+    if (sk === PROFILE_SK) {
+      profile = profileItem.parse(item);
+      times.push(profile.updatedAt);
+      known = true;
+    } else if (sk.startsWith(SIGNAL_SK_PREFIX)) {
+      const parsed = signalItem.safeParse(item);
+      if (!parsed.success) continue;
+      signals[parsed.data.code ?? sk.slice(SIGNAL_SK_PREFIX.length)] = toSignalView(parsed.data);
+      times.push(parsed.data.updatedAt);
+      known = true;
+    } else if (sk.startsWith(ERROR_SK_PREFIX)) {
+      const parsed = errorItem.safeParse(item);
+      if (!parsed.success) continue;
+      known = true;
+      times.push(parsed.data.at);
+      // A tombstone awaiting TTL deletion is still in the table; only ERROR counts as active.
+      if (parsed.data.state === 'ERROR') activeErrors.push(parsed.data);
+    }
+  }
+  if (!known) return undefined;
+
+  const errors = activeErrors.map((error): ErrorView => ({
+    type: error.type,
+    code: error.code ?? null,
+    description: error.description ?? null,
+    resolution: error.resolution ?? null,
+    signals: error.signals ?? [],
+  }));
+  return {
+    vehicleId,
+    userId: profile?.smartcarUserId ?? null,
+    make: profile?.make ?? null,
+    model: profile?.model ?? null,
+    year: profile?.year ?? null,
+    status: deriveVehicleStatus(
+      profile?.status,
+      activeErrors.map((error) => ({
+        type: error.type,
+        state: 'ERROR',
+        resolution: resolutionOf(error.resolution),
+      })),
+    ),
+    signals,
+    errors,
+    updatedAt: latest(...times),
+  };
+}
+
+function resolutionOf(resolution: unknown): { type?: string | null } | null {
+  if (typeof resolution !== 'object' || resolution === null) return null;
+  const type = (resolution as Record<string, unknown>).type;
+  return { type: typeof type === 'string' ? type : null };
+}

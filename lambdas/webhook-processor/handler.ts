@@ -1,0 +1,22 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { loadProcessorConfig } from './config.js';
+import { createProcessorHandler } from './processor.js';
+
+// Cold start: configuration validated once (a bad value fails here, loudly); clients created once and reused.
+// The SDK picks up AWS_ENDPOINT_URL_DYNAMODB, so local mode runs this same code against DynamoDB Local.
+const config = loadProcessorConfig();
+const dynamoClient = new DynamoDBClient({});
+const documentClient = DynamoDBDocumentClient.from(dynamoClient, {
+  marshallOptions: { removeUndefinedValues: true },
+});
+
+export const handler = createProcessorHandler({
+  config,
+  dynamoClient,
+  documentClient,
+  logger: new Logger({ serviceName: 'webhook-processor' }),
+  metrics: new Metrics({ serviceName: 'webhook-processor' }),
+});

@@ -1,0 +1,483 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  SQSBatchResponse,
+  SQSRecord,
+} from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { ensureTables } from '../../local/tables.js';
+import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
+import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
+import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
+import { createProcessorHandler } from '../../lambdas/webhook-processor/processor.js';
+import { freePort } from '../support/ports.js';
+
+/**
+ * The processor and the read Lambda against a real DynamoDB Local: conditional writes, idempotency records
+ * and the read queries run for real. Each test uses its own vehicle ids, so tests do not see each other.
+ */
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CAPTURES = resolve(here, '../../../shared/reference/webhook-captures');
+const captureJson = (file: string) =>
+  JSON.parse(readFileSync(join(CAPTURES, file), 'utf8')) as Record<string, unknown>;
+
+const TABLES = { vehicleTable: 'vehicle-state', idempotencyTable: 'idempotency' };
+
+let dynamo: DynamoDbLocal;
+let client: DynamoDBClient;
+let documentClient: DynamoDBDocumentClient;
+let process_: (records: SQSRecord[]) => Promise<SQSBatchResponse>;
+let read: (vehicleId: string, mode?: string) => Promise<{ status: number; body: Record<string, unknown> }>;
+
+const logger = new Logger({ serviceName: 'integration', logLevel: 'SILENT' });
+
+function context(): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: 'fn',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: 'group',
+    logStreamName: 'stream',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function record(body: unknown, sentAt = Date.now()): SQSRecord {
+  const messageId = randomUUID();
+  return {
+    messageId,
+    receiptHandle: messageId,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: String(sentAt),
+      SenderId: 'receiver',
+      ApproximateFirstReceiveTimestamp: String(sentAt),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
+    awsRegion: 'us-east-1',
+  };
+}
+
+function readEvent(vehicleId: string, mode?: string): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: 'GET /vehicles/{vehicleId}',
+    rawPath: `/vehicles/${vehicleId}`,
+    rawQueryString: mode ? `mode=${mode}` : '',
+    headers: {},
+    pathParameters: { vehicleId },
+    ...(mode && { queryStringParameters: { mode } }),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'api',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: 'GET',
+        path: `/vehicles/${vehicleId}`,
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'test',
+      },
+      requestId: randomUUID(),
+      routeKey: 'GET /vehicles/{vehicleId}',
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    isBase64Encoded: false,
+  };
+}
+
+/** A VEHICLE_STATE for one vehicle with the given state of charge, times and (optionally) an error signal. */
+function stateEvent(
+  vehicleId: string,
+  options: {
+    eventId?: string;
+    soc?: number;
+    oemUpdatedAt?: number;
+    deliveredAt?: number;
+    mode?: string;
+  } = {},
+) {
+  const oemUpdatedAt = options.oemUpdatedAt ?? 1_000_000;
+  return {
+    eventId: options.eventId ?? randomUUID(),
+    eventType: 'VEHICLE_STATE',
+    data: {
+      user: { id: 'user-1' },
+      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
+      signals: [
+        {
+          code: 'tractionbattery-stateofcharge',
+          name: 'StateOfCharge',
+          group: 'TractionBattery',
+          body: { value: options.soc ?? 50, unit: 'percent' },
+          meta: { oemUpdatedAt, retrievedAt: oemUpdatedAt + 100 },
+          status: { value: 'SUCCESS' },
+        },
+      ],
+    },
+    triggers: [{ type: 'SIGNAL_UPDATED', signal: 'TractionBattery.StateOfCharge' }],
+    meta: { deliveredAt: options.deliveredAt ?? oemUpdatedAt + 200, mode: options.mode ?? 'LIVE' },
+  };
+}
+
+function socErrorEvent(vehicleId: string, deliveredAt: number, eventId = randomUUID()) {
+  return {
+    eventId,
+    eventType: 'VEHICLE_STATE',
+    data: {
+      user: { id: 'user-1' },
+      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
+      signals: [
+        {
+          code: 'tractionbattery-stateofcharge',
+          name: 'StateOfCharge',
+          group: 'TractionBattery',
+          status: { value: 'ERROR', error: { type: 'UPSTREAM', code: 'NO_RESPONSE' } },
+        },
+      ],
+    },
+    meta: { deliveredAt },
+  };
+}
+
+function errorEvent(
+  vehicleId: string,
+  state: 'ERROR' | 'RESOLVED',
+  deliveredAt: number,
+  eventId = randomUUID(),
+) {
+  return {
+    eventId,
+    eventType: 'VEHICLE_ERROR',
+    data: {
+      user: { id: 'user-1' },
+      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
+      errors: [
+        {
+          type: 'CONNECTED_SERVICES_ACCOUNT',
+          code: 'AUTHENTICATION_FAILED',
+          description: 'Smartcar was unable to authenticate with the connected services account.',
+          resolution: { type: 'REAUTHENTICATE' },
+          state,
+          signals: [],
+        },
+      ],
+    },
+    meta: { deliveredAt },
+  };
+}
+
+async function stored(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await documentClient.send(
+    new GetCommand({ TableName: TABLES.vehicleTable, Key: { pk, sk }, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+async function socOf(vehicleId: string): Promise<unknown> {
+  const { body } = await read(vehicleId);
+  const signals = body.signals as Record<string, { body: { value: number } }>;
+  return signals['tractionbattery-stateofcharge']?.body.value;
+}
+
+function withVehicle(capture: Record<string, unknown>, vehicleId: string, eventId = randomUUID()) {
+  const data = capture.data as { vehicle: Record<string, unknown> };
+  return { ...capture, eventId, data: { ...data, vehicle: { ...data.vehicle, id: vehicleId } } };
+}
+
+beforeAll(async () => {
+  process.env.AWS_REGION = 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID = 'local';
+  process.env.AWS_SECRET_ACCESS_KEY = 'local';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  dynamo = await startDynamoDbLocal({ port: await freePort() });
+  client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1' });
+  documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  await ensureTables(client, TABLES);
+
+  const handlerFor = (testEvents: 'separate' | 'skip') =>
+    createProcessorHandler({
+      config: loadProcessorConfig({
+        VEHICLE_TABLE_NAME: TABLES.vehicleTable,
+        IDEMPOTENCY_TABLE_NAME: TABLES.idempotencyTable,
+        TEST_EVENTS: testEvents,
+      }),
+      dynamoClient: client,
+      documentClient,
+      logger,
+      metrics: new Metrics({ namespace: 'Integration', serviceName: 'integration' }),
+    });
+  const processor = handlerFor('separate');
+  process_ = (records) => processor({ Records: records }, context());
+  skipProcessor = handlerFor('skip');
+
+  const reader = createVehicleReadHandler({
+    items: dynamoVehicleItems(documentClient, TABLES.vehicleTable),
+    logger,
+  });
+  read = async (vehicleId, mode) => {
+    const response = (await reader(
+      readEvent(vehicleId, mode),
+      context(),
+    )) as APIGatewayProxyStructuredResultV2;
+    return {
+      status: Number(response.statusCode),
+      body: JSON.parse(String(response.body)) as Record<string, unknown>,
+    };
+  };
+});
+
+let skipProcessor: ReturnType<typeof createProcessorHandler>;
+
+afterAll(async () => {
+  client?.destroy();
+  await dynamo?.stop();
+});
+
+describe('vehicle store on DynamoDB Local', () => {
+  it('out of order: the newest value is kept whichever arrives last', async () => {
+    const vehicleId = randomUUID();
+    await process_([record(stateEvent(vehicleId, { soc: 80, oemUpdatedAt: 2_000_000 }))]);
+    await process_([record(stateEvent(vehicleId, { soc: 60, oemUpdatedAt: 1_000_000 }))]);
+    expect(await socOf(vehicleId)).toBe(80);
+
+    await process_([record(stateEvent(vehicleId, { soc: 90, oemUpdatedAt: 3_000_000 }))]);
+    expect(await socOf(vehicleId)).toBe(90);
+    const item = await stored(`VEHICLE#${vehicleId}`, 'SIGNAL#tractionbattery-stateofcharge');
+    expect(item).toMatchObject({ orderKey: 3_000_000, oemUpdatedAt: 3_000_000, retrievedAt: 3_000_100 });
+  });
+
+  it('a signal error keeps the last good value; a later good value clears the error', async () => {
+    const vehicleId = randomUUID();
+    await process_([record(stateEvent(vehicleId, { soc: 42, oemUpdatedAt: 1_000_000 }))]);
+    await process_([record(socErrorEvent(vehicleId, 5_000_000))]);
+
+    const { body } = await read(vehicleId);
+    expect((body.signals as Record<string, unknown>)['tractionbattery-stateofcharge']).toEqual({
+      body: { value: 42, unit: 'percent' },
+      status: { value: 'ERROR', error: { type: 'UPSTREAM', code: 'NO_RESPONSE' } },
+      oemUpdatedAt: 1_000_000,
+      retrievedAt: 1_000_100,
+      error: { type: 'UPSTREAM', code: 'NO_RESPONSE' },
+      errorAt: 5_000_000,
+    });
+
+    await process_([record(stateEvent(vehicleId, { soc: 43, oemUpdatedAt: 6_000_000 }))]);
+    const after = await read(vehicleId);
+    const signal = (after.body.signals as Record<string, Record<string, unknown>>)[
+      'tractionbattery-stateofcharge'
+    ];
+    expect(signal).toEqual({
+      body: { value: 43, unit: 'percent' },
+      status: { value: 'SUCCESS' },
+      oemUpdatedAt: 6_000_000,
+      retrievedAt: 6_000_100,
+    });
+  });
+
+  it('an error older than the stored value (by retrievedAt) is not recorded', async () => {
+    const vehicleId = randomUUID();
+    await process_([record(stateEvent(vehicleId, { soc: 42, oemUpdatedAt: 5_000_000 }))]);
+    await process_([record(socErrorEvent(vehicleId, 4_000_000))]);
+    const item = await stored(`VEHICLE#${vehicleId}`, 'SIGNAL#tractionbattery-stateofcharge');
+    expect(item).not.toHaveProperty('error');
+    expect(item?.status).toEqual({ value: 'SUCCESS' });
+  });
+
+  it('duplicate eventId → one effect: a second VEHICLE_STATE with other values does nothing', async () => {
+    const vehicleId = randomUUID();
+    const eventId = randomUUID();
+    await process_([record(stateEvent(vehicleId, { eventId, soc: 50, oemUpdatedAt: 1_000_000 }))]);
+    const result = await process_([
+      record(stateEvent(vehicleId, { eventId, soc: 99, oemUpdatedAt: 9_000_000 })),
+    ]);
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(await socOf(vehicleId)).toBe(50);
+  });
+
+  it('duplicate eventId → one effect: replaying an ERROR after its RESOLVED does not reopen it', async () => {
+    const vehicleId = randomUUID();
+    const errorId = randomUUID();
+    await process_([record(errorEvent(vehicleId, 'ERROR', 1_000_000, errorId))]);
+    expect((await read(vehicleId)).body.status).toBe('NEEDS_REAUTH');
+
+    await process_([record(errorEvent(vehicleId, 'RESOLVED', 2_000_000))]);
+    await process_([record(errorEvent(vehicleId, 'ERROR', 1_000_000, errorId))]); // Smartcar retry, same eventId
+    await process_([record(errorEvent(vehicleId, 'ERROR', 1_500_000))]); // an older report arriving late
+
+    const { body } = await read(vehicleId);
+    expect(body.status).toBe('CONNECTED');
+    expect(body.errors).toEqual([]);
+    const tombstone = await stored(
+      `VEHICLE#${vehicleId}`,
+      'ERROR#CONNECTED_SERVICES_ACCOUNT#AUTHENTICATION_FAILED',
+    );
+    expect(tombstone).toMatchObject({ state: 'RESOLVED', at: 2_000_000, expiresAt: 2_000 + 1_209_600 });
+
+    // A newer ERROR reopens it (and drops the TTL).
+    await process_([record(errorEvent(vehicleId, 'ERROR', 3_000_000))]);
+    expect((await read(vehicleId)).body.status).toBe('NEEDS_REAUTH');
+    expect(
+      await stored(`VEHICLE#${vehicleId}`, 'ERROR#CONNECTED_SERVICES_ACCOUNT#AUTHENTICATION_FAILED'),
+    ).not.toHaveProperty('expiresAt');
+  });
+
+  it('a message whose processing is retried (same message, same eventId) is idempotent', async () => {
+    const vehicleId = randomUUID();
+    const message = record(stateEvent(vehicleId, { soc: 70 }));
+    await process_([message]);
+    await process_([message]);
+    expect(await socOf(vehicleId)).toBe(70);
+  });
+
+  it('concurrent events for one vehicle: the newest value wins', async () => {
+    const vehicleId = randomUUID();
+    const times = Array.from({ length: 24 }, (_, index) => 1_000_000 + index * 1_000).sort(
+      () => Math.random() - 0.5,
+    );
+    // Several invocations at once, each with a batch whose records run in parallel.
+    const batches = [times.slice(0, 8), times.slice(8, 16), times.slice(16)].map((slice) =>
+      process_(
+        slice.map((oemUpdatedAt) =>
+          record(stateEvent(vehicleId, { soc: oemUpdatedAt / 1_000, oemUpdatedAt })),
+        ),
+      ),
+    );
+    const results = await Promise.all(batches);
+    expect(results.flatMap((result) => result.batchItemFailures)).toEqual([]);
+    expect(await socOf(vehicleId)).toBe(Math.max(...times) / 1_000);
+    const profile = await stored(`VEHICLE#${vehicleId}`, 'PROFILE');
+    expect(profile?.updatedAt).toBe(Math.max(...times) + 200);
+  });
+
+  it('a VEHICLE_STATE and a VEHICLE_ERROR delivered together both land', async () => {
+    const vehicleId = randomUUID();
+    const results = await process_([
+      record(withVehicle(captureJson('vw_id_4_all.json'), vehicleId)),
+      record(withVehicle(captureJson('vw_id_4_broad_auth_error.json'), vehicleId)),
+    ]);
+    expect(results.batchItemFailures).toEqual([]);
+    const { body } = await read(vehicleId);
+    expect(body.status).toBe('NEEDS_REAUTH');
+    expect(Object.keys(body.signals as object)).toContain('odometer-traveleddistance');
+  });
+
+  it('read returns the documented JSON shape for a real capture', async () => {
+    const vehicleId = randomUUID();
+    await process_([record(withVehicle(captureJson('byd_seal_all.json'), vehicleId))]);
+    const { status, body } = await read(vehicleId);
+    expect(status).toBe(200);
+    expect(Object.keys(body).sort()).toEqual(
+      ['errors', 'make', 'model', 'signals', 'status', 'updatedAt', 'userId', 'vehicleId', 'year'].sort(),
+    );
+    expect(body).toMatchObject({
+      vehicleId,
+      userId: 'da4ef0df-73b9-4ad7-8c59-1b15ff646f0b',
+      make: 'BYD',
+      model: 'Seal U Dm-i',
+      year: 2025,
+      status: 'CONNECTED',
+      errors: [],
+      updatedAt: 1767920009942,
+    });
+    const signals = body.signals as Record<string, Record<string, unknown>>;
+    expect(Object.keys(signals)).toHaveLength(11);
+    expect(signals['tractionbattery-stateofcharge']).toEqual({
+      body: { value: 78, unit: 'percent' },
+      status: { value: 'SUCCESS' },
+      oemUpdatedAt: 1767920001000,
+      retrievedAt: 1767920009852,
+    });
+    expect(signals['vehicleuseraccount-role']).toMatchObject({
+      body: null,
+      error: { type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' },
+      errorAt: 1767920009942,
+    });
+  });
+
+  it('TEST-mode events: a separate partition read with ?mode=test, or nothing with TEST_EVENTS=skip', async () => {
+    const vehicleId = randomUUID();
+    await process_([record(withVehicle(captureJson('vw_id_4_test_mode.json'), vehicleId))]);
+    expect((await read(vehicleId)).status).toBe(404);
+    const test = await read(vehicleId, 'test');
+    expect(test.status).toBe(200);
+    expect(Object.keys(test.body.signals as object)).toEqual([
+      'internalcombustionengine-fuellevel',
+      'internalcombustionengine-range',
+    ]);
+
+    const skipped = randomUUID();
+    await skipProcessor(
+      { Records: [record(withVehicle(captureJson('vw_id_4_test_mode.json'), skipped))] },
+      context(),
+    );
+    expect((await read(skipped, 'test')).status).toBe(404);
+  });
+
+  it('v2 events are kept raw with a TTL and stay out of the read model', async () => {
+    const [first, second] = [randomUUID(), randomUUID()];
+    const body = JSON.stringify({
+      version: '2.0',
+      webhookId: 'wh',
+      eventName: 'schedule',
+      mode: 'live',
+      payload: { vehicles: [{ vehicleId: first }, { vehicleId: second }] },
+    });
+    const sentAt = 1_800_000_000_000;
+    await process_([record(body, sentAt)]);
+    await process_([record(body, sentAt + 5)]); // Smartcar delivered it twice: same bytes, one effect
+    for (const vehicleId of [first, second]) {
+      const { Items } = await documentClient.send(
+        new QueryCommand({
+          TableName: TABLES.vehicleTable,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `VEHICLE#${vehicleId}` },
+        }),
+      );
+      expect(Items).toHaveLength(1);
+      expect(Items?.[0]).toMatchObject({
+        eventType: 'schedule',
+        raw: body,
+        expiresAt: 1_800_000_000 + 30 * 86_400,
+      });
+      expect(String(Items?.[0]?.sk)).toMatch(new RegExp(`^EVENT#${sentAt}#[0-9a-f]{64}$`));
+    }
+    // Raw events alone are not vehicle state.
+    expect((await read(first)).status).toBe(404);
+
+    // Next to vehicle state, the raw event is not read (nor billed) by GET.
+    await process_([record(stateEvent(first, { soc: 12 }))]);
+    expect(await socOf(first)).toBe(12);
+  });
+
+  it('404 for an unknown vehicle, 400 for a malformed id', async () => {
+    const unknown = await read(randomUUID());
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ error: 'vehicle_not_found' });
+    expect((await read('bad#id')).status).toBe(400);
+  });
+});

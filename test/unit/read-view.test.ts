@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { toVehicleView } from '../../lambdas/vehicle-read/read.js';
+
+const pk = 'VEHICLE#veh-1';
+const profile = {
+  pk,
+  sk: 'PROFILE',
+  vehicleId: 'veh-1',
+  smartcarUserId: 'user-1',
+  make: 'VOLKSWAGEN',
+  model: 'ID.4',
+  year: 2021,
+  updatedAt: 1_000,
+};
+const soc = {
+  pk,
+  sk: 'SIGNAL#tractionbattery-stateofcharge',
+  code: 'tractionbattery-stateofcharge',
+  name: 'StateOfCharge',
+  group: 'TractionBattery',
+  body: { value: 42, unit: 'percent' },
+  status: { value: 'SUCCESS' },
+  oemUpdatedAt: 900,
+  retrievedAt: 950,
+  orderKey: 900,
+  eventId: 'e-1',
+  updatedAt: 1_000,
+};
+const permissionError = {
+  pk,
+  sk: 'ERROR#PERMISSION#NONE',
+  type: 'PERMISSION',
+  code: null,
+  description: 'Re-authenticate',
+  resolution: { type: 'REAUTHENTICATE' },
+  signals: ['closure-islocked'],
+  state: 'ERROR',
+  at: 1_200,
+};
+
+describe('toVehicleView', () => {
+  it('returns the documented shape', () => {
+    expect(toVehicleView('veh-1', [profile, soc])).toEqual({
+      vehicleId: 'veh-1',
+      userId: 'user-1',
+      make: 'VOLKSWAGEN',
+      model: 'ID.4',
+      year: 2021,
+      status: 'CONNECTED',
+      signals: {
+        'tractionbattery-stateofcharge': {
+          body: { value: 42, unit: 'percent' },
+          status: { value: 'SUCCESS' },
+          oemUpdatedAt: 900,
+          retrievedAt: 950,
+        },
+      },
+      errors: [],
+      updatedAt: 1_000,
+    });
+  });
+
+  it('an active REAUTHENTICATE error makes the vehicle NEEDS_REAUTH and is listed', () => {
+    const view = toVehicleView('veh-1', [profile, soc, permissionError]);
+    expect(view?.status).toBe('NEEDS_REAUTH');
+    expect(view?.errors).toEqual([
+      {
+        type: 'PERMISSION',
+        code: null,
+        description: 'Re-authenticate',
+        resolution: { type: 'REAUTHENTICATE' },
+        signals: ['closure-islocked'],
+      },
+    ]);
+    expect(view?.updatedAt).toBe(1_200);
+  });
+
+  it('a RESOLVED tombstone is neither listed nor counted', () => {
+    const resolved = { ...permissionError, state: 'RESOLVED', expiresAt: 99 };
+    const view = toVehicleView('veh-1', [profile, resolved]);
+    expect(view?.status).toBe('CONNECTED');
+    expect(view?.errors).toEqual([]);
+  });
+
+  it('a CONNECTED_SERVICES_ACCOUNT error means NEEDS_REAUTH; otherwise the profile status stands', () => {
+    const account = {
+      ...permissionError,
+      sk: 'ERROR#CONNECTED_SERVICES_ACCOUNT#SUBSCRIPTION',
+      type: 'CONNECTED_SERVICES_ACCOUNT',
+      code: 'SUBSCRIPTION',
+      resolution: { type: null },
+    };
+    expect(toVehicleView('veh-1', [profile, account])?.status).toBe('NEEDS_REAUTH');
+    const compatibility = { ...account, type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' };
+    expect(toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, compatibility])?.status).toBe(
+      'DISCONNECTED',
+    );
+  });
+
+  it('a DISCONNECTED profile wins over an error that asks for re-authentication', () => {
+    expect(toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, permissionError])?.status).toBe(
+      'DISCONNECTED',
+    );
+    expect(toVehicleView('veh-1', [{ ...profile, status: 'NEEDS_REAUTH' }])?.status).toBe('NEEDS_REAUTH');
+  });
+
+  it("includes a signal's last error next to its last good value", () => {
+    const failed = {
+      ...soc,
+      status: { value: 'ERROR', error: { type: 'UPSTREAM', code: 'NO_RESPONSE' } },
+      error: { type: 'UPSTREAM', code: 'NO_RESPONSE' },
+      errorAt: 1_100,
+    };
+    expect(toVehicleView('veh-1', [profile, failed])?.signals['tractionbattery-stateofcharge']).toEqual({
+      body: { value: 42, unit: 'percent' },
+      status: { value: 'ERROR', error: { type: 'UPSTREAM', code: 'NO_RESPONSE' } },
+      oemUpdatedAt: 900,
+      retrievedAt: 950,
+      error: { type: 'UPSTREAM', code: 'NO_RESPONSE' },
+      errorAt: 1_100,
+    });
+  });
+
+  it('a signal that never had a value reads as null body and timestamps', () => {
+    const neverRead = {
+      pk,
+      sk: 'SIGNAL#closure-tailgate',
+      code: 'closure-tailgate',
+      status: { value: 'ERROR', error: { type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' } },
+      error: { type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' },
+      errorAt: 1_000,
+    };
+    expect(toVehicleView('veh-1', [profile, neverRead])?.signals['closure-tailgate']).toMatchObject({
+      body: null,
+      oemUpdatedAt: null,
+      retrievedAt: null,
+    });
+  });
+
+  it('nothing stored → undefined (404); state without a profile still reads', () => {
+    expect(toVehicleView('veh-1', [])).toBeUndefined();
+    expect(toVehicleView('veh-1', [{ pk, sk: 'EVENT#1#e', raw: '{}' }])).toBeUndefined();
+    expect(toVehicleView('veh-1', [soc])).toMatchObject({
+      vehicleId: 'veh-1',
+      userId: null,
+      make: null,
+      year: null,
+    });
+  });
+});
