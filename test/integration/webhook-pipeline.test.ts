@@ -30,9 +30,10 @@ afterAll(async () => {
 
 const sign = (body: string) => createHmac('sha256', stack.managementToken).update(body).digest('hex');
 
-async function post(body: string, signature: string | undefined = sign(body)) {
+/** Posts a webhook, signed with the local AMT unless a signature (or `null` for none) is given. */
+async function post(body: string, signature: string | null = sign(body)) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (signature !== undefined) headers['sc-signature'] = signature;
+  if (signature !== null) headers['sc-signature'] = signature;
   const response = await fetch(`${stack.baseUrl}/webhooks/smartcar`, { method: 'POST', headers, body });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
@@ -85,13 +86,13 @@ const settle = () => new Promise((done) => setTimeout(done, 1500));
 
 describe('local webhook pipeline', () => {
   it('answers VERIFY with the challenge HMAC', async () => {
-    const result = await post('{"eventType":"VERIFY","data":{"challenge":"local-check"}}', undefined);
+    const result = await post('{"eventType":"VERIFY","data":{"challenge":"local-check"}}', null);
     expect(result).toEqual({ status: 200, body: { challenge: sign('local-check') } });
   });
 
   it('rejects unsigned and forged events with 401', async () => {
     const body = stateEvent(randomUUID(), 10, Date.now());
-    expect((await post(body, undefined)).status).toBe(401);
+    expect((await post(body, null)).status).toBe(401);
     expect((await post(body, sign(`${body} `))).status).toBe(401);
   });
 
@@ -106,7 +107,8 @@ describe('local webhook pipeline', () => {
     const vehicleId = capture.data.vehicle.id;
     const view = await eventually(async () => {
       const { status, body } = await getVehicle(vehicleId);
-      return status === 200 ? body : undefined;
+      // Profile and signals are separate conditional writes: wait until the whole event is visible.
+      return status === 200 && body.make && body.signals['closure-islocked'] ? body : undefined;
     });
     expect(view).toMatchObject({ vehicleId, make: 'POLESTAR', status: 'CONNECTED' });
     expect(view.signals['closure-islocked']).toMatchObject({

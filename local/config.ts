@@ -1,0 +1,213 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Configuration of local mode (`npm start`), read from the environment once, with defaults that make a
+ * bare `npm start` work on a laptop. Everything listens on loopback and nothing here is a real secret:
+ * the Smartcar defaults are placeholders that only local mode accepts.
+ */
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const schema = z.object({
+  PORT: port(3000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  LOCAL_DYNAMODB_PORT: port(8000),
+  LOCAL_SQS_PORT: port(9324),
+  LOCAL_SECRETS_PORT: port(4584),
+  LOCAL_DATA_DIR: z.string().trim().min(1).default('.local'),
+  SMARTCAR_CLIENT_ID: z.string().trim().min(1).default('local-client-id'),
+  SMARTCAR_CLIENT_SECRET: z.string().trim().min(1).default('local-client-secret'),
+  SMARTCAR_MANAGEMENT_TOKEN: z.string().trim().min(1).default('local-management-token'),
+  SMARTCAR_PREVIOUS_MANAGEMENT_TOKEN: optionalText,
+  SMARTCAR_REDIRECT_URI: optionalText.refine(
+    (value) => value === undefined || URL.canParse(value),
+    'must be a URL',
+  ),
+  SMARTCAR_MODE: z.enum(['live', 'test', 'simulated']).default('simulated'),
+  TEST_EVENTS: z.enum(['separate', 'skip']).default('separate'),
+  LOCAL_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(43_200).default(30),
+  LOCAL_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
+  // The event source mapping allows up to 10 000 per batch; more than 10 needs a batching window there too.
+  LOCAL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(10),
+  LOCAL_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(300_000).default(0),
+  AWS_REGION: z.string().trim().min(1).default('us-east-1'),
+  LOCAL_FUNCTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().max(900).optional(),
+  POWERTOOLS_LOG_LEVEL: z.string().trim().min(1).default('INFO'),
+  POWERTOOLS_METRICS_DISABLED: z.enum(['true', 'false']).default('false'),
+});
+
+export interface LocalConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dynamoDbPort: number;
+  readonly sqsPort: number;
+  readonly secretsPort: number;
+  /** Absolute path of the state directory (DynamoDB files live in `<dataDir>/dynamodb`). */
+  readonly dataDir: string;
+  readonly region: string;
+  readonly smartcar: {
+    readonly clientId: string;
+    readonly clientSecret: string;
+    readonly managementToken: string;
+    readonly previousManagementToken: string | undefined;
+    readonly redirectUri: string;
+    readonly mode: 'live' | 'test' | 'simulated';
+  };
+  readonly testEvents: 'separate' | 'skip';
+  readonly queue: {
+    readonly visibilityTimeoutSeconds: number;
+    readonly maxReceiveCount: number;
+    readonly batchSize: number;
+    readonly batchWindowMs: number;
+  };
+  /** Overrides every function's timeout (e.g. to sit in a debugger); undefined = the stack's timeouts. */
+  readonly functionTimeoutSeconds: number | undefined;
+  readonly powertools: { readonly logLevel: string; readonly metricsDisabled: boolean };
+}
+
+/** One documented variable; the README's table is generated from this list so the two never drift. */
+export interface ConfigVariable {
+  readonly name: keyof z.infer<typeof schema>;
+  readonly default: string;
+  readonly meaning: string;
+}
+
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
+  { name: 'PORT', default: '3000', meaning: 'port of the local HTTP API (the API Gateway stand-in)' },
+  {
+    name: 'HOST',
+    default: '127.0.0.1',
+    meaning: 'interface the HTTP API listens on; keep it on loopback (IAM auth is not enforced locally)',
+  },
+  { name: 'LOCAL_DYNAMODB_PORT', default: '8000', meaning: 'port of DynamoDB Local (Java 17)' },
+  { name: 'LOCAL_SQS_PORT', default: '9324', meaning: 'port of the SQS emulator (fauxqs, in memory)' },
+  { name: 'LOCAL_SECRETS_PORT', default: '4584', meaning: 'port of the Secrets Manager stand-in' },
+  {
+    name: 'LOCAL_DATA_DIR',
+    default: '.local',
+    meaning: 'state directory; DynamoDB tables persist in `<dir>/dynamodb` (delete it to start empty)',
+  },
+  {
+    name: 'SMARTCAR_CLIENT_ID',
+    default: 'local-client-id',
+    meaning: 'Smartcar client id, served as `clientId` of the local secret',
+  },
+  {
+    name: 'SMARTCAR_CLIENT_SECRET',
+    default: 'local-client-secret',
+    meaning: 'Smartcar client secret, served as `clientSecret` of the local secret',
+  },
+  {
+    name: 'SMARTCAR_MANAGEMENT_TOKEN',
+    default: 'local-management-token',
+    meaning: 'Application Management Token (AMT): HMAC key of webhook signatures and VERIFY answers',
+  },
+  {
+    name: 'SMARTCAR_PREVIOUS_MANAGEMENT_TOKEN',
+    default: '(unset)',
+    meaning: 'the AMT before a rotation, still accepted for signatures',
+  },
+  {
+    name: 'SMARTCAR_REDIRECT_URI',
+    default: 'http://127.0.0.1:<PORT>/oauth/callback',
+    meaning: 'OAuth redirect URI handed to the Lambdas',
+  },
+  {
+    name: 'SMARTCAR_MODE',
+    default: 'simulated',
+    meaning: 'Smartcar Connect mode: `live`, `test` or `simulated`',
+  },
+  {
+    name: 'TEST_EVENTS',
+    default: 'separate',
+    meaning: 'TEST-mode events: `separate` (own `TEST#` partitions) or `skip` (dropped, counted)',
+  },
+  {
+    name: 'LOCAL_VISIBILITY_TIMEOUT_SECONDS',
+    default: '30',
+    meaning: 'visibility timeout of the webhook queue: a failed message reappears after it',
+  },
+  {
+    name: 'LOCAL_MAX_RECEIVE_COUNT',
+    default: '5',
+    meaning: 'receives before the queue moves a message to the DLQ (`RedrivePolicy.maxReceiveCount`)',
+  },
+  { name: 'LOCAL_BATCH_SIZE', default: '10', meaning: 'largest batch handed to the processor' },
+  {
+    name: 'LOCAL_BATCH_WINDOW_MS',
+    default: '0',
+    meaning: 'how long the poller gathers records before invoking (the stack’s mapping uses 2 s)',
+  },
+  {
+    name: 'LOCAL_FUNCTION_TIMEOUT_SECONDS',
+    default: '(the stack’s: 10 s HTTP, 30 s processor)',
+    meaning: 'overrides every Lambda timeout (e.g. while debugging); a batch running longer counts as failed',
+  },
+  { name: 'POWERTOOLS_LOG_LEVEL', default: 'INFO', meaning: 'log level of the Lambdas (Powertools Logger)' },
+  {
+    name: 'POWERTOOLS_METRICS_DISABLED',
+    default: 'false',
+    meaning: '`true` silences the metrics (EMF lines on stdout) that the Lambdas print locally',
+  },
+  {
+    name: 'AWS_REGION',
+    default: 'us-east-1',
+    meaning: 'region in ARNs and SDK clients (credentials are always dummy, endpoints always local)',
+  },
+];
+
+/** Parses the environment; a bad value stops local mode with the variable's name and what is wrong. */
+export function loadLocalConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): LocalConfig {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ');
+    throw new Error(`Invalid local configuration: ${problems}`);
+  }
+  const c = result.data;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    dynamoDbPort: c.LOCAL_DYNAMODB_PORT,
+    sqsPort: c.LOCAL_SQS_PORT,
+    secretsPort: c.LOCAL_SECRETS_PORT,
+    dataDir: resolve(cwd, c.LOCAL_DATA_DIR),
+    region: c.AWS_REGION,
+    smartcar: {
+      clientId: c.SMARTCAR_CLIENT_ID,
+      clientSecret: c.SMARTCAR_CLIENT_SECRET,
+      managementToken: c.SMARTCAR_MANAGEMENT_TOKEN,
+      previousManagementToken: c.SMARTCAR_PREVIOUS_MANAGEMENT_TOKEN,
+      redirectUri: c.SMARTCAR_REDIRECT_URI ?? `http://127.0.0.1:${c.PORT}/oauth/callback`,
+      mode: c.SMARTCAR_MODE,
+    },
+    testEvents: c.TEST_EVENTS,
+    queue: {
+      visibilityTimeoutSeconds: c.LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+      maxReceiveCount: c.LOCAL_MAX_RECEIVE_COUNT,
+      batchSize: c.LOCAL_BATCH_SIZE,
+      batchWindowMs: c.LOCAL_BATCH_WINDOW_MS,
+    },
+    functionTimeoutSeconds: c.LOCAL_FUNCTION_TIMEOUT_SECONDS,
+    powertools: {
+      logLevel: c.POWERTOOLS_LOG_LEVEL,
+      metricsDisabled: c.POWERTOOLS_METRICS_DISABLED === 'true',
+    },
+  };
+}
+
+/** The variables as a Markdown table (for the README and `--help`-style output). */
+export function configTableMarkdown(): string {
+  const rows = CONFIG_VARIABLES.map((v) => `| \`${v.name}\` | \`${v.default}\` | ${v.meaning} |`);
+  return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,65 @@
+import type { APIGatewayProxyHandlerV2, SQSHandler } from 'aws-lambda';
+
+/**
+ * The Lambda functions local mode runs, and how they are wired: the local counterpart of the stack's
+ * routes and event source mapping. A new HTTP route is one entry in `LOCAL_FUNCTIONS.http`.
+ *
+ * `load` is a dynamic import, called only after local mode has set the environment the handler reads at
+ * cold start. The literal paths let the compiler check that each module exports a `handler` of the right
+ * Lambda type.
+ */
+
+/** Settings the stack gives each function (lib/smartcar-stack.ts); locally they shape the Lambda context. */
+interface FunctionSettings {
+  /** Function name locally: context.functionName, AWS_LAMBDA_FUNCTION_NAME and POWERTOOLS_SERVICE_NAME. */
+  readonly name: string;
+  /** @default 10 (the stack's HTTP functions) */
+  readonly timeoutSeconds?: number;
+  /** @default 256 */
+  readonly memoryMB?: number;
+}
+
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+export const DEFAULT_MEMORY_MB = 256;
+
+export interface HttpFunction extends FunctionSettings {
+  /** Route key as in the HTTP API: `"<METHOD> <path>"`. */
+  readonly routeKey: string;
+  readonly load: () => Promise<{ handler: APIGatewayProxyHandlerV2 }>;
+}
+
+export interface QueueFunction extends FunctionSettings {
+  readonly load: () => Promise<{ handler: SQSHandler }>;
+}
+
+export interface LocalFunctions {
+  readonly http: readonly HttpFunction[];
+  /** Consumes the webhook queue with event-source-mapping semantics. */
+  readonly webhookProcessor: QueueFunction;
+}
+
+// Timeouts and memory as in lib/smartcar-stack.ts (not imported: that would load aws-cdk-lib at start-up).
+export const LOCAL_FUNCTIONS: LocalFunctions = {
+  http: [
+    {
+      routeKey: 'POST /webhooks/smartcar',
+      name: 'webhook-receiver',
+      timeoutSeconds: 10,
+      memoryMB: 256,
+      load: () => import('../lambdas/webhook-receiver/handler.js'),
+    },
+    {
+      routeKey: 'GET /vehicles/{vehicleId}',
+      name: 'vehicle-read',
+      timeoutSeconds: 10,
+      memoryMB: 256,
+      load: () => import('../lambdas/vehicle-read/handler.js'),
+    },
+  ],
+  webhookProcessor: {
+    name: 'webhook-processor',
+    timeoutSeconds: 30,
+    memoryMB: 512,
+    load: () => import('../lambdas/webhook-processor/handler.js'),
+  },
+};
