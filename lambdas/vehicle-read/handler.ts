@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadReadConfig } from './config.js';
+import { dynamoVehicleList } from './list.js';
 import { dynamoVehicleItems } from './store.js';
 import { createVehicleReadHandler } from './vehicle-read.js';
 
@@ -11,5 +12,6 @@ const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 export const handler = createVehicleReadHandler({
   items: dynamoVehicleItems(documentClient, config.VEHICLE_TABLE_NAME),
+  list: dynamoVehicleList(documentClient, config.VEHICLE_TABLE_NAME),
   logger: new Logger({ serviceName: 'vehicle-read' }),
 });

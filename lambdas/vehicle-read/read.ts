@@ -27,8 +27,11 @@ export interface ErrorView {
 
 export interface VehicleView {
   readonly vehicleId: string;
-  /** The Smartcar user id, for now. */
+  /** The app user the vehicle is linked to (by a Connect), else the Smartcar user id. */
   readonly userId: string | null;
+  /** The app user who connected the vehicle; null for a vehicle only known from webhooks. */
+  readonly appUserId: string | null;
+  readonly smartcarUserId: string | null;
   readonly make: string | null;
   readonly model: string | null;
   readonly year: number | null;
@@ -44,6 +47,7 @@ const optionalString = z.string().optional().catch(undefined);
 const optionalNumber = z.number().optional().catch(undefined);
 
 const profileItem = z.looseObject({
+  appUserId: optionalString,
   smartcarUserId: optionalString,
   make: optionalString,
   model: optionalString,
@@ -135,7 +139,9 @@ export function toVehicleView(
   }));
   return {
     vehicleId,
-    userId: profile?.smartcarUserId ?? null,
+    userId: profile?.appUserId ?? profile?.smartcarUserId ?? null,
+    appUserId: profile?.appUserId ?? null,
+    smartcarUserId: profile?.smartcarUserId ?? null,
     make: profile?.make ?? null,
     model: profile?.model ?? null,
     year: profile?.year ?? null,
@@ -153,7 +159,7 @@ export function toVehicleView(
   };
 }
 
-function resolutionOf(resolution: unknown): { type?: string | null } | null {
+export function resolutionOf(resolution: unknown): { type?: string | null } | null {
   if (typeof resolution !== 'object' || resolution === null) return null;
   const type = (resolution as Record<string, unknown>).type;
   return { type: typeof type === 'string' ? type : null };

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
 
@@ -106,6 +107,8 @@ describe('GET /vehicles/{vehicleId}', () => {
     expect(body).toEqual({
       vehicleId: 'veh-1',
       userId: 'user-1',
+      appUserId: null,
+      smartcarUserId: 'user-1',
       make: 'BMW',
       model: '118i',
       year: 2025,
@@ -179,5 +182,129 @@ describe('GET /vehicles/{vehicleId}', () => {
     const { status, body } = await get('veh-1');
     expect(status).toBe(503);
     expect(JSON.stringify(body)).not.toContain('boom');
+  });
+});
+
+describe('GET /vehicles?userId=', () => {
+  const listHandler = createVehicleReadHandler({
+    items: dynamoVehicleItems(documentClient, 'vehicles'),
+    list: dynamoVehicleList(documentClient, 'vehicles'),
+    logger,
+  });
+
+  async function list(query?: Record<string, string>) {
+    const event: APIGatewayProxyEventV2 = {
+      ...request(undefined, query),
+      routeKey: 'GET /vehicles',
+      rawPath: '/vehicles',
+    };
+    const response = (await listHandler(event, context)) as APIGatewayProxyStructuredResultV2;
+    return {
+      status: response.statusCode,
+      body: JSON.parse(String(response.body)) as Record<string, unknown>,
+    };
+  }
+
+  const linked = (vehicleId: string, extra: Record<string, unknown> = {}) => ({
+    pk: `VEHICLE#${vehicleId}`,
+    sk: 'PROFILE',
+    vehicleId,
+    appUserId: 'app-1',
+    grantId: 'g-1',
+    smartcarUserId: 'sc-1',
+    make: 'KIA',
+    model: 'EV6',
+    year: 2024,
+    status: 'CONNECTED',
+    ...extra,
+  });
+
+  it('queries the byAppUser index and derives each status, looking up errors only where needed', async () => {
+    documentMock.on(QueryCommand, { IndexName: 'byAppUser' }).resolves({
+      Items: [linked('v-1'), linked('v-2', { status: 'DISCONNECTED' }), linked('v-3', { status: undefined })],
+      LastEvaluatedKey: { pk: 'VEHICLE#v-3', sk: 'PROFILE', appUserId: 'app-1', vehicleId: 'v-3' },
+    });
+    documentMock
+      .on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'VEHICLE#v-1', ':errors': 'ERROR#' } })
+      .resolves({ Items: [{ type: 'PERMISSION', state: 'ERROR', resolution: { type: 'REAUTHENTICATE' } }] });
+    documentMock
+      .on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'VEHICLE#v-3', ':errors': 'ERROR#' } })
+      .resolves({
+        Items: [{ type: 'PERMISSION', state: 'RESOLVED', resolution: { type: 'REAUTHENTICATE' } }],
+      });
+
+    const { status, body } = await list({ userId: 'app-1', limit: '3' });
+
+    expect(status).toBe(200);
+    expect(body.userId).toBe('app-1');
+    expect(body.vehicles).toEqual([
+      { vehicleId: 'v-1', make: 'KIA', model: 'EV6', year: 2024, status: 'NEEDS_REAUTH' },
+      { vehicleId: 'v-2', make: 'KIA', model: 'EV6', year: 2024, status: 'DISCONNECTED' },
+      { vehicleId: 'v-3', make: 'KIA', model: 'EV6', year: 2024, status: 'CONNECTED' },
+    ]);
+    expect(typeof body.nextToken).toBe('string');
+    const queries = documentMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
+    expect(queries[0]).toMatchObject({
+      TableName: 'vehicles',
+      IndexName: 'byAppUser',
+      KeyConditionExpression: 'appUserId = :appUserId',
+      ExpressionAttributeValues: { ':appUserId': 'app-1' },
+      Limit: 3,
+    });
+    // DISCONNECTED wins: no error lookup for v-2.
+    const looked = queries.slice(1).map((input) => input.ExpressionAttributeValues?.[':pk']);
+    expect(looked.sort()).toEqual(['VEHICLE#v-1', 'VEHICLE#v-3']);
+
+    // The token continues the same user's query, and only that.
+    documentMock.reset();
+    documentMock.on(QueryCommand).resolves({ Items: [] });
+    expect((await list({ userId: 'app-1', nextToken: body.nextToken as string })).status).toBe(200);
+    expect(documentMock.commandCalls(QueryCommand)[0]?.args[0].input.ExclusiveStartKey).toEqual({
+      pk: 'VEHICLE#v-3',
+      sk: 'PROFILE',
+      appUserId: 'app-1',
+      vehicleId: 'v-3',
+    });
+    expect((await list({ userId: 'app-2', nextToken: body.nextToken as string })).body).toMatchObject({
+      error: 'invalid_next_token',
+    });
+  });
+
+  it.each([
+    ['no userId', {}, 'invalid_user_id'],
+    ['an empty userId', { userId: '' }, 'invalid_user_id'],
+    ['a userId with spaces', { userId: 'a b' }, 'invalid_user_id'],
+    ['a limit of 0', { userId: 'app-1', limit: '0' }, 'invalid_limit'],
+    ['a limit above 100', { userId: 'app-1', limit: '101' }, 'invalid_limit'],
+    ['a forged nextToken', { userId: 'app-1', nextToken: 'eyJwayI6IlVTRVIjeCJ9' }, 'invalid_next_token'],
+  ])('400 for %s, without touching DynamoDB', async (_label, query, error) => {
+    const { status, body } = await list(query);
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ error });
+    expect(documentMock.calls()).toHaveLength(0);
+  });
+
+  it('503 when the index query or an error lookup fails', async () => {
+    documentMock.on(QueryCommand).rejects(new InternalServerError({ message: 'boom', $metadata: {} }));
+    expect((await list({ userId: 'app-1' })).status).toBe(503);
+
+    documentMock.reset();
+    documentMock.on(QueryCommand, { IndexName: 'byAppUser' }).resolves({ Items: [linked('v-1')] });
+    documentMock
+      .on(QueryCommand, { KeyConditionExpression: 'pk = :pk AND begins_with(sk, :errors)' })
+      .rejects(new InternalServerError({ message: 'boom', $metadata: {} }));
+    const { status, body } = await list({ userId: 'app-1' });
+    expect(status).toBe(503);
+    expect(JSON.stringify(body)).not.toContain('boom');
+  });
+
+  it('the single-vehicle read shows the linked app user', async () => {
+    documentMock.on(QueryCommand).resolves({ Items: [] });
+    documentMock
+      .on(QueryCommand, { KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to' })
+      .resolves({ Items: [{ ...profile, appUserId: 'app-9', grantId: 'g-9', status: 'CONNECTED' }] });
+    const { body } = await get('veh-1');
+    expect(body).toMatchObject({ userId: 'app-9', appUserId: 'app-9', smartcarUserId: 'user-1' });
+    expect(JSON.stringify(body)).not.toContain('g-9');
   });
 });

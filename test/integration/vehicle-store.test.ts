@@ -392,7 +392,19 @@ describe('vehicle store on DynamoDB Local', () => {
     const { status, body } = await read(vehicleId);
     expect(status).toBe(200);
     expect(Object.keys(body).sort()).toEqual(
-      ['errors', 'make', 'model', 'signals', 'status', 'updatedAt', 'userId', 'vehicleId', 'year'].sort(),
+      [
+        'appUserId',
+        'errors',
+        'make',
+        'model',
+        'signals',
+        'smartcarUserId',
+        'status',
+        'updatedAt',
+        'userId',
+        'vehicleId',
+        'year',
+      ].sort(),
     );
     expect(body).toMatchObject({
       vehicleId,

@@ -43,6 +43,8 @@ describe('toVehicleView', () => {
     expect(toVehicleView('veh-1', [profile, soc])).toEqual({
       vehicleId: 'veh-1',
       userId: 'user-1',
+      appUserId: null,
+      smartcarUserId: 'user-1',
       make: 'VOLKSWAGEN',
       model: 'ID.4',
       year: 2021,
@@ -146,5 +148,23 @@ describe('toVehicleView', () => {
       make: null,
       year: null,
     });
+  });
+
+  it('a profile linked by Connect shows the app user as userId, next to the Smartcar user', () => {
+    const linked = {
+      ...profile,
+      appUserId: 'app-user-7',
+      grantId: 'g-1',
+      status: 'CONNECTED',
+      connectedAt: 5,
+    };
+    expect(toVehicleView('veh-1', [linked])).toMatchObject({
+      userId: 'app-user-7',
+      appUserId: 'app-user-7',
+      smartcarUserId: 'user-1',
+      status: 'CONNECTED',
+    });
+    // The grant id is internal: it is not part of the view.
+    expect(JSON.stringify(toVehicleView('veh-1', [linked]))).not.toContain('g-1');
   });
 });

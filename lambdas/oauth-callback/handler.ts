@@ -1,0 +1,39 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoOAuthStateStore } from '../shared/oauth-state.js';
+import { smartcarGateway } from '../shared/smartcar-client.js';
+import { smartcarSecretSource } from '../shared/smartcar-secret.js';
+import { dynamoTokenStore, kmsTokenCipher } from '../shared/token-store.js';
+import { dynamoVehicleLinks } from '../shared/vehicle-links.js';
+import { createCallbackHandler } from './callback.js';
+import { loadCallbackConfig } from './config.js';
+
+// Cold start: configuration validated once (bad URLs fail here, loudly); clients created once and reused. The
+// SDK clients pick up AWS_ENDPOINT_URL_<SERVICE>, the smartcar SDK its SMARTCAR_*_ORIGIN variables.
+const config = loadCallbackConfig();
+const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
+
+export const handler = createCallbackHandler({
+  states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
+  smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
+  tokens: dynamoTokenStore({
+    client: documentClient,
+    tableName: config.TOKEN_TABLE_NAME,
+    cipher: kmsTokenCipher(new KMSClient({}), config.TOKEN_KEY_ID),
+  }),
+  links: dynamoVehicleLinks({
+    client: documentClient,
+    vehicleTableName: config.VEHICLE_TABLE_NAME,
+    tokenTableName: config.TOKEN_TABLE_NAME,
+  }),
+  successUrl: config.CONNECT_SUCCESS_URL,
+  failureUrl: config.CONNECT_FAILURE_URL,
+  smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
+  logger: new Logger({ serviceName: 'oauth-callback' }),
+  metrics: new Metrics({ serviceName: 'oauth-callback' }),
+});

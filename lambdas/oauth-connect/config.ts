@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { loadConfig, nonEmpty } from '../shared/config.js';
+import {
+  absoluteUrl,
+  booleanFlag,
+  defaultScopes,
+  requireHttps,
+  smartcarMode,
+} from '../shared/oauth-config.js';
+
+/** POST /connect (docs/design.md, "Lambda environment (new)"). */
+export const connectConfigSchema = z
+  .object({
+    OAUTH_STATE_TABLE_NAME: nonEmpty,
+    SMARTCAR_SECRET_ID: nonEmpty,
+    SMARTCAR_REDIRECT_URI: absoluteUrl,
+    SMARTCAR_MODE: smartcarMode,
+    SMARTCAR_DEFAULT_SCOPES: defaultScopes,
+    REQUIRE_HTTPS_URLS: booleanFlag(true),
+  })
+  .superRefine(requireHttps('SMARTCAR_REDIRECT_URI'));
+
+export type ConnectConfig = z.infer<typeof connectConfigSchema>;
+
+export function loadConnectConfig(env: NodeJS.ProcessEnv = process.env): ConnectConfig {
+  return loadConfig(connectConfigSchema, env);
+}

@@ -1,0 +1,268 @@
+import smartcar, { type AuthClient, type ConnectMode } from 'smartcar';
+import { mapWithLimit } from './concurrency.js';
+import { TimeoutError, withTimeout, type Deadline } from './deadline.js';
+import type { SmartcarSecret, SmartcarSecretSource } from './smartcar-secret.js';
+
+/**
+ * Everything the OAuth Lambdas ask of Smartcar, on top of the `smartcar` SDK (v10.4). The SDK reads
+ * `SMARTCAR_AUTH_ORIGIN` when an AuthClient is constructed and `SMARTCAR_API_ORIGIN` on each call, so tests and
+ * local mode point it at the fake through the environment alone.
+ *
+ * Tokens pass through here as arguments and results only: nothing in this module logs, and the errors it
+ * throws carry Smartcar's error fields, never a request (whose headers hold the tokens).
+ */
+
+/** The pair a code exchange returns, with both expiries as epoch ms. */
+export interface TokenSet {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  readonly accessExpiresAt: number;
+  readonly refreshExpiresAt: number;
+}
+
+export interface VehicleInfo {
+  readonly vehicleId: string;
+  readonly make: string | null;
+  readonly model: string | null;
+  readonly year: number | null;
+}
+
+/** Filter of a Management API connection deletion; both ids → only that user's connection of that vehicle. */
+export interface ConnectionFilter {
+  readonly vehicleId: string;
+  readonly userId?: string;
+}
+
+export interface SmartcarGateway {
+  /** The Connect URL (no request is made). An empty `scopes` sends none: Connect uses the Dashboard's. */
+  connectUrl(scopes: readonly string[], state: string): Promise<string>;
+  exchangeCode(code: string, deadline: Deadline): Promise<TokenSet>;
+  /** Every page of `GET /vehicles`, de-duplicated, in Smartcar's order. */
+  listVehicleIds(accessToken: string, deadline: Deadline): Promise<string[]>;
+  /** The Smartcar user id behind the token (`GET /user`). */
+  getUserId(accessToken: string, deadline: Deadline): Promise<string>;
+  /** `attributes()` of each vehicle, ATTRIBUTE_CONCURRENCY at a time; the first failure fails the whole call. */
+  vehicleAttributes(
+    accessToken: string,
+    vehicleIds: readonly string[],
+    deadline: Deadline,
+  ): Promise<VehicleInfo[]>;
+  /** Management API `DELETE /management/connections` with the AMT. Resolves on any 2xx. */
+  deleteConnections(filter: ConnectionFilter, timeoutMs: number): Promise<{ deleted: number }>;
+}
+
+/** Smartcar's page size maximum for `GET /vehicles`. */
+export const VEHICLES_PAGE_SIZE = 50;
+/** A Connect grant with more vehicles than this is refused rather than half-processed within one invocation. */
+export const MAX_VEHICLES_PER_GRANT = 500;
+/** Parallel `attributes()` calls: fast for a handful of vehicles, gentle on Smartcar's rate limits for many. */
+export const ATTRIBUTE_CONCURRENCY = 5;
+export const DEFAULT_MANAGEMENT_ORIGIN = 'https://management.smartcar.com';
+
+export class TooManyVehiclesError extends Error {
+  override readonly name = 'TooManyVehiclesError';
+  constructor(readonly limit: number) {
+    super(`the grant has more than ${limit} vehicles`);
+  }
+}
+
+/** A non-2xx answer of the Management API (called without the SDK, see deleteConnections). */
+export class SmartcarManagementError extends Error {
+  override readonly name = 'SmartcarManagementError';
+  constructor(
+    readonly statusCode: number,
+    readonly type: string | undefined,
+    readonly code: string | undefined,
+    readonly requestId: string | undefined,
+  ) {
+    super(`Smartcar management API answered ${statusCode}${type ? ` ${type}` : ''}`);
+  }
+}
+
+export interface SmartcarGatewayOptions {
+  readonly secret: SmartcarSecretSource;
+  /** Required for Connect URLs and code exchanges (disconnect needs neither). */
+  readonly redirectUri?: string;
+  readonly mode?: ConnectMode;
+  /** Origin of the Management API; default SMARTCAR_MANAGEMENT_API_ORIGIN (as for the SDK), else Smartcar's. */
+  readonly managementOrigin?: string;
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * Builds the gateway. The AuthClient is created from the cached secret on first use and re-created when the
+ * credentials in the secret change (a rotated client secret is picked up without a deploy).
+ */
+export function smartcarGateway(options: SmartcarGatewayOptions): SmartcarGateway {
+  let cached: { clientId: string; clientSecret: string; client: AuthClient } | undefined;
+  const fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
+
+  async function authClient(): Promise<AuthClient> {
+    const { redirectUri } = options;
+    if (redirectUri === undefined) throw new Error('smartcarGateway needs a redirectUri for OAuth calls');
+    const secret: SmartcarSecret = await options.secret.get();
+    if (cached?.clientId !== secret.clientId || cached.clientSecret !== secret.clientSecret) {
+      cached = {
+        clientId: secret.clientId,
+        clientSecret: secret.clientSecret,
+        client: new smartcar.AuthClient({
+          clientId: secret.clientId,
+          clientSecret: secret.clientSecret,
+          // Always set: without it the SDK sends `redirect_uri=undefined` in the exchange.
+          redirectUri,
+          mode: options.mode ?? 'live',
+        }),
+      };
+    }
+    return cached.client;
+  }
+
+  return {
+    async connectUrl(scopes, state) {
+      const client = await authClient();
+      return scopes.length > 0 ? client.getAuthUrl([...scopes], { state }) : client.getAuthUrl({ state });
+    },
+
+    async exchangeCode(code, limit) {
+      const client = await authClient();
+      const access = await limit.run('exchangeCode', () => client.exchangeCode(code));
+      return {
+        accessToken: access.accessToken,
+        refreshToken: access.refreshToken,
+        accessExpiresAt: access.expiration.getTime(),
+        // The SDK computes it as now + 60 days (Smartcar's refresh token lifetime).
+        refreshExpiresAt: access.refreshExpiration.getTime(),
+      };
+    },
+
+    async listVehicleIds(accessToken, limit) {
+      const ids: string[] = [];
+      const seen = new Set<string>();
+      let offset = 0;
+      // Bounded: a misbehaving paging answer cannot keep us looping.
+      for (let page = 0; page <= MAX_VEHICLES_PER_GRANT / VEHICLES_PAGE_SIZE; page += 1) {
+        const result = await limit.run('getVehicles', () =>
+          smartcar.getVehicles(accessToken, { limit: VEHICLES_PAGE_SIZE, offset }),
+        );
+        const vehicles = Array.isArray(result.vehicles) ? result.vehicles : [];
+        for (const id of vehicles) {
+          if (typeof id === 'string' && !seen.has(id)) {
+            seen.add(id);
+            ids.push(id);
+          }
+        }
+        if (ids.length > MAX_VEHICLES_PER_GRANT) throw new TooManyVehiclesError(MAX_VEHICLES_PER_GRANT);
+        offset += vehicles.length;
+        const total = typeof result.paging?.count === 'number' ? result.paging.count : offset;
+        if (vehicles.length === 0 || offset >= total) return ids;
+      }
+      throw new TooManyVehiclesError(MAX_VEHICLES_PER_GRANT);
+    },
+
+    async getUserId(accessToken, limit) {
+      const user = await limit.run('getUser', () => smartcar.getUser(accessToken));
+      if (typeof user.id !== 'string' || user.id === '')
+        throw new Error('Smartcar returned a user without id');
+      return user.id;
+    },
+
+    async vehicleAttributes(accessToken, vehicleIds, limit) {
+      return mapWithLimit(vehicleIds, ATTRIBUTE_CONCURRENCY, async (vehicleId) => {
+        const attributes = await limit.run('attributes', () =>
+          new smartcar.Vehicle(vehicleId, accessToken).attributes(),
+        );
+        return {
+          vehicleId,
+          make: typeof attributes.make === 'string' ? attributes.make : null,
+          model: typeof attributes.model === 'string' ? attributes.model : null,
+          year:
+            typeof attributes.year === 'number' && Number.isInteger(attributes.year) ? attributes.year : null,
+        };
+      });
+    },
+
+    /**
+     * Called over HTTP directly rather than through `smartcar.deleteConnections`: SDK 10.4 refuses a filter with
+     * both `vehicle_id` and `user_id`, and the API needs both to delete only this user's connection of the
+     * vehicle (a vehicle id alone removes the vehicle's connections of every user of the application).
+     */
+    async deleteConnections(filter, timeoutMs) {
+      const { managementToken } = await options.secret.get();
+      // Like the SDK: the origin variable is read at call time, so it points at the fake wherever the SDK does.
+      const origin = (
+        options.managementOrigin ||
+        process.env.SMARTCAR_MANAGEMENT_API_ORIGIN ||
+        DEFAULT_MANAGEMENT_ORIGIN
+      ).replace(/\/+$/, '');
+      const url = new URL(`${origin}/v2.0/management/connections`);
+      url.searchParams.set('vehicle_id', filter.vehicleId);
+      if (filter.userId !== undefined) url.searchParams.set('user_id', filter.userId);
+      const credentials = Buffer.from(`default:${managementToken}`).toString('base64');
+      const response = await withTimeout(
+        fetchImpl(url, {
+          method: 'DELETE',
+          headers: { authorization: `Basic ${credentials}`, accept: 'application/json' },
+          signal: AbortSignal.timeout(timeoutMs),
+        }),
+        timeoutMs,
+        'deleteConnections',
+      ).catch((error: unknown) => {
+        // AbortSignal.timeout rejects with a DOMException named TimeoutError: report it as ours.
+        if (error instanceof Error && error.name === 'TimeoutError' && !(error instanceof TimeoutError)) {
+          throw new TimeoutError('deleteConnections', timeoutMs);
+        }
+        throw error;
+      });
+      const text = await response.text();
+      let body: Record<string, unknown> = {};
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+      } catch {
+        // A load balancer's HTML page: keep the status only.
+      }
+      if (!response.ok) {
+        throw new SmartcarManagementError(
+          response.status,
+          typeof body.type === 'string' ? body.type : undefined,
+          typeof body.code === 'string' ? body.code : undefined,
+          (typeof body.requestId === 'string' ? body.requestId : undefined) ??
+            response.headers.get('sc-request-id') ??
+            undefined,
+        );
+      }
+      return { deleted: Array.isArray(body.connections) ? body.connections.length : 0 };
+    },
+  };
+}
+
+/**
+ * The fields of a Smartcar (or transport) error that are safe to log: status, type, code, request id. Never
+ * the whole error object, whose `cause` chain could reach a request.
+ */
+export function describeSmartcarError(error: unknown): Record<string, unknown> {
+  if (error instanceof smartcar.SmartcarError) {
+    return {
+      name: error.name,
+      statusCode: error.statusCode,
+      type: error.type,
+      code: error.code,
+      requestId: error.requestId,
+      resolution: error.resolution?.type ?? undefined,
+    };
+  }
+  if (error instanceof SmartcarManagementError) {
+    return {
+      name: error.name,
+      statusCode: error.statusCode,
+      type: error.type,
+      code: error.code,
+      requestId: error.requestId,
+    };
+  }
+  if (error instanceof TimeoutError) {
+    return { name: error.name, operation: error.operation, timeoutMs: error.timeoutMs };
+  }
+  if (error instanceof Error) return { name: error.name, message: error.message.slice(0, 200) };
+  return { name: typeof error };
+}

@@ -1,0 +1,165 @@
+import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mapWithLimit } from '../shared/concurrency.js';
+import { BY_APP_USER_INDEX } from '../shared/vehicle-links.js';
+import { ERROR_SK_PREFIX, PROFILE_SK, isValidVehicleId, vehiclePk } from '../shared/vehicle-keys.js';
+import {
+  DISCONNECTED,
+  NEEDS_REAUTH,
+  deriveVehicleStatus,
+  type StatusRelevantError,
+} from '../shared/vehicle-status.js';
+import { resolutionOf } from './read.js';
+
+/**
+ * `GET /vehicles?userId=`: the vehicles linked to an app user, from the sparse GSI `byAppUser` (profiles only),
+ * one page at a time. Status is derived as for the single read; the active errors it needs are looked up per
+ * vehicle, bounded in parallelism and size, and only where the profile does not decide the status already.
+ */
+
+export interface VehicleSummary {
+  readonly vehicleId: string;
+  readonly make: string | null;
+  readonly model: string | null;
+  readonly year: number | null;
+  readonly status: string;
+}
+
+export interface ProfilePage {
+  readonly items: Record<string, unknown>[];
+  readonly lastKey?: Record<string, unknown>;
+}
+
+export interface VehicleListSource {
+  /** One page of the user's profiles, in vehicle id order. */
+  profiles(appUserId: string, limit: number, startKey?: Record<string, unknown>): Promise<ProfilePage>;
+  /** The vehicle's error items (type, state, resolution), at most MAX_ERROR_ITEMS. */
+  errors(vehicleId: string): Promise<Record<string, unknown>[]>;
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 100;
+/** Parallel error lookups per request. */
+export const ERROR_LOOKUP_CONCURRENCY = 8;
+/** One item per (type, code) exists per vehicle; more than this is not a real vehicle's error set. */
+export const MAX_ERROR_ITEMS = 100;
+
+export function dynamoVehicleList(client: DynamoDBDocumentClient, tableName: string): VehicleListSource {
+  return {
+    async profiles(appUserId, limit, startKey) {
+      const result = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: BY_APP_USER_INDEX,
+          KeyConditionExpression: 'appUserId = :appUserId',
+          ExpressionAttributeValues: { ':appUserId': appUserId },
+          Limit: limit,
+          ...(startKey && { ExclusiveStartKey: startKey }),
+        }),
+      );
+      return {
+        items: result.Items ?? [],
+        ...(result.LastEvaluatedKey && { lastKey: result.LastEvaluatedKey }),
+      };
+    },
+    async errors(vehicleId) {
+      const items: Record<string, unknown>[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const result = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :errors)',
+            ProjectionExpression: '#type, #state, resolution',
+            ExpressionAttributeNames: { '#type': 'type', '#state': 'state' },
+            ExpressionAttributeValues: { ':pk': vehiclePk(vehicleId), ':errors': ERROR_SK_PREFIX },
+            Limit: MAX_ERROR_ITEMS - items.length,
+            ...(startKey && { ExclusiveStartKey: startKey }),
+          }),
+        );
+        items.push(...(result.Items ?? []));
+        startKey = result.LastEvaluatedKey;
+      } while (startKey && items.length < MAX_ERROR_ITEMS);
+      return items;
+    },
+  };
+}
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function errorsOf(items: readonly Record<string, unknown>[]): StatusRelevantError[] {
+  return items
+    .filter((item) => typeof item.type === 'string' && typeof item.state === 'string')
+    .map((item) => ({
+      type: item.type as string,
+      state: item.state as string,
+      resolution: resolutionOf(item.resolution),
+    }));
+}
+
+/** A profile whose own status settles the derived one needs no error lookup. */
+function needsErrorLookup(profile: Record<string, unknown>): boolean {
+  return profile.status !== DISCONNECTED && profile.status !== NEEDS_REAUTH;
+}
+
+export function toSummary(
+  profile: Record<string, unknown>,
+  errors: readonly Record<string, unknown>[],
+): VehicleSummary {
+  return {
+    vehicleId: str(profile.vehicleId) ?? '',
+    make: str(profile.make),
+    model: str(profile.model),
+    year: typeof profile.year === 'number' ? profile.year : null,
+    status: deriveVehicleStatus(str(profile.status) ?? undefined, errorsOf(errors)),
+  };
+}
+
+/** The pagination token: the GSI's LastEvaluatedKey, base64url JSON. Opaque to clients. */
+export function encodeNextToken(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+/**
+ * Decodes a token and accepts it only as a key of this user's partition of the GSI (a profile key), so a
+ * crafted token cannot start a query anywhere else.
+ */
+export function decodeNextToken(token: string, appUserId: string): Record<string, unknown> | undefined {
+  if (token.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) return undefined;
+  const { pk, sk, vehicleId, appUserId: user, ...rest } = key as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || user !== appUserId || sk !== PROFILE_SK) return undefined;
+  if (typeof vehicleId !== 'string' || !isValidVehicleId(vehicleId) || pk !== vehiclePk(vehicleId)) {
+    return undefined;
+  }
+  return { pk, sk, vehicleId, appUserId: user };
+}
+
+export interface VehicleListPage {
+  readonly vehicles: VehicleSummary[];
+  readonly nextToken: string | null;
+}
+
+/** One page of summaries; error lookups run ERROR_LOOKUP_CONCURRENCY at a time and fail the page if one fails. */
+export async function listVehicles(
+  source: VehicleListSource,
+  appUserId: string,
+  limit: number,
+  startKey?: Record<string, unknown>,
+): Promise<VehicleListPage> {
+  const page = await source.profiles(appUserId, limit, startKey);
+  const profiles = page.items.filter(
+    (item) => typeof item.vehicleId === 'string' && isValidVehicleId(item.vehicleId),
+  );
+  const vehicles = await mapWithLimit(profiles, ERROR_LOOKUP_CONCURRENCY, async (profile) =>
+    toSummary(profile, needsErrorLookup(profile) ? await source.errors(profile.vehicleId as string) : []),
+  );
+  return { vehicles, nextToken: page.lastKey ? encodeNextToken(page.lastKey) : null };
+}

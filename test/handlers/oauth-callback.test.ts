@@ -1,0 +1,407 @@
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  InternalServerError,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import { EncryptCommand, KMSClient, KMSInternalException } from '@aws-sdk/client-kms';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startFakeSmartcar, type FakeSmartcar } from '../../local/fake-smartcar.js';
+import { createCallbackHandler, type CallbackDeps } from '../../lambdas/oauth-callback/callback.js';
+import { dynamoOAuthStateStore } from '../../lambdas/shared/oauth-state.js';
+import { smartcarGateway, type SmartcarGateway } from '../../lambdas/shared/smartcar-client.js';
+import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
+import { dynamoTokenStore, kmsTokenCipher } from '../../lambdas/shared/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/shared/vehicle-links.js';
+import { httpEvent, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
+import { freePort } from '../support/ports.js';
+
+/**
+ * The callback handler with DynamoDB and KMS mocked (aws-sdk-client-mock) to inject storage failures, and the
+ * real `smartcar` SDK against the fake Smartcar.
+ */
+
+const CLIENT_ID = 'cb-client';
+const CLIENT_SECRET = 'cb-secret';
+const SUCCESS_URL = 'https://app.example.com/ok';
+const FAILURE_URL = 'https://app.example.com/failed?lang=de';
+const KEY_ARN = 'arn:aws:kms:us-east-1:000000000000:key/11111111-2222-4333-8444-555555555555';
+const ORIGIN_VARS = [
+  'SMARTCAR_AUTH_ORIGIN',
+  'SMARTCAR_API_ORIGIN',
+  'SMARTCAR_MANAGEMENT_API_ORIGIN',
+] as const;
+
+const awsConfig = { region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient(awsConfig));
+const kmsClient = new KMSClient(awsConfig);
+const dynamoMock = mockClient(documentClient);
+const kmsMock = mockClient(kmsClient);
+
+let fake: FakeSmartcar;
+let redirectUri: string;
+let gateway: SmartcarGateway;
+let metrics: Metrics;
+const logs: string[] = [];
+const savedEnv = new Map<string, string | undefined>();
+const secret: SmartcarSecretSource = {
+  get: () => Promise.resolve({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, managementToken: 'amt' }),
+};
+
+function handlerWith(overrides: Partial<CallbackDeps> = {}): HttpHandler {
+  const logger = new Logger({ serviceName: 'oauth-callback-test', logLevel: 'DEBUG' });
+  return createCallbackHandler({
+    states: dynamoOAuthStateStore(documentClient, 'states'),
+    smartcar: gateway,
+    tokens: dynamoTokenStore({
+      client: documentClient,
+      tableName: 'tokens',
+      cipher: kmsTokenCipher(kmsClient, KEY_ARN),
+    }),
+    links: dynamoVehicleLinks({
+      client: documentClient,
+      vehicleTableName: 'vehicles',
+      tokenTableName: 'tokens',
+    }),
+    successUrl: SUCCESS_URL,
+    failureUrl: FAILURE_URL,
+    smartcarTimeoutMs: 5_000,
+    logger,
+    metrics,
+    ...overrides,
+  }) as unknown as HttpHandler;
+}
+
+beforeAll(async () => {
+  fake = await startFakeSmartcar({
+    port: await freePort(),
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    managementToken: 'amt',
+  });
+  for (const name of ORIGIN_VARS) {
+    savedEnv.set(name, process.env[name]);
+    process.env[name] = fake.env[name];
+  }
+  redirectUri = `http://127.0.0.1:${await freePort()}/oauth/callback`;
+  gateway = smartcarGateway({ secret, redirectUri });
+  vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
+  vi.spyOn(Metrics.prototype, 'addMetric');
+  vi.spyOn(Metrics.prototype, 'addDimension');
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logs.push(String(chunk));
+      return true;
+    });
+  }
+});
+
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+  for (const [name, value] of savedEnv) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  await fake?.stop();
+});
+
+const state = randomBytes(32).toString('base64url');
+const stateRecord = {
+  state,
+  flow: 'connect',
+  appUserId: 'app-user-1',
+  scopes: ['read_vehicle_info'],
+  mode: 'live',
+  createdAt: Date.now(),
+  expiresAt: Math.floor(Date.now() / 1000) + 600,
+  consumedAt: Date.now(),
+};
+
+beforeEach(() => {
+  dynamoMock.reset();
+  kmsMock.reset();
+  logs.length = 0;
+  metrics = new Metrics({ namespace: 'Test', serviceName: 'oauth-callback-test' });
+  vi.mocked(Metrics.prototype.addMetric).mockClear();
+  vi.mocked(Metrics.prototype.addDimension).mockClear();
+  // The happy defaults: the state is consumable, KMS encrypts, every write succeeds.
+  dynamoMock.on(UpdateCommand, { TableName: 'states' }).resolves({ Attributes: stateRecord });
+  kmsMock.on(EncryptCommand).callsFake((input: { EncryptionContext?: Record<string, string> }) => ({
+    CiphertextBlob: Buffer.from(`cipher:${JSON.stringify(input.EncryptionContext)}`),
+    KeyId: KEY_ARN,
+  }));
+  dynamoMock.on(PutCommand).resolves({});
+  dynamoMock.on(GetCommand).resolves({});
+  dynamoMock.on(TransactWriteCommand).resolves({});
+  dynamoMock.on(DeleteCommand).resolves({});
+});
+
+/** A fresh code from the fake (as if Connect had been approved) for a new user with `vehicles` vehicles. */
+function codeFor(vehicles = 1): { code: string; userId: string; vehicleIds: readonly string[] } {
+  return fake.createAuthorizationCode({
+    redirectUri,
+    vehicles: Array.from({ length: vehicles }, () => ({})),
+  });
+}
+
+async function call(handler: HttpHandler, params: Record<string, string>, timeoutMs = 29_000) {
+  const result = await handler(
+    httpEvent({ routeKey: 'GET /oauth/callback', rawQueryString: new URLSearchParams(params).toString() }),
+    lambdaContext('oauth-callback', timeoutMs),
+  );
+  expect(result.statusCode).toBe(302);
+  expect(result.headers?.['cache-control']).toBe('no-store');
+  expect(result.headers?.['referrer-policy']).toBe('no-referrer');
+  return new URL(String(result.headers?.location));
+}
+
+function expectFailure(location: URL, reason: string) {
+  expect(location.origin + location.pathname).toBe('https://app.example.com/failed');
+  expect(Object.fromEntries(location.searchParams)).toEqual({ lang: 'de', reason });
+}
+
+function failureMetric(reason: string) {
+  expect(vi.mocked(Metrics.prototype.addMetric)).toHaveBeenCalledWith('ConnectFailed', 'Count', 1);
+  expect(vi.mocked(Metrics.prototype.addDimension)).toHaveBeenCalledWith('reason', reason);
+}
+
+const tokenCalls = () => fake.calls.filter((c) => c.route === 'token').length;
+
+describe('GET /oauth/callback with injected failures', () => {
+  it('stores grant, links and cleans up in the documented order', async () => {
+    const { code, vehicleIds } = codeFor(1);
+    const vehicleId = vehicleIds[0] ?? '';
+    // The vehicle was on an older grant that still exists.
+    dynamoMock.on(GetCommand, { TableName: 'vehicles' }).resolves({ Item: { grantId: 'old-grant' } });
+    dynamoMock.on(GetCommand, { TableName: 'tokens' }).resolves({ Item: { grantId: 'old-grant' } });
+
+    const location = await call(handlerWith(), { code, state });
+
+    expect(location.toString()).toBe(`${SUCCESS_URL}?status=connected&vehicles=1`);
+    const consume = dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(consume).toMatchObject({
+      TableName: 'states',
+      Key: { state },
+      ConditionExpression:
+        'attribute_exists(#state) AND #flow = :connect AND attribute_not_exists(consumedAt) AND expiresAt > :nowSeconds',
+      ReturnValues: 'ALL_NEW',
+    });
+
+    const put = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(put?.ConditionExpression).toBe('attribute_not_exists(grantId)');
+    const grantId = put?.Item?.grantId as string;
+    expect(put?.Item).toMatchObject({
+      appUserId: 'app-user-1',
+      version: 1,
+      status: 'ACTIVE',
+      keyId: KEY_ARN,
+    });
+    const contexts = kmsMock.commandCalls(EncryptCommand).map((c) => c.args[0].input.EncryptionContext);
+    expect(contexts).toEqual(
+      expect.arrayContaining([
+        { grantId, appUserId: 'app-user-1', tokenType: 'access' },
+        { grantId, appUserId: 'app-user-1', tokenType: 'refresh' },
+      ]),
+    );
+
+    const transact = dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(transact).toHaveLength(3);
+    expect(transact[0]?.Update).toMatchObject({
+      TableName: 'vehicles',
+      Key: { pk: `VEHICLE#${vehicleId}`, sk: 'PROFILE' },
+      ConditionExpression: 'grantId = :expectedGrant',
+    });
+    expect(transact[0]?.Update?.UpdateExpression).toContain('REMOVE disconnectedAt');
+    expect(transact[0]?.Update?.ExpressionAttributeValues).toMatchObject({
+      ':grantId': grantId,
+      ':appUserId': 'app-user-1',
+      ':expectedGrant': 'old-grant',
+      ':connected': 'CONNECTED',
+    });
+    expect(transact[1]?.Update).toMatchObject({
+      TableName: 'tokens',
+      Key: { grantId },
+      UpdateExpression: 'ADD vehicleIds :vehicle SET updatedAt = :now',
+      ConditionExpression: 'attribute_exists(grantId)',
+    });
+    expect(transact[2]?.Update).toMatchObject({
+      TableName: 'tokens',
+      Key: { grantId: 'old-grant' },
+      UpdateExpression: 'DELETE vehicleIds :vehicle SET updatedAt = :now',
+    });
+    const deletes = dynamoMock.commandCalls(DeleteCommand).map((c) => c.args[0].input);
+    expect(deletes).toEqual([
+      {
+        TableName: 'tokens',
+        Key: { grantId: 'old-grant' },
+        ConditionExpression: 'attribute_exists(grantId) AND attribute_not_exists(vehicleIds)',
+      },
+    ]);
+    expect(vi.mocked(Metrics.prototype.addMetric)).toHaveBeenCalledWith('VehiclesConnected', 'Count', 1);
+  });
+
+  it('KMS down: storage_failed, and nothing is written that could point to a missing grant', async () => {
+    kmsMock.on(EncryptCommand).rejects(new KMSInternalException({ message: 'kms down', $metadata: {} }));
+    const { code } = codeFor(2);
+    const location = await call(handlerWith(), { code, state });
+    expectFailure(location, 'storage_failed');
+    expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(0);
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    failureMetric('storage_failed');
+    expect(logs.join('')).toContain('Could not store the Connect result');
+  });
+
+  it('the grant Put fails: storage_failed, no vehicle is linked', async () => {
+    dynamoMock.on(PutCommand).rejects(new InternalServerError({ message: 'ddb down', $metadata: {} }));
+    const { code } = codeFor(1);
+    expectFailure(await call(handlerWith(), { code, state }), 'storage_failed');
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('a link transaction fails: storage_failed, and the unused new grant is deleted again', async () => {
+    dynamoMock
+      .on(TransactWriteCommand)
+      .rejects(new InternalServerError({ message: 'ddb down', $metadata: {} }));
+    const { code } = codeFor(1);
+    expectFailure(await call(handlerWith(), { code, state }), 'storage_failed');
+    const grantId = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input.Item?.grantId as string;
+    expect(dynamoMock.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        TableName: 'tokens',
+        Key: { grantId },
+        ConditionExpression: 'attribute_exists(grantId) AND attribute_not_exists(vehicleIds)',
+      },
+    ]);
+  });
+
+  it('a lost race on the profile is retried with a fresh read', async () => {
+    const cancelled = new TransactionCanceledException({
+      message: 'cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
+    });
+    dynamoMock.on(TransactWriteCommand).rejectsOnce(cancelled).resolves({});
+    const { code } = codeFor(1);
+    const location = await call(handlerWith(), { code, state });
+    expect(location.searchParams.get('status')).toBe('connected');
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(2);
+    expect(dynamoMock.commandCalls(GetCommand, { TableName: 'vehicles' })).toHaveLength(2);
+  });
+
+  it('the state table failing: temporarily_unavailable and no code exchange', async () => {
+    dynamoMock
+      .on(UpdateCommand, { TableName: 'states' })
+      .rejects(new InternalServerError({ message: 'x', $metadata: {} }));
+    const { code } = codeFor(1);
+    const before = tokenCalls();
+    expectFailure(await call(handlerWith(), { code, state }), 'temporarily_unavailable');
+    expect(tokenCalls()).toBe(before);
+  });
+
+  it('a state that does not pass the condition: invalid_state and no code exchange', async () => {
+    dynamoMock
+      .on(UpdateCommand, { TableName: 'states' })
+      .rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    const { code } = codeFor(1);
+    const before = tokenCalls();
+    expectFailure(await call(handlerWith(), { code, state }), 'invalid_state');
+    expect(tokenCalls()).toBe(before);
+    failureMetric('invalid_state');
+  });
+
+  it('a malformed or repeated state never reaches DynamoDB', async () => {
+    const handler = handlerWith();
+    expectFailure(await call(handler, { code: 'c', state: 'x'.repeat(600) }), 'invalid_state');
+    const repeated = await handler(
+      httpEvent({ routeKey: 'GET /oauth/callback', rawQueryString: `code=c&state=${state}&state=${state}` }),
+      lambdaContext(),
+    );
+    expectFailure(new URL(String(repeated.headers?.location)), 'invalid_state');
+    expect(dynamoMock.calls()).toHaveLength(0);
+  });
+
+  it('a repeated code after a valid state: invalid_request, no exchange', async () => {
+    const before = tokenCalls();
+    const result = await handlerWith()(
+      httpEvent({ routeKey: 'GET /oauth/callback', rawQueryString: `code=a&code=b&state=${state}` }),
+      lambdaContext(),
+    );
+    expectFailure(new URL(String(result.headers?.location)), 'invalid_request');
+    expect(tokenCalls()).toBe(before);
+  });
+
+  it('imposes its own timeout on Smartcar calls (the SDK would wait 310 s)', async () => {
+    const never = new Promise<never>(() => undefined);
+    const hangingExchange: SmartcarGateway = {
+      ...gateway,
+      exchangeCode: (_code, limit) => limit.run('exchangeCode', () => never),
+    };
+    const started = Date.now();
+    expectFailure(
+      await call(handlerWith({ smartcar: hangingExchange, smartcarTimeoutMs: 100 }), { code: 'c', state }),
+      'exchange_failed',
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    const hangingVehicles: SmartcarGateway = {
+      ...gateway,
+      listVehicleIds: (_token, limit) => limit.run('getVehicles', () => never),
+    };
+    // The invocation's own remaining time caps it too: 5.2 s left minus the 5 s storage reserve.
+    const { code } = codeFor(1);
+    const again = Date.now();
+    expectFailure(
+      await call(handlerWith({ smartcar: hangingVehicles }), { code, state }, 5_200),
+      'smartcar_unavailable',
+    );
+    expect(Date.now() - again).toBeLessThan(2_000);
+    expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it('never logs the code, the state or a token, not even with POWERTOOLS_LOGGER_LOG_EVENT=true', async () => {
+    vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', 'true');
+    try {
+      const { code } = codeFor(1);
+      const issued: string[] = [];
+      const realFetch = globalThis.fetch;
+      const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+        const response = await realFetch(input, init);
+        const url = input instanceof Request ? input.url : String(input);
+        if (url.startsWith(`${fake.url}/oauth/token`) && response.ok) {
+          const body = (await response.clone().json()) as { access_token: string; refresh_token: string };
+          issued.push(body.access_token, body.refresh_token);
+        }
+        return response;
+      });
+      try {
+        // Once successfully, once failing after the exchange (KMS down).
+        expect((await call(handlerWith(), { code, state })).searchParams.get('status')).toBe('connected');
+        kmsMock.on(EncryptCommand).rejects(new KMSInternalException({ message: 'down', $metadata: {} }));
+        const second = codeFor(1);
+        expectFailure(await call(handlerWith(), { code: second.code, state }), 'storage_failed');
+        issued.push(second.code);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(issued.length).toBeGreaterThanOrEqual(5);
+      const text = logs.join('');
+      expect(text).toContain('Connect succeeded');
+      for (const secretValue of [...issued, code, state]) expect(text).not.toContain(secretValue);
+    } finally {
+      vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', '');
+    }
+  });
+});

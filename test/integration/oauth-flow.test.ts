@@ -1,0 +1,781 @@
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { startFakeSmartcar, type FakeSmartcar, type NextAuthorization } from '../../local/fake-smartcar.js';
+import { startKmsFake, type KmsFake } from '../../local/kms-fake.js';
+import { ensureTables } from '../../local/tables.js';
+import { createCallbackHandler } from '../../lambdas/oauth-callback/callback.js';
+import { CONNECT_ERRORS } from '../../lambdas/oauth-callback/query.js';
+import { createConnectHandler } from '../../lambdas/oauth-connect/connect.js';
+import { dynamoOAuthStateStore, STATE_TTL_SECONDS } from '../../lambdas/shared/oauth-state.js';
+import { smartcarGateway } from '../../lambdas/shared/smartcar-client.js';
+import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
+import {
+  dynamoTokenStore,
+  kmsTokenCipher,
+  TokenDecryptionError,
+  type TokenStore,
+} from '../../lambdas/shared/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/shared/vehicle-links.js';
+import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/disconnect.js';
+import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
+import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
+import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
+import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
+import { freePort } from '../support/ports.js';
+
+/**
+ * The OAuth feature end to end, in-process: the handlers with their real adapters, the REAL `smartcar` SDK
+ * against the fake Smartcar over loopback, DynamoDB Local and the KMS fake (real encryption-context checks).
+ */
+
+const CLIENT_ID = 'it-client-id';
+const CLIENT_SECRET = 'it-client-secret';
+const AMT = 'it-management-token';
+const TABLES = {
+  vehicleTable: 'oauth-it-vehicles',
+  idempotencyTable: 'oauth-it-idempotency',
+  oauthStateTable: 'oauth-it-states',
+  tokenTable: 'oauth-it-tokens',
+};
+const KEY_ALIAS = 'alias/oauth-it-tokens';
+const SUCCESS_URL = 'https://app.example.com/connected?from=smartcar';
+const FAILURE_URL = 'https://app.example.com/connect-failed';
+const ORIGIN_VARS = [
+  'SMARTCAR_AUTH_ORIGIN',
+  'SMARTCAR_API_ORIGIN',
+  'SMARTCAR_MANAGEMENT_API_ORIGIN',
+] as const;
+
+let dynamo: DynamoDbLocal;
+let kms: KmsFake;
+let fake: FakeSmartcar;
+let dynamoClient: DynamoDBClient;
+let kmsClient: KMSClient;
+let documentClient: DynamoDBDocumentClient;
+let tokens: TokenStore;
+let redirectUri: string;
+let connectHandler: HttpHandler;
+let callbackHandler: HttpHandler;
+let readHandler: HttpHandler;
+let disconnectHandler: HttpHandler;
+const savedEnv = new Map<string, string | undefined>();
+/** Every token the fake's token endpoint handed out, read from its responses. */
+const issuedTokens: string[] = [];
+const logs: string[] = [];
+
+const secret: SmartcarSecretSource = {
+  get: () => Promise.resolve({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, managementToken: AMT }),
+};
+
+beforeAll(async () => {
+  const [dynamoPort, kmsPort, fakePort, callbackPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  [dynamo, kms, fake] = await Promise.all([
+    startDynamoDbLocal({ port: dynamoPort }),
+    startKmsFake({ port: kmsPort }),
+    startFakeSmartcar({
+      port: fakePort,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      managementToken: AMT,
+    }),
+  ]);
+  // The SDK reads these from process.env (the auth origin when an AuthClient is built).
+  for (const name of ORIGIN_VARS) {
+    savedEnv.set(name, process.env[name]);
+    process.env[name] = fake.env[name];
+  }
+  redirectUri = `http://127.0.0.1:${callbackPort}/oauth/callback`;
+
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
+  documentClient = DynamoDBDocumentClient.from(dynamoClient);
+  kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
+  await ensureTables(dynamoClient, TABLES);
+
+  // Capture what the token endpoint really issued (the SDK uses the global fetch).
+  const realFetch = globalThis.fetch;
+  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const response = await realFetch(input, init);
+    const url = input instanceof Request ? input.url : String(input);
+    if (url.startsWith(`${fake.url}/oauth/token`) && response.ok) {
+      const body = (await response.clone().json()) as { access_token: string; refresh_token: string };
+      issuedTokens.push(body.access_token, body.refresh_token);
+    }
+    return response;
+  });
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logs.push(String(chunk));
+      return true;
+    });
+  }
+
+  const logger = new Logger({ serviceName: 'oauth-it', logLevel: 'DEBUG' });
+  const metrics = new Metrics({ namespace: 'OAuthIT', serviceName: 'oauth-it' });
+  const states = dynamoOAuthStateStore(documentClient, TABLES.oauthStateTable);
+  const gateway = smartcarGateway({
+    secret,
+    redirectUri,
+    mode: 'test',
+    managementOrigin: fake.env.SMARTCAR_MANAGEMENT_API_ORIGIN,
+  });
+  tokens = dynamoTokenStore({
+    client: documentClient,
+    tableName: TABLES.tokenTable,
+    cipher: kmsTokenCipher(kmsClient, KEY_ALIAS),
+  });
+  const links = dynamoVehicleLinks({
+    client: documentClient,
+    vehicleTableName: TABLES.vehicleTable,
+    tokenTableName: TABLES.tokenTable,
+  });
+  connectHandler = createConnectHandler({
+    states,
+    smartcar: gateway,
+    defaultScopes: ['read_vehicle_info', 'read_odometer'],
+    mode: 'test',
+    logger,
+  }) as unknown as HttpHandler;
+  callbackHandler = createCallbackHandler({
+    states,
+    smartcar: gateway,
+    tokens,
+    links,
+    successUrl: SUCCESS_URL,
+    failureUrl: FAILURE_URL,
+    smartcarTimeoutMs: 5_000,
+    logger,
+    metrics,
+  }) as unknown as HttpHandler;
+  readHandler = createVehicleReadHandler({
+    items: dynamoVehicleItems(documentClient, TABLES.vehicleTable),
+    list: dynamoVehicleList(documentClient, TABLES.vehicleTable),
+    logger,
+  }) as unknown as HttpHandler;
+  disconnectHandler = createDisconnectHandler({
+    links,
+    tokens,
+    smartcar: gateway,
+    smartcarTimeoutMs: 5_000,
+    logger,
+    metrics,
+  }) as unknown as HttpHandler;
+});
+
+afterAll(async () => {
+  vi.restoreAllMocks();
+  for (const [name, value] of savedEnv) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  dynamoClient?.destroy();
+  kmsClient?.destroy();
+  await Promise.all([fake?.stop(), kms?.stop(), dynamo?.stop()]);
+});
+
+beforeEach(() => {
+  logs.length = 0;
+});
+
+afterEach(() => {
+  fake.setDown(false, { routes: ['management', 'token', 'user', 'vehicles', 'vehicle'] });
+});
+
+// --- helpers -------------------------------------------------------------------------------------------
+
+const newUserId = () => `app-user-${randomBytes(6).toString('hex')}`;
+
+async function startConnect(userId: string, scopes?: string[]) {
+  const answer = await invoke(
+    connectHandler,
+    httpEvent({ routeKey: 'POST /connect', body: JSON.stringify({ userId, ...(scopes && { scopes }) }) }),
+  );
+  expect(answer.status).toBe(200);
+  return answer.body as { url: string; state: string; expiresAt: string };
+}
+
+/** Follows the Connect URL like a browser that approves at once; returns the redirect back to us. */
+async function approveInConnect(url: string, next?: NextAuthorization): Promise<URL> {
+  if (next) fake.nextAuthorization(next);
+  const response = await fetch(`${url}&fake_auto=1`, { redirect: 'manual' });
+  expect(response.status).toBe(302);
+  const location = new URL(response.headers.get('location') ?? '');
+  expect(`${location.origin}${location.pathname}`).toBe(redirectUri);
+  return location;
+}
+
+function callback(rawQueryString: string) {
+  return invoke(callbackHandler, httpEvent({ routeKey: 'GET /oauth/callback', rawQueryString }));
+}
+
+/** POST /connect → Connect → GET /oauth/callback; returns the final redirect and the callback query used. */
+async function connectVehicles(userId: string, next?: NextAuthorization) {
+  const { url } = await startConnect(userId);
+  const back = await approveInConnect(url, next);
+  const query = back.search.slice(1);
+  const answer = await callback(query);
+  expect(answer.status).toBe(302);
+  return { location: answer.location as URL, query, answer };
+}
+
+function expectSuccess(location: URL, vehicles: number) {
+  expect(`${location.origin}${location.pathname}`).toBe('https://app.example.com/connected');
+  expect(location.searchParams.get('from')).toBe('smartcar');
+  expect(location.searchParams.get('status')).toBe('connected');
+  expect(location.searchParams.get('vehicles')).toBe(String(vehicles));
+}
+
+function expectFailure(location: URL | undefined, reason: string) {
+  expect(location?.toString()).toBe(`${FAILURE_URL}?reason=${reason}`);
+}
+
+async function listVehicles(userId: string, query: Record<string, string> = {}) {
+  return invoke(readHandler, httpEvent({ routeKey: 'GET /vehicles', query: { userId, ...query } }));
+}
+
+async function readVehicle(vehicleId: string) {
+  return invoke(
+    readHandler,
+    httpEvent({ routeKey: 'GET /vehicles/{vehicleId}', pathParameters: { vehicleId } }),
+  );
+}
+
+async function disconnect(vehicleId: string) {
+  return invoke(
+    disconnectHandler,
+    httpEvent({ routeKey: 'DELETE /vehicles/{vehicleId}', pathParameters: { vehicleId } }),
+  );
+}
+
+async function profile(vehicleId: string) {
+  const result = await documentClient.send(
+    new GetCommand({ TableName: TABLES.vehicleTable, Key: { pk: `VEHICLE#${vehicleId}`, sk: 'PROFILE' } }),
+  );
+  return result.Item;
+}
+
+async function grantItem(grantId: string) {
+  const result = await documentClient.send(
+    new GetCommand({ TableName: TABLES.tokenTable, Key: { grantId }, ConsistentRead: true }),
+  );
+  return result.Item;
+}
+
+async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await documentClient.send(
+      new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+async function grantsOf(appUserId: string) {
+  return (await scanAll(TABLES.tokenTable)).filter((item) => item.appUserId === appUserId);
+}
+
+const tokenCalls = () => fake.calls.filter((call) => call.route === 'token').length;
+
+// --- tests ---------------------------------------------------------------------------------------------
+
+describe('connect → callback → token store → vehicle list', () => {
+  it('links every vehicle of the grant to the app user, with the tokens encrypted, and lists them', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({
+      vehicles: [
+        { make: 'TESLA', model: 'Model Y', year: 2022 },
+        { make: 'KIA', model: 'EV6', year: 2024 },
+      ],
+    });
+    const { url, state, expiresAt } = await startConnect(userId, [
+      'read_vehicle_info',
+      'required:read_odometer',
+    ]);
+    const connectUrl = new URL(url);
+    expect(connectUrl.origin).toBe(fake.url);
+    expect(connectUrl.searchParams.get('state')).toBe(state);
+    expect(connectUrl.searchParams.get('mode')).toBe('test');
+    expect(connectUrl.searchParams.get('scope')).toBe('read_vehicle_info required:read_odometer');
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan((STATE_TTL_SECONDS - 5) * 1000);
+
+    const back = await approveInConnect(url, { userId: owner.id });
+    expect(back.searchParams.get('state')).toBe(state);
+    const answer = await callback(back.search.slice(1));
+    expect(answer.status).toBe(302);
+    expect(answer.headers['cache-control']).toBe('no-store');
+    expectSuccess(answer.location as URL, 2);
+
+    const grants = await grantsOf(userId);
+    expect(grants).toHaveLength(1);
+    const grant = grants[0] as Record<string, unknown>;
+    expect(grant).toMatchObject({
+      appUserId: userId,
+      smartcarUserId: owner.id,
+      version: 1,
+      status: 'ACTIVE',
+      keyId: kms.keyArn(KEY_ALIAS),
+      scopes: ['read_vehicle_info', 'required:read_odometer'],
+    });
+    expect([...(grant.vehicleIds as Set<string>)].sort()).toEqual(owner.vehicles.map((v) => v.id).sort());
+    expect(grant.refreshExpiresAt as number).toBeGreaterThan(Date.now() + 59 * 24 * 3600 * 1000);
+
+    // Each token was encrypted under the grant's context, one field each.
+    const contexts = kms.calls
+      .filter((call) => call.operation === 'Encrypt' && call.encryptionContext?.grantId === grant.grantId)
+      .map((call) => call.encryptionContext);
+    expect(contexts).toEqual(
+      expect.arrayContaining([
+        { grantId: grant.grantId, appUserId: userId, tokenType: 'access' },
+        { grantId: grant.grantId, appUserId: userId, tokenType: 'refresh' },
+      ]),
+    );
+    // The decrypted pair is exactly what the fake issued, and the access token is the one it then saw.
+    const stored = await tokens.readGrantTokens(grant.grantId as string);
+    expect(issuedTokens).toContain(stored?.tokens.accessToken);
+    expect(issuedTokens).toContain(stored?.tokens.refreshToken);
+    expect(fake.refreshTokenState(stored?.tokens.refreshToken ?? '')).toBe('active');
+    expect(fake.calls.filter((c) => c.route === 'vehicles').map((c) => c.accessToken)).toContain(
+      stored?.tokens.accessToken,
+    );
+
+    const list = await listVehicles(userId);
+    expect(list.status).toBe(200);
+    expect(list.body).toEqual({
+      userId,
+      vehicles: owner.vehicles
+        .map((v) => ({ vehicleId: v.id, make: v.make, model: v.model, year: v.year, status: 'CONNECTED' }))
+        .sort((a, b) => a.vehicleId.localeCompare(b.vehicleId)),
+      nextToken: null,
+    });
+
+    const [first] = owner.vehicles;
+    const single = await readVehicle(first?.id ?? '');
+    expect(single.body).toMatchObject({
+      vehicleId: first?.id,
+      userId,
+      appUserId: userId,
+      smartcarUserId: owner.id,
+      make: first?.make,
+      status: 'CONNECTED',
+    });
+    expect((await profile(first?.id ?? ''))?.grantId).toBe(grant.grantId);
+  });
+
+  it('stores no plaintext token anywhere in DynamoDB and logs none (nor the code or the state)', async () => {
+    const userId = newUserId();
+    const { url, state } = await startConnect(userId);
+    const back = await approveInConnect(url, { vehicles: [{}, {}] });
+    const code = back.searchParams.get('code') ?? '';
+    expectSuccess((await callback(back.search.slice(1))).location as URL, 2);
+    expect(issuedTokens.length).toBeGreaterThanOrEqual(2);
+
+    const secrets = [...issuedTokens, code, state];
+    for (const tableName of Object.values(TABLES)) {
+      const dump = JSON.stringify(await scanAll(tableName), (_key, value: unknown) =>
+        value instanceof Set ? [...(value as Set<unknown>)] : value,
+      );
+      for (const token of issuedTokens) {
+        expect(dump).not.toContain(token);
+        expect(dump).not.toContain(Buffer.from(token).toString('base64'));
+      }
+    }
+    const logText = logs.join('');
+    expect(logText).toContain('Connect succeeded');
+    for (const value of secrets) expect(logText).not.toContain(value);
+  });
+
+  it('lists a user with more vehicles than a page, with a nextToken that only works for that user', async () => {
+    const userId = newUserId();
+    const { location } = await connectVehicles(userId, { vehicles: [{}, {}, {}] });
+    expectSuccess(location, 3);
+
+    const first = await listVehicles(userId, { limit: '2' });
+    expect(first.status).toBe(200);
+    expect(first.body.vehicles).toHaveLength(2);
+    const nextToken = first.body.nextToken as string;
+    expect(typeof nextToken).toBe('string');
+    const second = await listVehicles(userId, { limit: '2', nextToken });
+    expect(second.body.vehicles).toHaveLength(1);
+    const all = [
+      ...(first.body.vehicles as { vehicleId: string }[]),
+      ...(second.body.vehicles as { vehicleId: string }[]),
+    ];
+    expect(new Set(all.map((v) => v.vehicleId)).size).toBe(3);
+
+    expect((await listVehicles(newUserId(), { nextToken })).status).toBe(400);
+    expect((await listVehicles(userId, { nextToken: 'garbage!' })).status).toBe(400);
+    expect((await listVehicles(newUserId())).body).toMatchObject({ vehicles: [], nextToken: null });
+    expect((await invoke(readHandler, httpEvent({ routeKey: 'GET /vehicles' }))).status).toBe(400);
+  });
+
+  it('derives NEEDS_REAUTH in the list from an active error, and DISCONNECTED wins', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 2);
+    const [a, b] = owner.vehicles.map((v) => v.id) as [string, string];
+    for (const vehicleId of [a, b]) {
+      await documentClient.send(
+        new PutCommand({
+          TableName: TABLES.vehicleTable,
+          Item: {
+            pk: `VEHICLE#${vehicleId}`,
+            sk: 'ERROR#PERMISSION#NONE',
+            type: 'PERMISSION',
+            code: null,
+            state: 'ERROR',
+            resolution: { type: 'REAUTHENTICATE' },
+            at: Date.now(),
+          },
+        }),
+      );
+    }
+    expect((await disconnect(b)).status).toBe(200);
+    const list = await listVehicles(userId);
+    const statuses = Object.fromEntries(
+      (list.body.vehicles as { vehicleId: string; status: string }[]).map((v) => [v.vehicleId, v.status]),
+    );
+    expect(statuses).toEqual({ [a]: 'NEEDS_REAUTH', [b]: 'DISCONNECTED' });
+  });
+});
+
+describe('state protection', () => {
+  it('a second hit on the same callback URL is invalid_state and does not exchange again', async () => {
+    const userId = newUserId();
+    const { location, query } = await connectVehicles(userId, { vehicles: [{}] });
+    expectSuccess(location, 1);
+    const exchanges = tokenCalls();
+
+    const replay = await callback(query);
+    expectFailure(replay.location, 'invalid_state');
+    expect(tokenCalls()).toBe(exchanges);
+    expect(await grantsOf(userId)).toHaveLength(1);
+  });
+
+  it('refuses an expired state without exchanging, even though TTL has not removed it', async () => {
+    const userId = newUserId();
+    const states = dynamoOAuthStateStore(documentClient, TABLES.oauthStateTable);
+    const old = await states.create({
+      appUserId: userId,
+      scopes: [],
+      mode: 'test',
+      now: Date.now() - (STATE_TTL_SECONDS + 1) * 1000,
+    });
+    const { code } = fake.createAuthorizationCode({ redirectUri, vehicles: [{}] });
+    const exchanges = tokenCalls();
+    const answer = await callback(new URLSearchParams({ code, state: old.state }).toString());
+    expectFailure(answer.location, 'invalid_state');
+    expect(tokenCalls()).toBe(exchanges);
+    expect(await grantsOf(userId)).toHaveLength(0);
+  });
+
+  it('refuses an unknown, malformed or missing state', async () => {
+    const { code } = fake.createAuthorizationCode({ redirectUri, vehicles: [{}] });
+    const exchanges = tokenCalls();
+    for (const query of [
+      new URLSearchParams({ code, state: randomBytes(32).toString('base64url') }),
+      new URLSearchParams({ code, state: 'short' }),
+      new URLSearchParams({ code }),
+    ]) {
+      expectFailure((await callback(query.toString())).location, 'invalid_state');
+    }
+    expect(tokenCalls()).toBe(exchanges);
+  });
+
+  it('refuses a state record of another flow', async () => {
+    const userId = newUserId();
+    const state = randomBytes(32).toString('base64url');
+    await documentClient.send(
+      new PutCommand({
+        TableName: TABLES.oauthStateTable,
+        Item: {
+          state,
+          flow: 'reauth',
+          appUserId: userId,
+          scopes: [],
+          mode: 'test',
+          createdAt: Date.now(),
+          expiresAt: Math.floor(Date.now() / 1000) + 600,
+        },
+      }),
+    );
+    const { code } = fake.createAuthorizationCode({ redirectUri, vehicles: [{}] });
+    expectFailure(
+      (await callback(new URLSearchParams({ code, state }).toString())).location,
+      'invalid_state',
+    );
+    expect(await grantsOf(userId)).toHaveLength(0);
+    const record = await documentClient.send(
+      new GetCommand({ TableName: TABLES.oauthStateTable, Key: { state } }),
+    );
+    expect(record.Item?.consumedAt).toBeUndefined();
+  });
+});
+
+describe('Connect errors and Smartcar failures', () => {
+  it.each(CONNECT_ERRORS)('passes the Connect error %s through and consumes the state', async (error) => {
+    const userId = newUserId();
+    const { url, state } = await startConnect(userId);
+    const back = await approveInConnect(url, { error });
+    expect(back.searchParams.get('error')).toBe(error);
+    const exchanges = tokenCalls();
+    const answer = await callback(back.search.slice(1));
+    expectFailure(answer.location, error);
+    expect(tokenCalls()).toBe(exchanges);
+    const record = await documentClient.send(
+      new GetCommand({ TableName: TABLES.oauthStateTable, Key: { state }, ConsistentRead: true }),
+    );
+    expect(typeof record.Item?.consumedAt).toBe('number');
+    // Consumed: the same URL again is a replay.
+    expectFailure((await callback(back.search.slice(1))).location, 'invalid_state');
+  });
+
+  it('maps an undocumented error to connect_error and never echoes error_description', async () => {
+    const { state } = await startConnect(newUserId());
+    const answer = await callback(
+      new URLSearchParams({
+        error: '<script>alert(1)</script>',
+        error_description: '<b>evil</b>',
+        state,
+      }).toString(),
+    );
+    expectFailure(answer.location, 'connect_error');
+    expect(answer.location?.toString()).not.toContain('evil');
+    expect(logs.join('')).not.toContain('evil');
+  });
+
+  it('a redirect without code is missing_code (and the state is used up)', async () => {
+    const { state } = await startConnect(newUserId());
+    expectFailure((await callback(new URLSearchParams({ state }).toString())).location, 'missing_code');
+    expectFailure(
+      (await callback(new URLSearchParams({ state, code: 'x' }).toString())).location,
+      'invalid_state',
+    );
+  });
+
+  it('a failed code exchange is exchange_failed and stores nothing', async () => {
+    const userId = newUserId();
+    const { url } = await startConnect(userId);
+    const back = await approveInConnect(url, { vehicles: [{}] });
+    fake.failNext('token', 500);
+    expectFailure((await callback(back.search.slice(1))).location, 'exchange_failed');
+    expect(await grantsOf(userId)).toHaveLength(0);
+
+    // A code Smartcar rejects (invalid_grant) is the same for the owner.
+    const again = await startConnect(userId);
+    const state = again.state;
+    expectFailure(
+      (await callback(new URLSearchParams({ code: 'not-a-code', state }).toString())).location,
+      'exchange_failed',
+    );
+  });
+
+  it.each([
+    ['vehicles', 500],
+    ['user', 503],
+    ['vehicle', 502],
+  ] as const)(
+    'a failing %s call after the exchange is smartcar_unavailable and stores nothing',
+    async (route, status) => {
+      const userId = newUserId();
+      const { url } = await startConnect(userId);
+      const back = await approveInConnect(url, { vehicles: [{}, {}] });
+      fake.failNext(route, status);
+      expectFailure((await callback(back.search.slice(1))).location, 'smartcar_unavailable');
+      expect(await grantsOf(userId)).toHaveLength(0);
+      expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+    },
+  );
+});
+
+describe('re-connecting', () => {
+  it('moves the vehicles to the new grant and deletes the emptied old grant', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 2);
+    const [oldGrant] = await grantsOf(userId);
+    const oldGrantId = oldGrant?.grantId as string;
+
+    // Only the first vehicle again: the old grant keeps the second and stays.
+    const [first, second] = owner.vehicles.map((v) => v.id) as [string, string];
+    expectSuccess((await connectVehicles(userId, { userId: owner.id, vehicleIds: [first] })).location, 1);
+    const afterPartial = await grantsOf(userId);
+    expect(afterPartial).toHaveLength(2);
+    const middleGrantId = afterPartial.find((g) => g.grantId !== oldGrantId)?.grantId as string;
+    expect((await profile(first))?.grantId).toBe(middleGrantId);
+    expect([...((await grantItem(oldGrantId))?.vehicleIds as Set<string>)]).toEqual([second]);
+
+    // Both again: the old grant loses its last vehicle and is deleted; so is the middle one.
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 2);
+    const remaining = await grantsOf(userId);
+    expect(remaining).toHaveLength(1);
+    const newGrantId = remaining[0]?.grantId as string;
+    expect(await grantItem(oldGrantId)).toBeUndefined();
+    expect(await grantItem(middleGrantId)).toBeUndefined();
+    expect((await profile(first))?.grantId).toBe(newGrantId);
+    expect((await profile(second))?.grantId).toBe(newGrantId);
+  });
+
+  it('a disconnected vehicle that is connected again is CONNECTED, without disconnectedAt', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 1);
+    const vehicleId = owner.vehicles[0]?.id ?? '';
+    expect((await disconnect(vehicleId)).status).toBe(200);
+    expect(await grantsOf(userId)).toHaveLength(0);
+
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 1);
+    const item = await profile(vehicleId);
+    expect(item).toMatchObject({ status: 'CONNECTED', appUserId: userId });
+    expect(item?.disconnectedAt).toBeUndefined();
+  });
+});
+
+describe('token encryption context', () => {
+  it('a ciphertext moved to another grant, another field or another user does not decrypt', async () => {
+    const userId = newUserId();
+    expectSuccess((await connectVehicles(userId, { vehicles: [{}] })).location, 1);
+    expectSuccess((await connectVehicles(userId, { vehicles: [{}] })).location, 1);
+    const [one, two] = (await grantsOf(userId)) as [Record<string, unknown>, Record<string, unknown>];
+    expect(await tokens.readGrantTokens(two.grantId as string)).toBeDefined();
+
+    const setFields = async (grantId: unknown, fields: Record<string, unknown>) => {
+      const names = Object.keys(fields);
+      await documentClient.send(
+        new UpdateCommand({
+          TableName: TABLES.tokenTable,
+          Key: { grantId },
+          UpdateExpression: `SET ${names.map((n, i) => `#f${i} = :v${i}`).join(', ')}`,
+          ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#f${i}`, n])),
+          ExpressionAttributeValues: Object.fromEntries(names.map((n, i) => [`:v${i}`, fields[n]])),
+        }),
+      );
+    };
+
+    // Grant one's access token copied onto grant two.
+    await setFields(two.grantId, { accessToken: one.accessToken });
+    await expect(tokens.readGrantTokens(two.grantId as string)).rejects.toBeInstanceOf(TokenDecryptionError);
+    await setFields(two.grantId, { accessToken: two.accessToken });
+    expect(await tokens.readGrantTokens(two.grantId as string)).toBeDefined();
+
+    // Access and refresh swapped within the same grant.
+    await setFields(two.grantId, { accessToken: two.refreshToken, refreshToken: two.accessToken });
+    await expect(tokens.readGrantTokens(two.grantId as string)).rejects.toBeInstanceOf(TokenDecryptionError);
+    await setFields(two.grantId, { accessToken: two.accessToken, refreshToken: two.refreshToken });
+
+    // The grant re-assigned to another app user.
+    await setFields(two.grantId, { appUserId: newUserId() });
+    await expect(tokens.readGrantTokens(two.grantId as string)).rejects.toBeInstanceOf(TokenDecryptionError);
+    await setFields(two.grantId, { appUserId: userId });
+    expect(await tokens.readGrantTokens(two.grantId as string)).toBeDefined();
+  });
+});
+
+describe('DELETE /vehicles/{vehicleId}', () => {
+  it('deletes the Smartcar connection (vehicle and user), marks the profile and deletes the emptied grant', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 2);
+    const [first, second] = owner.vehicles.map((v) => v.id) as [string, string];
+    const [grant] = await grantsOf(userId);
+    const grantId = grant?.grantId as string;
+
+    const answer = await disconnect(first);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ vehicleId: first, status: 'DISCONNECTED' });
+    const call = fake.calls.findLast((c) => c.route === 'management');
+    expect(call).toMatchObject({
+      method: 'DELETE',
+      status: 200,
+      query: { vehicle_id: first, user_id: owner.id },
+    });
+    expect(fake.connections().some((c) => c.vehicleId === first)).toBe(false);
+    expect(fake.connections().some((c) => c.vehicleId === second)).toBe(true);
+    const item = await profile(first);
+    expect(item).toMatchObject({ status: 'DISCONNECTED', appUserId: userId });
+    expect(item?.grantId).toBeUndefined();
+    expect(typeof item?.disconnectedAt).toBe('number');
+    // The grant still serves the second vehicle.
+    expect([...((await grantItem(grantId))?.vehicleIds as Set<string>)]).toEqual([second]);
+    expect((await readVehicle(first)).body.status).toBe('DISCONNECTED');
+
+    expect((await disconnect(second)).status).toBe(200);
+    expect(await grantItem(grantId)).toBeUndefined();
+  });
+
+  it('answers 502 and changes nothing while Smartcar is down; a retry then succeeds', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 1);
+    const vehicleId = owner.vehicles[0]?.id ?? '';
+    const [grant] = await grantsOf(userId);
+    const profileBefore = await profile(vehicleId);
+
+    fake.setDown(true);
+    const down = await disconnect(vehicleId);
+    expect(down.status).toBe(502);
+    expect(down.body).toMatchObject({ error: 'smartcar_unavailable' });
+    expect(await profile(vehicleId)).toEqual(profileBefore);
+    expect(await grantItem(grant?.grantId as string)).toEqual(grant);
+
+    fake.setDown(true, { html: true });
+    expect((await disconnect(vehicleId)).status).toBe(502);
+    expect(await profile(vehicleId)).toEqual(profileBefore);
+
+    fake.setDown(false);
+    expect((await disconnect(vehicleId)).status).toBe(200);
+    expect((await profile(vehicleId))?.status).toBe('DISCONNECTED');
+    expect(await grantItem(grant?.grantId as string)).toBeUndefined();
+  });
+
+  it('is idempotent and answers 404 for an unknown vehicle, 400 for a malformed id', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 1);
+    const vehicleId = owner.vehicles[0]?.id ?? '';
+    expect((await disconnect(vehicleId)).status).toBe(200);
+    const managementCalls = fake.calls.filter((c) => c.route === 'management').length;
+    const again = await disconnect(vehicleId);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ vehicleId, status: 'DISCONNECTED' });
+    expect(fake.calls.filter((c) => c.route === 'management').length).toBe(managementCalls);
+
+    expect((await disconnect('00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    expect((await disconnect('a#b')).status).toBe(400);
+  });
+
+  it('heals a profile that points to a grant that no longer exists', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    expectSuccess((await connectVehicles(userId, { userId: owner.id })).location, 1);
+    const vehicleId = owner.vehicles[0]?.id ?? '';
+    const [grant] = await grantsOf(userId);
+    await documentClient.send(
+      new DeleteCommand({ TableName: TABLES.tokenTable, Key: { grantId: grant?.grantId } }),
+    );
+    expect((await disconnect(vehicleId)).status).toBe(200);
+    expect((await profile(vehicleId))?.status).toBe('DISCONNECTED');
+    expect(await grantItem(grant?.grantId as string)).toBeUndefined();
+  });
+});
