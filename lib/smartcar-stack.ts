@@ -15,13 +15,18 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
+// The Lambdas' own list of Smartcar permissions (a dependency-free module): synth rejects exactly the scopes
+// the connect Lambda would reject at cold start, instead of a deploy that then fails on the first request.
+import { isKnownScope } from '../lambdas/shared/scopes.js';
 import { DataKey } from './constructs/data-key.js';
 import { EncryptedTable } from './constructs/encrypted-table.js';
 import { NodeLambda } from './constructs/node-lambda.js';
+import { OAuthAlarms } from './constructs/oauth-alarms.js';
 import { OnCallTopic } from './constructs/on-call-topic.js';
 import { PipelineAlarms } from './constructs/pipeline-alarms.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
+import { TokenKey } from './constructs/token-key.js';
 import { DLQ_RETENTION, WebhookQueue } from './constructs/webhook-queue.js';
 
 /** Repository root (this file is lib/smartcar-stack.ts), so paths do not depend on the working directory. */
@@ -30,7 +35,11 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export interface LambdaEntries {
   readonly receiver: string;
   readonly processor: string;
+  /** Serves `GET /vehicles/{vehicleId}` and `GET /vehicles?userId=`. */
   readonly vehicleRead: string;
+  readonly oauthConnect: string;
+  readonly oauthCallback: string;
+  readonly vehicleDisconnect: string;
 }
 
 /** Handler entries, as fixed by docs/design.md. */
@@ -38,6 +47,9 @@ export const LAMBDA_ENTRIES: LambdaEntries = {
   receiver: path.join(REPO_ROOT, 'lambdas/webhook-receiver/handler.ts'),
   processor: path.join(REPO_ROOT, 'lambdas/webhook-processor/handler.ts'),
   vehicleRead: path.join(REPO_ROOT, 'lambdas/vehicle-read/handler.ts'),
+  oauthConnect: path.join(REPO_ROOT, 'lambdas/oauth-connect/handler.ts'),
+  oauthCallback: path.join(REPO_ROOT, 'lambdas/oauth-callback/handler.ts'),
+  vehicleDisconnect: path.join(REPO_ROOT, 'lambdas/vehicle-disconnect/handler.ts'),
 };
 
 const DEPS_LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
@@ -51,6 +63,24 @@ export const PROCESSOR_TIMEOUT = Duration.seconds(30);
 export const PROCESSOR_BATCH_SIZE = 10;
 /** How long Lambda may wait to fill a batch. */
 export const PROCESSOR_BATCHING_WINDOW = Duration.seconds(2);
+
+/** GSI of the vehicle-state table that lists an app user's linked vehicles (docs/design.md). */
+export const VEHICLE_USER_INDEX = 'byAppUser';
+/** POWERTOOLS_SERVICE_NAME of the callback, also the `service` dimension of its ConnectFailed metric. */
+export const OAUTH_CALLBACK_SERVICE = 'oauth-callback';
+/**
+ * The callback's timeout: API Gateway HTTP APIs give up on an integration after 30 s, so the Lambda must
+ * finish (and redirect the owner's browser to the failure page) before that, never leave it on a 503.
+ */
+export const OAUTH_CALLBACK_TIMEOUT = Duration.seconds(29);
+
+/**
+ * Where the callback sends the owner's browser when `connectSuccessUrl`/`connectFailureUrl` are not set.
+ * `.invalid` is reserved (RFC 6761) and never resolves, so unlike a placeholder such as example.com the
+ * redirect (and its query string) cannot reach anybody's server. Synth warns while they are in use.
+ */
+export const PLACEHOLDER_CONNECT_SUCCESS_URL = 'https://connect-success-url-not-configured.invalid/';
+export const PLACEHOLDER_CONNECT_FAILURE_URL = 'https://connect-failure-url-not-configured.invalid/';
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings (from CDK context, validated)
@@ -69,6 +99,11 @@ export const CONTEXT_KEYS = [
   'processorMaxConcurrency',
   'apiRateLimit',
   'apiBurstLimit',
+  'connectSuccessUrl',
+  'connectFailureUrl',
+  'smartcarRedirectUri',
+  'smartcarMode',
+  'smartcarScopes',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -76,6 +111,48 @@ const blankAsUnset = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
 /** `-c key=5` arrives as the string "5", cdk.json may hold the number 5. */
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    // No user:password@ part (these URLs end up in environment variables, logs and address bars) and no
+    // #fragment (lost on the redirect): the same rules the Lambdas apply at cold start.
+    return (
+      url.protocol === 'https:' &&
+      url.hostname !== '' &&
+      url.username === '' &&
+      url.password === '' &&
+      url.hash === ''
+    );
+  } catch {
+    return false;
+  }
+}
+/** An absolute https:// URL (what the callback Lambda enforces with REQUIRE_HTTPS_URLS=true). */
+const httpsUrl = () =>
+  z
+    .string()
+    .trim()
+    .max(2048)
+    .refine(isHttpsUrl, 'an absolute https:// URL (without user:password@ or #fragment)');
+/**
+ * Smartcar permissions (OAuth scopes), optionally `required:`: `a,b` from `-c`, or `["a", "b"]` from
+ * cdk.json; trimmed, de-duplicated (order kept: Connect shows them in order), at least one.
+ */
+const scopeList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) => (Array.isArray(value) ? value : value.split(',')).map((scope) => scope.trim()))
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .min(1, 'empty permission name (stray comma?)')
+          .refine(isKnownScope, 'a Smartcar permission such as read_vehicle_info or required:read_odometer'),
+      )
+      .min(1, 'at least one permission'),
+  )
+  .transform((scopes) => [...new Set(scopes)]);
 
 const settingsSchema = z
   .object({
@@ -123,6 +200,22 @@ const settingsSchema = z
     processorMaxConcurrency: blankAsUnset(integer(2, 1000).default(5)),
     apiRateLimit: blankAsUnset(integer(1, 10_000).default(100)),
     apiBurstLimit: blankAsUnset(integer(1, 5_000).default(200)),
+    /**
+     * Where the vehicle owner's browser goes after Connect (`?status=connected&vehicles=<n>`) or after a
+     * failure (`?reason=<code>`): pages of the integrating app. @default a never-resolving placeholder, with
+     * a synth warning (set them before real owners connect).
+     */
+    connectSuccessUrl: blankAsUnset(httpsUrl().optional()),
+    connectFailureUrl: blankAsUnset(httpsUrl().optional()),
+    /**
+     * The OAuth redirect URI registered in the Smartcar Dashboard. @default this API's own
+     * `<ApiUrl>oauth/callback` (stack output OAuthCallbackUrl); set it when a custom domain fronts the API.
+     */
+    smartcarRedirectUri: blankAsUnset(httpsUrl().optional()),
+    /** Smartcar Connect mode: real vehicles, Smartcar's test vehicles, or the vehicle simulator. */
+    smartcarMode: blankAsUnset(z.enum(['live', 'test', 'simulated']).default('live')),
+    /** Default permissions requested in Connect (comma-separated). */
+    smartcarScopes: blankAsUnset(scopeList.default(['read_vehicle_info'])),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',
@@ -170,7 +263,10 @@ export interface SmartcarStackProps extends StackProps {
 /**
  * Issue 2, the webhook pipeline:
  * Smartcar → HTTP API → receiver Lambda (HMAC check) → SQS (+DLQ) → processor Lambda → DynamoDB,
- * and `GET /vehicles/{vehicleId}` (IAM) → read Lambda → DynamoDB. Contracts: docs/design.md.
+ * and `GET /vehicles/{vehicleId}` (IAM) → read Lambda → DynamoDB.
+ * Issue 3, OAuth: `POST /connect` (IAM) → state table; Smartcar → `GET /oauth/callback` → token table
+ * (token CMK) + vehicle profiles; `GET /vehicles?userId=` (IAM) → read Lambda → GSI byAppUser;
+ * `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda. Contracts: docs/design.md.
  */
 export class SmartcarStack extends Stack {
   readonly settings: SmartcarSettings;
@@ -203,6 +299,10 @@ export class SmartcarStack extends Stack {
       // replacement may drop it.
       removalPolicy: RemovalPolicy.RETAIN,
       deletionProtection: true,
+      // `GET /vehicles?userId=`: sparse, only profiles linked by the OAuth callback carry appUserId.
+      globalSecondaryIndexes: [
+        { indexName: VEHICLE_USER_INDEX, partitionKey: 'appUserId', sortKey: 'vehicleId' },
+      ],
     });
 
     const idempotencyTable = new EncryptedTable(this, 'IdempotencyTable', {
@@ -212,6 +312,40 @@ export class SmartcarStack extends Stack {
       encryptionKey: dataKey,
       // Short-lived deduplication records (TTL 14 days) that are safe to lose with the stack.
       removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    // OAuth tokens: their own key (see TokenKey for why), their own table.
+    const tokenKey = new TokenKey(this, 'TokenKey', {
+      alias: `${this.stackName}/tokens`,
+      description: `Encrypts the Smartcar OAuth tokens (and their table) of ${this.stackName}`,
+    });
+    const tokenTable = new EncryptedTable(this, 'TokenTable', {
+      partitionKey: 'grantId',
+      // No TTL: a grant is deleted explicitly once no vehicle uses it, and an expired refresh token still
+      // has to be found to mark its vehicles NEEDS_REAUTH.
+      encryptionKey: tokenKey.key,
+      // RETAIN + deletion protection: losing the table forces every vehicle owner through Connect again.
+      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: true,
+    });
+
+    const oauthStateTable = new EncryptedTable(this, 'OAuthStateTable', {
+      partitionKey: 'state',
+      // DynamoDB deletes expired records; the callback also checks expiresAt since TTL deletion is lazy.
+      timeToLiveAttribute: 'expiresAt',
+      encryptionKey: dataKey,
+      // Records live for minutes: safe to lose with the stack (an owner mid-Connect just starts again).
+      removalPolicy: RemovalPolicy.DESTROY,
+      // See the acknowledgement below.
+      pointInTimeRecovery: false,
+    });
+    Validations.of(oauthStateTable.table).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'Single-use OAuth state records that expire within minutes: any restored copy would hold only ' +
+        'expired or consumed states, which the callback refuses, so a restore can recover nothing; losing ' +
+        'the table only makes owners in the middle of Connect start again. PITR would also keep the ' +
+        'state-to-app-user bindings for 35 days after TTL deleted them.',
     });
 
     const secret = new SmartcarSecret(this, 'SmartcarSecret', {
@@ -283,7 +417,7 @@ export class SmartcarStack extends Stack {
     const vehicleRead = new NodeLambda(this, 'VehicleRead', {
       ...common,
       entry: entries.vehicleRead,
-      description: 'Vehicle state read API: returns the stored state of one vehicle',
+      description: "Vehicle state read API: one vehicle's stored state, or an app user's linked vehicles",
       serviceName: 'vehicle-read',
       memorySize: 256,
       // A few key lookups; API Gateway would give up after 30 s anyway.
@@ -293,12 +427,113 @@ export class SmartcarStack extends Stack {
       },
     });
     vehicleTable.grantReadItems(vehicleRead.role);
+    vehicleTable.grantQueryIndex(vehicleRead.role, VEHICLE_USER_INDEX);
 
     // --- API --------------------------------------------------------------------------------------------
     const api = new SmartcarHttpApi(this, 'HttpApi', {
       webhookHandler: receiver.function,
       vehicleReadHandler: vehicleRead.function,
       throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
+    });
+
+    // --- OAuth (issue 3) ---------------------------------------------------------------------------------
+    // The default redirect URI is this API's own callback route. Its URL exists only after the first
+    // deploy, and Smartcar rejects Connect until it is registered in the Dashboard: the operator copies the
+    // OAuthCallbackUrl output there once (it stays stable for the life of the API).
+    const redirectUri = settings.smartcarRedirectUri ?? api.oauthCallbackUrl;
+    const connectPages = this.connectPages(settings);
+
+    const oauthConnect = new NodeLambda(this, 'OAuthConnect', {
+      ...common,
+      entry: entries.oauthConnect,
+      description: 'OAuth connect: creates a single-use state and returns the Smartcar Connect URL',
+      serviceName: 'oauth-connect',
+      memorySize: 256,
+      // One secret read (cached) and one PutItem.
+      timeout: Duration.seconds(10),
+      environment: {
+        OAUTH_STATE_TABLE_NAME: oauthStateTable.table.tableName,
+        SMARTCAR_SECRET_ID: secret.secretId,
+        SMARTCAR_REDIRECT_URI: redirectUri,
+        SMARTCAR_MODE: settings.smartcarMode,
+        SMARTCAR_DEFAULT_SCOPES: settings.smartcarScopes.join(','),
+        // The redirect URI it hands to Smartcar must be https in AWS, like the callback's URLs.
+        REQUIRE_HTTPS_URLS: 'true',
+      },
+    });
+    // Creates state records; it never reads, consumes or deletes them.
+    oauthStateTable.grantItems(oauthConnect.role, ['dynamodb:PutItem']);
+    // The client id for the Connect URL.
+    secret.grantRead(oauthConnect.role);
+
+    const oauthCallback = new NodeLambda(this, 'OAuthCallback', {
+      ...common,
+      entry: entries.oauthCallback,
+      description:
+        'OAuth callback: consumes the state, exchanges the code, stores the grant and links vehicles',
+      serviceName: OAUTH_CALLBACK_SERVICE,
+      // Several Smartcar calls (token exchange, user, vehicles and their attributes) plus KMS and
+      // DynamoDB transactions per vehicle: more memory also means more CPU and network throughput.
+      memorySize: 512,
+      timeout: OAUTH_CALLBACK_TIMEOUT,
+      environment: {
+        OAUTH_STATE_TABLE_NAME: oauthStateTable.table.tableName,
+        TOKEN_TABLE_NAME: tokenTable.table.tableName,
+        TOKEN_KEY_ID: tokenKey.keyArn,
+        VEHICLE_TABLE_NAME: vehicleTable.table.tableName,
+        SMARTCAR_SECRET_ID: secret.secretId,
+        SMARTCAR_REDIRECT_URI: redirectUri,
+        CONNECT_SUCCESS_URL: connectPages.success,
+        CONNECT_FAILURE_URL: connectPages.failure,
+        REQUIRE_HTTPS_URLS: 'true',
+      },
+    });
+    // Consumes a state with one conditional UpdateItem (ReturnValues ALL_NEW); no Get, Put or Delete.
+    oauthStateTable.grantItems(oauthCallback.role, ['dynamodb:UpdateItem']);
+    // Puts the new grant, moves vehicles between grants, deletes grants left without vehicles.
+    tokenTable.grantItems(oauthCallback.role, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ]);
+    // Reads a profile's current grant and links it (UpdateItem inside TransactWriteItems).
+    vehicleTable.grantItems(oauthCallback.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    // Encrypt only: the callback stores new tokens and never reads one back, so this Lambda behind a public
+    // route could not decrypt the stored tokens even if it were compromised (the refresh job will decrypt).
+    tokenKey.grantTokenCrypto(oauthCallback.role, ['kms:Encrypt']);
+    // Client id and secret for the code exchange.
+    secret.grantRead(oauthCallback.role);
+
+    const vehicleDisconnect = new NodeLambda(this, 'VehicleDisconnect', {
+      ...common,
+      entry: entries.vehicleDisconnect,
+      description: 'Vehicle disconnect API: revokes the Smartcar connection and unlinks the vehicle',
+      serviceName: 'vehicle-disconnect',
+      memorySize: 256,
+      // One Smartcar Management API call and a transaction; API Gateway would give up after 30 s anyway.
+      timeout: Duration.seconds(15),
+      environment: {
+        TOKEN_TABLE_NAME: tokenTable.table.tableName,
+        VEHICLE_TABLE_NAME: vehicleTable.table.tableName,
+        SMARTCAR_SECRET_ID: secret.secretId,
+      },
+    });
+    vehicleTable.grantItems(vehicleDisconnect.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    // Removes the vehicle from its grant and deletes the grant once empty. Through DynamoDB only: it never
+    // touches a token, so no direct use of the token key.
+    tokenTable.grantItems(vehicleDisconnect.role, [
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ]);
+    // The Application Management Token for the Management API's deleteConnections.
+    secret.grantRead(vehicleDisconnect.role);
+
+    api.addOAuthRoutes({
+      connect: oauthConnect.function,
+      callback: oauthCallback.function,
+      disconnect: vehicleDisconnect.function,
     });
 
     // --- Operations -------------------------------------------------------------------------------------
@@ -310,6 +545,14 @@ export class SmartcarStack extends Stack {
       processor: processor.function,
       queue: webhookQueue.queue,
       deadLetterQueue: webhookQueue.deadLetterQueue,
+    });
+    new OAuthAlarms(this, 'OAuthAlarms', {
+      topic: onCall.topic,
+      metricsNamespace: this.metricsNamespace,
+      callbackServiceName: OAUTH_CALLBACK_SERVICE,
+      connect: oauthConnect.function,
+      callback: oauthCallback.function,
+      disconnect: vehicleDisconnect.function,
     });
 
     // --- Outputs ----------------------------------------------------------------------------------------
@@ -331,6 +574,38 @@ export class SmartcarStack extends Stack {
     });
     new CfnOutput(this, 'VehicleStateTableName', { value: vehicleTable.table.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: onCall.topic.topicArn });
+    new CfnOutput(this, 'OAuthCallbackUrl', {
+      value: redirectUri,
+      description: "Redirect URI to register in the Smartcar Dashboard (the application's redirect URIs)",
+    });
+    new CfnOutput(this, 'ConnectUrl', {
+      value: api.connectUrl,
+      description: 'POST here (SigV4-signed) to start Smartcar Connect for an app user',
+    });
+    new CfnOutput(this, 'TokenTableName', { value: tokenTable.table.tableName });
+  }
+
+  /** The success/failure pages from the settings, else the placeholders, with a warning at synth. */
+  private connectPages(settings: SmartcarSettings): { success: string; failure: string } {
+    const unset = [
+      settings.connectSuccessUrl ? undefined : 'connectSuccessUrl',
+      settings.connectFailureUrl ? undefined : 'connectFailureUrl',
+    ].filter((key) => key !== undefined);
+    if (unset.length > 0) {
+      // A warning, not an error: `cdk synth` must work offline without any context (CI), and a stack that
+      // only receives webhooks does not need the pages. `cdk deploy --strict` turns it into a failure.
+      Validations.of(this).addWarning(
+        'smartcar:ConnectPagesNotConfigured',
+        `${unset.join(' and ')} not set: after Smartcar Connect, vehicle owners are sent to a placeholder ` +
+          'that does not resolve. Set them to pages of your app, e.g. ' +
+          '-c connectSuccessUrl=https://app.example.com/cars/connected ' +
+          '-c connectFailureUrl=https://app.example.com/cars/connect-failed',
+      );
+    }
+    return {
+      success: settings.connectSuccessUrl ?? PLACEHOLDER_CONNECT_SUCCESS_URL,
+      failure: settings.connectFailureUrl ?? PLACEHOLDER_CONNECT_FAILURE_URL,
+    };
   }
 }
 

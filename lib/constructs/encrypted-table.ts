@@ -4,25 +4,60 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
+/** A global secondary index with string keys that projects every attribute. */
+export interface StringKeyIndex {
+  readonly indexName: string;
+  readonly partitionKey: string;
+  readonly sortKey?: string;
+}
+
 export interface EncryptedTableProps {
   /** Name of the string partition key. */
   readonly partitionKey: string;
   /** Name of the string sort key, if the table has one. */
   readonly sortKey?: string;
-  /** Attribute holding the expiry in epoch seconds; DynamoDB deletes expired items for free. */
-  readonly timeToLiveAttribute: string;
+  /**
+   * Attribute holding the expiry in epoch seconds; DynamoDB deletes expired items for free.
+   * @default no TTL (items are deleted explicitly)
+   */
+  readonly timeToLiveAttribute?: string;
   /** The customer-managed key that encrypts the table (and its backups). */
   readonly encryptionKey: kms.IKey;
   /** Required on purpose: every table decides explicitly what happens to its data on stack deletion. */
   readonly removalPolicy: RemovalPolicy;
   /** Blocks DeleteTable (also by CloudFormation) until it is switched off again. */
   readonly deletionProtection?: boolean;
+  /**
+   * Point-in-time recovery. Turning it off fails cdk-nag (AwsSolutions-DDB3) until the caller
+   * acknowledges it with the reason.
+   * @default true
+   */
+  readonly pointInTimeRecovery?: boolean;
+  /** Global secondary indexes (string keys, projection ALL). */
+  readonly globalSecondaryIndexes?: readonly StringKeyIndex[];
 }
 
-/** Item-level read actions. No Scan: every access pattern of docs/design.md is a key lookup or a Query. */
-const READ_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
-/** Item-level write actions (ConditionCheckItem for conditions inside TransactWriteItems). No table admin. */
-const WRITE_ITEM_ACTIONS = [
+export type ItemReadAction = 'dynamodb:GetItem' | 'dynamodb:BatchGetItem' | 'dynamodb:Query';
+/** Item-level writes (ConditionCheckItem for conditions inside TransactWriteItems). No table admin. */
+export type ItemWriteAction =
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:BatchWriteItem'
+  | 'dynamodb:ConditionCheckItem';
+/**
+ * What a role may be granted on a table. No Scan: every access pattern of docs/design.md is a key lookup or
+ * a Query. TransactWriteItems/TransactGetItems have no IAM action of their own: DynamoDB authorises each
+ * item of a transaction against the action it performs (UpdateItem, PutItem, ...).
+ */
+export type ItemAction = ItemReadAction | ItemWriteAction;
+
+const READ_ITEM_ACTIONS: readonly ItemReadAction[] = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+];
+const WRITE_ITEM_ACTIONS: readonly ItemWriteAction[] = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
@@ -30,13 +65,19 @@ const WRITE_ITEM_ACTIONS = [
   'dynamodb:ConditionCheckItem',
 ];
 
+/** What DynamoDB needs from the caller's key permissions to read, and to write, a CMK-encrypted table. */
+const KEY_ACTIONS_TO_READ = ['kms:Decrypt'];
+const KEY_ACTIONS_TO_WRITE = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
 /**
- * A DynamoDB table with the project's data defaults: on-demand billing, encryption with the stack's
- * CMK, point-in-time recovery and TTL. Grants are item-level only, never table administration.
+ * A DynamoDB table with the project's data defaults: on-demand billing, encryption with a CMK,
+ * point-in-time recovery and (optionally) TTL. Grants are item-level only, never table administration,
+ * and the key may be used only through DynamoDB.
  */
 export class EncryptedTable extends Construct {
   readonly table: dynamodb.Table;
   private readonly encryptionKey: kms.IKey;
+  private readonly indexNames: ReadonlySet<string>;
 
   constructor(scope: Construct, id: string, props: EncryptedTableProps) {
     super(scope, id);
@@ -52,30 +93,59 @@ export class EncryptedTable extends Construct {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: props.encryptionKey,
       // PITR: restore to any second of the last 35 days after a bad deploy or a buggy write (cdk-nag DDB3).
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
       timeToLiveAttribute: props.timeToLiveAttribute,
       removalPolicy: props.removalPolicy,
       deletionProtection: props.deletionProtection,
     });
+
+    for (const index of props.globalSecondaryIndexes ?? []) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: index.sortKey ? { name: index.sortKey, type: dynamodb.AttributeType.STRING } : undefined,
+        // ALL: a Query on the index answers without a GetItem per result on the table.
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+    this.indexNames = new Set((props.globalSecondaryIndexes ?? []).map((index) => index.indexName));
   }
 
-  /** Read items (GetItem/BatchGetItem/Query) and decrypt them. */
+  /** Read items (GetItem/BatchGetItem/Query on the table, not its indexes) and decrypt them. */
   grantReadItems(grantee: iam.IGrantable): void {
-    this.addItemStatement(grantee, READ_ITEM_ACTIONS);
-    this.addKeyStatement(grantee, ['kms:Decrypt']);
+    this.grantItems(grantee, READ_ITEM_ACTIONS);
   }
 
   /** Read and write items (no Scan, no table administration) and use the key for both directions. */
   grantReadWriteItems(grantee: iam.IGrantable): void {
-    this.addItemStatement(grantee, [...READ_ITEM_ACTIONS, ...WRITE_ITEM_ACTIONS]);
-    this.addKeyStatement(grantee, ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey']);
+    this.grantItems(grantee, [...READ_ITEM_ACTIONS, ...WRITE_ITEM_ACTIONS]);
   }
 
-  private addItemStatement(grantee: iam.IGrantable, actions: string[]): void {
+  /**
+   * Exactly these item actions on the table (not its indexes), plus the key permissions DynamoDB needs
+   * for them: decrypt only for reads, decrypt and encrypt as soon as one action writes.
+   */
+  grantItems(grantee: iam.IGrantable, actions: readonly ItemAction[]): void {
+    if (actions.length === 0) throw new Error('EncryptedTable.grantItems: no actions');
     grantee.grantPrincipal.addToPrincipalPolicy(
-      // The table ARN only: the tables have no indexes or streams to cover.
-      new iam.PolicyStatement({ actions, resources: [this.table.tableArn] }),
+      new iam.PolicyStatement({ actions: [...actions], resources: [this.table.tableArn] }),
     );
+    const writes = actions.some((a) => (WRITE_ITEM_ACTIONS as readonly string[]).includes(a));
+    this.addKeyStatement(grantee, writes ? KEY_ACTIONS_TO_WRITE : KEY_ACTIONS_TO_READ);
+  }
+
+  /** Query one global secondary index (that index only, not the others or the table) and decrypt. */
+  grantQueryIndex(grantee: iam.IGrantable, indexName: string): void {
+    if (!this.indexNames.has(indexName)) {
+      throw new Error(`EncryptedTable.grantQueryIndex: the table has no index "${indexName}"`);
+    }
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${indexName}`],
+      }),
+    );
+    this.addKeyStatement(grantee, KEY_ACTIONS_TO_READ);
   }
 
   private addKeyStatement(grantee: iam.IGrantable, actions: string[]): void {

@@ -6,6 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { onCallAlarm, type OnCallAlarmSpec } from './on-call-alarm.js';
 
 export interface PipelineAlarmsProps {
   readonly topic: sns.ITopic;
@@ -19,8 +20,6 @@ export interface PipelineAlarmsProps {
 }
 
 const PERIOD = Duration.minutes(5);
-
-type AlarmSpec = Omit<cloudwatch.AlarmProps, 'evaluationPeriods'> & { readonly evaluationPeriods?: number };
 
 /**
  * The minimum on-call alarms of the webhook pipeline, each notifying the on-call topic when it fires and
@@ -61,8 +60,9 @@ export class PipelineAlarms extends Construct {
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       alarmDescription:
-        'The HTTP API answered 5xx (receiver error, SQS unavailable, or integration failure). Smartcar ' +
-        'retries only 3 times before dropping an event.',
+        'The HTTP API answered 5xx on some route (see the routeKey in the access logs): receiver error or ' +
+        'SQS unavailable (Smartcar retries a webhook only 3 times before dropping it), integration failure, ' +
+        'or a 5xx from a read, connect or disconnect Lambda (e.g. 502 when Smartcar refused a disconnect).',
     });
 
     this.add('ProcessorErrors', {
@@ -89,16 +89,8 @@ export class PipelineAlarms extends Construct {
     });
   }
 
-  private add(id: string, props: AlarmSpec): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, {
-      evaluationPeriods: 1,
-      // No data means no traffic, which is not an incident.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      ...props,
-    });
-    alarm.addAlarmAction(this.action);
-    // Also tell on-call when it is over.
-    alarm.addOkAction(this.action);
+  private add(id: string, spec: OnCallAlarmSpec): cloudwatch.Alarm {
+    const alarm = onCallAlarm(this, id, this.action, spec);
     this.alarms.push(alarm);
     return alarm;
   }

@@ -9,6 +9,9 @@ import { Construct } from 'constructs';
 
 export const WEBHOOK_PATH = '/webhooks/smartcar';
 export const VEHICLE_PATH = '/vehicles/{vehicleId}';
+export const VEHICLES_PATH = '/vehicles';
+export const CONNECT_PATH = '/connect';
+export const OAUTH_CALLBACK_PATH = '/oauth/callback';
 
 export interface ApiThrottle {
   /** Steady-state requests per second for the whole stage. */
@@ -17,10 +20,28 @@ export interface ApiThrottle {
   readonly burstLimit: number;
 }
 
+export interface OAuthRouteHandlers {
+  /** Handles `POST /connect` (IAM): starts Smartcar Connect for an app user. */
+  readonly connect: lambda.IFunction;
+  /** Handles `GET /oauth/callback` (public): Smartcar's browser redirect back after Connect. */
+  readonly callback: lambda.IFunction;
+  /** Handles `DELETE /vehicles/{vehicleId}` (IAM). */
+  readonly disconnect: lambda.IFunction;
+}
+
+export interface OAuthRoutes {
+  /** `POST /connect`, IAM-authorized. */
+  readonly connect: apigwv2.HttpRoute;
+  /** `GET /oauth/callback`, public. */
+  readonly callback: apigwv2.HttpRoute;
+  /** `DELETE /vehicles/{vehicleId}`, IAM-authorized. */
+  readonly disconnect: apigwv2.HttpRoute;
+}
+
 export interface SmartcarHttpApiProps {
   /** Handles `POST /webhooks/smartcar` (public; authenticated by the HMAC signature in the Lambda). */
   readonly webhookHandler: lambda.IFunction;
-  /** Handles `GET /vehicles/{vehicleId}` (IAM / SigV4). */
+  /** Handles `GET /vehicles/{vehicleId}` and `GET /vehicles?userId=` (IAM / SigV4). */
   readonly vehicleReadHandler: lambda.IFunction;
   readonly throttle: ApiThrottle;
   /** @default one month */
@@ -67,15 +88,19 @@ export class SmartcarHttpApi extends Construct {
   readonly webhookRoute: apigwv2.HttpRoute;
   /** IAM-authorized; callers need `execute-api:Invoke` on it (see `grantInvoke` on the route). */
   readonly vehicleRoute: apigwv2.HttpRoute;
+  /** `GET /vehicles?userId=`, IAM-authorized, same Lambda as `vehicleRoute`. */
+  readonly vehiclesRoute: apigwv2.HttpRoute;
+  private oauthRoutes?: OAuthRoutes;
 
   constructor(scope: Construct, id: string, props: SmartcarHttpApiProps) {
     super(scope, id);
 
     this.httpApi = new apigwv2.HttpApi(this, 'Api', {
-      description: 'Smartcar webhooks and vehicle state',
+      description: 'Smartcar webhooks, OAuth (Connect) and vehicle state',
       // The default stage is created below with access logs and throttling, which the implicit one lacks.
       createDefaultStage: false,
-      // No CORS: the callers are Smartcar's servers and SigV4-signing backends, not browsers.
+      // No CORS: the callers are Smartcar's servers, SigV4-signing backends and, on /oauth/callback,
+      // top-level browser navigations, which CORS does not apply to. No script in a browser calls this API.
     });
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
@@ -115,12 +140,69 @@ export class SmartcarHttpApi extends Construct {
         'Application Management Token; unsigned or wrongly signed requests get 401 and are never queued.',
     });
 
-    this.vehicleRoute = new apigwv2.HttpRoute(this, 'VehicleRoute', {
+    // One integration (and Lambda) for both read routes; the handler dispatches on the route key.
+    const vehicleRead = new HttpLambdaIntegration('VehicleReadIntegration', props.vehicleReadHandler);
+    this.vehicleRoute = this.iamRoute('VehicleRoute', VEHICLE_PATH, apigwv2.HttpMethod.GET, vehicleRead);
+    this.vehiclesRoute = this.iamRoute('VehiclesRoute', VEHICLES_PATH, apigwv2.HttpMethod.GET, vehicleRead);
+  }
+
+  /**
+   * The OAuth routes of issue 3. Separate from the constructor because their Lambdas need this API's URL
+   * (the default Smartcar redirect URI) in their environment, so they are created after the API.
+   */
+  addOAuthRoutes(handlers: OAuthRouteHandlers): OAuthRoutes {
+    if (this.oauthRoutes) throw new Error('SmartcarHttpApi: the OAuth routes were already added');
+
+    const connect = this.iamRoute(
+      'ConnectRoute',
+      CONNECT_PATH,
+      apigwv2.HttpMethod.POST,
+      new HttpLambdaIntegration('ConnectIntegration', handlers.connect),
+    );
+
+    const callback = new apigwv2.HttpRoute(this, 'OAuthCallbackRoute', {
       httpApi: this.httpApi,
-      routeKey: apigwv2.HttpRouteKey.with(VEHICLE_PATH, apigwv2.HttpMethod.GET),
-      integration: new HttpLambdaIntegration('VehicleReadIntegration', props.vehicleReadHandler),
-      // IAM (SigV4): callers are backends with AWS credentials; access is granted per principal with
-      // execute-api:Invoke (vehicleRoute.grantInvoke), with no user pool or token issuer to run.
+      routeKey: apigwv2.HttpRouteKey.with(OAUTH_CALLBACK_PATH, apigwv2.HttpMethod.GET),
+      integration: new HttpLambdaIntegration('OAuthCallbackIntegration', handlers.callback),
+      // No authorizer: this is the redirect URI the vehicle owner's browser is sent to by Smartcar, and a
+      // browser navigation carries no SigV4 signature or token. See the acknowledgement for what protects it.
+    });
+    Validations.of(callback).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        "Smartcar Connect's OAuth redirect: the vehicle owner's browser is sent here by Smartcar and " +
+        'cannot sign with SigV4. Each request must carry a state value that the IAM-protected POST ' +
+        '/connect created (256 random bits, bound to the app user, expiring within minutes); the callback ' +
+        'consumes it with one conditional write before it exchanges the code, so an unknown, expired or ' +
+        'replayed state is refused and nothing is stored. The code itself is useless without the client ' +
+        'secret, which only the Lambda has.',
+    });
+
+    const disconnect = this.iamRoute(
+      'DisconnectRoute',
+      VEHICLE_PATH,
+      apigwv2.HttpMethod.DELETE,
+      new HttpLambdaIntegration('DisconnectIntegration', handlers.disconnect),
+    );
+
+    this.oauthRoutes = { connect, callback, disconnect };
+    return this.oauthRoutes;
+  }
+
+  /**
+   * A route with IAM (SigV4) authorization: callers are backends with AWS credentials; access is granted
+   * per principal with execute-api:Invoke (`route.grantInvoke`), with no user pool or token issuer to run.
+   */
+  private iamRoute(
+    id: string,
+    path: string,
+    method: apigwv2.HttpMethod,
+    integration: HttpLambdaIntegration,
+  ): apigwv2.HttpRoute {
+    return new apigwv2.HttpRoute(this, id, {
+      httpApi: this.httpApi,
+      routeKey: apigwv2.HttpRouteKey.with(path, method),
+      integration,
       authorizer: new HttpIamAuthorizer(),
     });
   }
@@ -133,5 +215,18 @@ export class SmartcarHttpApi extends Construct {
   /** The URL to configure as the webhook callback URI in the Smartcar dashboard. */
   get webhookUrl(): string {
     return `${this.stage.url}${WEBHOOK_PATH.slice(1)}`;
+  }
+
+  /**
+   * This API's OAuth callback URL (the default Smartcar redirect URI). Depends only on the API id, not on
+   * the routes or the stage resource, so Lambdas behind this API can have it in their environment.
+   */
+  get oauthCallbackUrl(): string {
+    return `${this.stage.url}${OAUTH_CALLBACK_PATH.slice(1)}`;
+  }
+
+  /** URL of `POST /connect`. */
+  get connectUrl(): string {
+    return `${this.stage.url}${CONNECT_PATH.slice(1)}`;
   }
 }

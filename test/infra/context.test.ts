@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SmartcarSecret } from '../../lib/constructs/smartcar-secret.js';
@@ -11,6 +11,7 @@ import {
   resolveRegion,
   type SmartcarStack,
 } from '../../lib/smartcar-stack.js';
+import { standInEntries } from './stand-in-entries.js';
 
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
   context: Record<string, unknown>;
@@ -27,6 +28,8 @@ describe('parseSettings (CDK context validation)', () => {
       processorMaxConcurrency: 5,
       apiRateLimit: 100,
       apiBurstLimit: 200,
+      smartcarMode: 'live',
+      smartcarScopes: ['read_vehicle_info'],
     });
   });
 
@@ -52,10 +55,55 @@ describe('parseSettings (CDK context validation)', () => {
     ['alarmEmail', 'not-an-address'],
     ['region', 'Europe'],
     ['smartcarSecretArn', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:smartcar'],
+    // The callback refuses non-https pages in AWS (REQUIRE_HTTPS_URLS=true): fail at synth, not at cold start.
+    ['connectSuccessUrl', 'http://app.example.com/connected'],
+    ['connectSuccessUrl', 'app.example.com/connected'],
+    ['connectSuccessUrl', 'https://user:secret@app.example.com/connected'],
+    ['connectSuccessUrl', 'https://app.example.com/connected#done'],
+    ['connectFailureUrl', 'ftp://app.example.com/failed'],
+    ['connectFailureUrl', '/failed'],
+    ['smartcarRedirectUri', 'http://api.example.com/oauth/callback'],
+    ['smartcarMode', 'production'],
+    ['smartcarMode', 'LIVE'],
+    ['smartcarScopes', ','],
+    ['smartcarScopes', 'read_vehicle_info,'],
+    ['smartcarScopes', 'read_vehicle_info,,read_odometer'],
+    ['smartcarScopes', 'read_everything'],
+    ['smartcarScopes', 'read vehicle info'],
   ])('rejects %s=%s and names the key', (key, value) => {
     expect(() => parseSettings({ [key]: value })).toThrow(
       new RegExp(`Invalid Smartcar stack settings.*${key}`),
     );
+  });
+
+  it('accepts https pages and redirect URI, and every Smartcar mode', () => {
+    expect(
+      parseSettings({
+        connectSuccessUrl: ' https://app.example.com/cars?tab=connected ',
+        connectFailureUrl: 'https://app.example.com/cars/failed',
+        smartcarRedirectUri: 'https://api.example.com/oauth/callback',
+      }),
+    ).toMatchObject({
+      connectSuccessUrl: 'https://app.example.com/cars?tab=connected',
+      connectFailureUrl: 'https://app.example.com/cars/failed',
+      smartcarRedirectUri: 'https://api.example.com/oauth/callback',
+    });
+    for (const mode of ['live', 'test', 'simulated']) {
+      expect(parseSettings({ smartcarMode: mode }).smartcarMode).toBe(mode);
+    }
+  });
+
+  it('reads scopes from a comma list (-c) or an array (cdk.json), trimmed, in order and without duplicates', () => {
+    expect(
+      parseSettings({ smartcarScopes: ' read_vehicle_info, required:read_odometer ,read_vehicle_info' })
+        .smartcarScopes,
+    ).toEqual(['read_vehicle_info', 'required:read_odometer']);
+    expect(parseSettings({ smartcarScopes: ['read_location', 'control_security'] }).smartcarScopes).toEqual([
+      'read_location',
+      'control_security',
+    ]);
+    expect(parseSettings({ smartcarScopes: '' }).smartcarScopes).toEqual(['read_vehicle_info']);
+    expect(() => parseSettings({ smartcarScopes: [] })).toThrow(/smartcarScopes/);
   });
 
   it('rejects a secret ARN and a secret name together', () => {
@@ -90,10 +138,15 @@ describe('a stack built from context', () => {
           alarmEmail: 'oncall@example.com',
           smartcarSecretArn: SECRET_ARN,
           processorMaxConcurrency: '20',
+          connectSuccessUrl: 'https://app.example.com/cars/connected',
+          connectFailureUrl: 'https://app.example.com/cars/connect-failed',
+          smartcarRedirectUri: 'https://api.example.com/oauth/callback',
+          smartcarMode: 'simulated',
+          smartcarScopes: 'read_vehicle_info,read_odometer',
         },
       },
       env: { CDK_DEFAULT_REGION: 'us-west-2' },
-      entries: { receiver: THIS_FILE, processor: THIS_FILE, vehicleRead: THIS_FILE },
+      entries: standInEntries(THIS_FILE),
     }));
     template = Template.fromStack(stack);
   });
@@ -125,6 +178,33 @@ describe('a stack built from context', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       ScalingConfig: { MaximumConcurrency: 20 },
     });
+  });
+
+  it('passes the Connect settings to the OAuth Lambdas and outputs the redirect URI to register', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          SMARTCAR_REDIRECT_URI: 'https://api.example.com/oauth/callback',
+          SMARTCAR_MODE: 'simulated',
+          SMARTCAR_DEFAULT_SCOPES: 'read_vehicle_info,read_odometer',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          SMARTCAR_REDIRECT_URI: 'https://api.example.com/oauth/callback',
+          CONNECT_SUCCESS_URL: 'https://app.example.com/cars/connected',
+          CONNECT_FAILURE_URL: 'https://app.example.com/cars/connect-failed',
+          REQUIRE_HTTPS_URLS: 'true',
+        }),
+      },
+    });
+    template.hasOutput('OAuthCallbackUrl', { Value: 'https://api.example.com/oauth/callback' });
+  });
+
+  it('does not warn about the Connect pages once they are set', () => {
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('connect.*Url'))).toEqual([]);
   });
 
   it('subscribes the alarm e-mail to the on-call topic', () => {

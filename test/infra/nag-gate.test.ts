@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { createSmartcarApp } from '../../lib/smartcar-stack.js';
+import { standInEntries } from './stand-in-entries.js';
 
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
   context: Record<string, unknown>;
@@ -14,7 +15,7 @@ describe('cdk-nag gate', () => {
     const { app, stack } = createSmartcarApp({
       appProps: { context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } },
       env: {},
-      entries: { receiver: THIS_FILE, processor: THIS_FILE, vehicleRead: THIS_FILE },
+      entries: standInEntries(THIS_FILE),
     });
     // A queue without DLQ, encryption or TLS enforcement: what a careless change could add.
     new sqs.Queue(stack, 'CarelessQueue', { encryption: sqs.QueueEncryption.UNENCRYPTED });

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { type App, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -13,6 +14,7 @@ import {
   PROCESSOR_TIMEOUT,
   type SmartcarStack,
 } from '../../lib/smartcar-stack.js';
+import { standInEntries } from './stand-in-entries.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // One app for the whole file, built like bin/app.ts does (cdk.json's feature flags, cdk-nag registered),
@@ -48,7 +50,7 @@ beforeAll(() => {
   ({ app, stack } = createSmartcarApp({
     appProps: { context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } },
     env: {},
-    entries: { receiver: THIS_FILE, processor: THIS_FILE, vehicleRead: THIS_FILE },
+    entries: standInEntries(THIS_FILE),
   }));
   template = Template.fromStack(stack);
   resources = template.toJSON().Resources as Record<string, CfnResource>;
@@ -91,6 +93,11 @@ function fn(prefix: string): [string, CfnResource] {
 const receiver = () => fn('Smartcar webhook receiver');
 const processor = () => fn('Smartcar webhook processor');
 const vehicleRead = () => fn('Vehicle state read API');
+const oauthConnect = () => fn('OAuth connect');
+const oauthCallback = () => fn('OAuth callback');
+const vehicleDisconnect = () => fn('Vehicle disconnect API');
+const allFunctions = () => ofType('AWS::Lambda::Function');
+const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
 /** Every identity-policy statement attached to the function's role (inline or AWS::IAM::Policy). */
 function statementsOf([, lambdaFn]: [string, CfnResource]): Statement[] {
@@ -104,6 +111,74 @@ function statementsOf([, lambdaFn]: [string, CfnResource]): Statement[] {
     .map(([, p]) => props(p).PolicyDocument as { Statement: Statement[] });
   return [...inline.map((p) => p.PolicyDocument), ...attached].flatMap((doc) => doc.Statement);
 }
+
+/** Every statement of every identity policy in the stack, with the roles it is attached to. */
+function identityStatements(): { roles: string[]; statement: Statement }[] {
+  const attached = ofType('AWS::IAM::Policy').flatMap(([, p]) =>
+    (props(p).PolicyDocument as { Statement: Statement[] }).Statement.map((statement) => ({
+      roles: list(props(p).Roles).map((r) => refOf(r) as string),
+      statement,
+    })),
+  );
+  const inline = ofType('AWS::IAM::Role').flatMap(([roleId, r]) =>
+    list(props(r).Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((p) =>
+      p.PolicyDocument.Statement.map((statement) => ({ roles: [roleId], statement })),
+    ),
+  );
+  return [...attached, ...inline];
+}
+
+/** A policy value as text: `<LogicalId>` for Ref/GetAtt, Fn::Join flattened. */
+function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const ref = refOf(value);
+  if (ref !== undefined) return `<${ref}>`;
+  if (typeof value === 'object' && value !== null && 'Fn::Join' in value) {
+    const [separator, parts] = value['Fn::Join'] as [string, unknown[]];
+    return parts.map(render).join(separator);
+  }
+  return JSON.stringify(value);
+}
+
+/** The only condition a statement on the data or token key may carry for table access. */
+const viaDynamoDb = () => ({
+  StringEquals: { 'kms:ViaService': `dynamodb.${stack.region}.amazonaws.com` },
+});
+/** docs/design.md: token ciphertexts are bound to exactly {grantId, appUserId, tokenType: access|refresh}. */
+const TOKEN_CONTEXT_CONDITION = {
+  'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['grantId', 'appUserId', 'tokenType'] },
+  Null: {
+    'kms:EncryptionContext:grantId': 'false',
+    'kms:EncryptionContext:appUserId': 'false',
+    'kms:EncryptionContext:tokenType': 'false',
+  },
+  StringEquals: { 'kms:EncryptionContext:tokenType': ['access', 'refresh'] },
+};
+
+function conditionLabel(statement: Statement): string {
+  if (statement.Condition === undefined) return '';
+  if (isDeepStrictEqual(statement.Condition, viaDynamoDb())) return ' via DynamoDB';
+  if (isDeepStrictEqual(statement.Condition, TOKEN_CONTEXT_CONDITION)) return ' with token context';
+  return ` if ${JSON.stringify(statement.Condition)}`;
+}
+
+/**
+ * What a function's role may do, one "action resource [condition]" line per pair, without its log writes
+ * (checked separately): comparing these sets states the whole grant, whatever way CDK merged statements.
+ */
+function permissionsOf(f: [string, CfnResource]): Set<string> {
+  const lines = statementsOf(f).flatMap((s) => {
+    expect(s.Effect).toBe('Allow');
+    return list(s.Action)
+      .filter((a) => !a.startsWith('logs:'))
+      .flatMap((a) => list(s.Resource).map((r) => `${a} ${render(r)}${conditionLabel(s)}`));
+  });
+  return new Set(lines);
+}
+
+/** `actions` on `resource`, one line each (see permissionsOf). */
+const each = (actions: string[], resource: string, label = '') =>
+  actions.map((a) => `${a} ${resource}${label}`);
 
 const actionsOf = (statements: Statement[]): string[] => statements.flatMap((s) => list(s.Action));
 const resourceIds = (s: Statement): (string | undefined)[] => list(s.Resource).map(refOf);
@@ -123,7 +198,13 @@ const table = (partitionKey: string) =>
   );
 const stateTable = () => table('pk');
 const idempotencyTable = () => table('id');
+const tokenTable = () => table('grantId');
+const oauthStateTable = () => table('state');
 const secretId = () => only('AWS::SecretsManager::Secret')[0];
+const keyOf = ([, t]: [string, CfnResource]) =>
+  refOf((props(t).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId) as string;
+const dataKeyId = () => keyOf(stateTable());
+const tokenKeyId = () => keyOf(tokenTable());
 
 // --- tests -------------------------------------------------------------------------------------------------
 
@@ -147,8 +228,49 @@ describe('HTTP API', () => {
     expectIntegrationTo(route, vehicleRead()[0]);
   });
 
-  it('has no other routes (no $default catch-all)', () => {
-    expect(ofType('AWS::ApiGatewayV2::Route').map(([, r]) => props(r).RouteKey)).toHaveLength(2);
+  it.each([
+    ['POST /connect', 'AWS_IAM', oauthConnect],
+    ['GET /oauth/callback', 'NONE', oauthCallback],
+    ['GET /vehicles', 'AWS_IAM', vehicleRead],
+    ['DELETE /vehicles/{vehicleId}', 'AWS_IAM', vehicleDisconnect],
+  ])('routes %s (authorization %s) to its Lambda', (routeKey, authorization, target) => {
+    const [, route] = only('AWS::ApiGatewayV2::Route', (r) => props(r).RouteKey === routeKey);
+    expect(props(route).AuthorizationType).toBe(authorization);
+    if (authorization === 'NONE') expect(props(route).AuthorizerId).toBeUndefined();
+    expectIntegrationTo(route, target()[0]);
+  });
+
+  it('has exactly these routes (no $default catch-all); only the webhook and the OAuth callback are public', () => {
+    const routes = Object.fromEntries(
+      ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [props(r).RouteKey, props(r).AuthorizationType]),
+    );
+    expect(routes).toEqual({
+      'POST /webhooks/smartcar': 'NONE',
+      'GET /vehicles/{vehicleId}': 'AWS_IAM',
+      'GET /vehicles': 'AWS_IAM',
+      'POST /connect': 'AWS_IAM',
+      'GET /oauth/callback': 'NONE',
+      'DELETE /vehicles/{vehicleId}': 'AWS_IAM',
+    });
+  });
+
+  it('lets API Gateway invoke each OAuth function for its own route only', () => {
+    const cases: [[string, CfnResource], string][] = [
+      [oauthConnect(), '/*/*/connect'],
+      [oauthCallback(), '/*/*/oauth/callback'],
+      [vehicleDisconnect(), '/*/*/vehicles/{vehicleId}'],
+    ];
+    for (const [f, path] of cases) {
+      const permissions = ofType('AWS::Lambda::Permission').filter(
+        ([, p]) => refOf(props(p).FunctionName) === f[0],
+      );
+      expect(permissions).toHaveLength(1);
+      const permission = props((permissions[0] as [string, CfnResource])[1]);
+      expect(permission.Principal).toBe('apigateway.amazonaws.com');
+      expect(render(permission.SourceArn).endsWith(`<${only('AWS::ApiGatewayV2::Api')[0]}>${path}`)).toBe(
+        true,
+      );
+    }
   });
 
   it('logs every request of the $default stage as JSON, without bodies or headers, with a retention', () => {
@@ -270,10 +392,16 @@ describe('encryption at rest and in transit', () => {
   });
 
   it('keys the state table on pk/sk and the idempotency table on id (strings)', () => {
-    expect(props(stateTable()[1]).AttributeDefinitions).toEqual([
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
+    expect(props(stateTable()[1]).KeySchema).toEqual([
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
     ]);
+    expect(props(stateTable()[1]).AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ]),
+    );
     expect(props(idempotencyTable()[1]).AttributeDefinitions).toEqual([
       { AttributeName: 'id', AttributeType: 'S' },
     ]);
@@ -293,13 +421,18 @@ describe('Smartcar secret', () => {
   });
 
   it('reaches the Lambdas only as SMARTCAR_SECRET_ID (a reference), never as a value', () => {
-    for (const [, f] of ofType('AWS::Lambda::Function')) {
+    // The only variables whose names sound secret, and each is a reference to a resource, not a value.
+    const references = ['SMARTCAR_SECRET_ID', 'TOKEN_TABLE_NAME', 'TOKEN_KEY_ID'];
+    for (const [, f] of allFunctions()) {
       const env = envOf(f);
       const secretish = Object.keys(env).filter((k) => /secret|token|password|key/i.test(k));
-      expect(secretish.filter((k) => k !== 'SMARTCAR_SECRET_ID')).toEqual([]);
-      expect(JSON.stringify(env)).not.toMatch(/REPLACE_ME|managementToken|clientSecret/);
+      expect(secretish.filter((k) => !references.includes(k))).toEqual([]);
+      for (const name of secretish) expect(refOf(env[name]), name).toBeDefined();
+      expect(JSON.stringify(env)).not.toMatch(/REPLACE_ME|managementToken|clientSecret|refreshToken/);
     }
-    expect(refOf(envOf(receiver()[1]).SMARTCAR_SECRET_ID)).toBe(secretId());
+    for (const f of [receiver(), oauthConnect(), oauthCallback(), vehicleDisconnect()]) {
+      expect(refOf(envOf(f[1]).SMARTCAR_SECRET_ID)).toBe(secretId());
+    }
     expect(envOf(processor()[1]).SMARTCAR_SECRET_ID).toBeUndefined();
     expect(envOf(vehicleRead()[1]).SMARTCAR_SECRET_ID).toBeUndefined();
   });
@@ -364,7 +497,8 @@ describe('Lambda functions', () => {
 
 describe('least privilege', () => {
   it('has no wildcard action or resource and no managed policy in any Lambda role', () => {
-    for (const f of [receiver(), processor(), vehicleRead()]) {
+    expect(allFunctions()).toHaveLength(6);
+    for (const f of allFunctions()) {
       for (const statement of statementsOf(f)) {
         for (const action of list(statement.Action)) expect(action).not.toContain('*');
         for (const resource of list(statement.Resource)) expect(JSON.stringify(resource)).not.toContain('*');
@@ -422,15 +556,259 @@ describe('least privilege', () => {
     expect(new Set(dynamoResources)).toEqual(tables);
   });
 
-  it('lets the read Lambda only read items of the state table and decrypt', () => {
-    const statements = statementsOf(vehicleRead());
-    const actions = actionsOf(statements).filter((a) => !a.startsWith('logs:'));
-    expect(new Set(actions)).toEqual(
-      new Set(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'kms:Decrypt']),
+  it('lets the read Lambda only read items of the state table, query its byAppUser index and decrypt', () => {
+    const table = `<${stateTable()[0]}>`;
+    expect(permissionsOf(vehicleRead())).toEqual(
+      new Set([
+        ...each(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'], table),
+        `dynamodb:Query ${table}/index/byAppUser`,
+        `kms:Decrypt <${dataKeyId()}> via DynamoDB`,
+      ]),
     );
-    for (const s of statements.filter((x) => list(x.Action).some((a) => a.startsWith('dynamodb:')))) {
-      expect(resourceIds(s)).toEqual([stateTable()[0]]);
+  });
+});
+
+describe('OAuth data', () => {
+  it('keeps grants in their own table, encrypted with the token key (not the data key), with PITR', () => {
+    const [, t] = tokenTable();
+    const p = props(t);
+    expect(p.KeySchema).toEqual([{ AttributeName: 'grantId', KeyType: 'HASH' }]);
+    expect(p.AttributeDefinitions).toEqual([{ AttributeName: 'grantId', AttributeType: 'S' }]);
+    expect(p.SSESpecification).toMatchObject({ SSEEnabled: true, SSEType: 'KMS' });
+    expect(tokenKeyId()).not.toBe(dataKeyId());
+    expect(resources[tokenKeyId()]?.Type).toBe('AWS::KMS::Key');
+    expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+    // Grants are deleted explicitly once unused, never expired by TTL.
+    expect(p.TimeToLiveSpecification).toBeUndefined();
+  });
+
+  it('keeps the token table and the token key when the stack is deleted or the table replaced', () => {
+    const [, t] = tokenTable();
+    expect(t.DeletionPolicy).toBe('Retain');
+    expect(t.UpdateReplacePolicy).toBe('Retain');
+    expect(props(t).DeletionProtectionEnabled).toBe(true);
+    const key = resources[tokenKeyId()] as CfnResource;
+    expect(key.DeletionPolicy).toBe('Retain');
+    expect(props(key).EnableKeyRotation).toBe(true);
+    expect(props(key).PendingWindowInDays).toBe(30);
+  });
+
+  it('keeps OAuth states in a TTL table (expiresAt) under the data key; short-lived, so no retention', () => {
+    const [, t] = oauthStateTable();
+    const p = props(t);
+    expect(p.KeySchema).toEqual([{ AttributeName: 'state', KeyType: 'HASH' }]);
+    expect(p.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(keyOf(oauthStateTable())).toBe(dataKeyId());
+    expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: false });
+    expect(t.DeletionPolicy).toBe('Delete');
+  });
+
+  it('indexes linked vehicle profiles by app user (GSI byAppUser: appUserId/vehicleId, all attributes)', () => {
+    const p = props(stateTable()[1]);
+    expect(p.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'byAppUser',
+        KeySchema: [
+          { AttributeName: 'appUserId', KeyType: 'HASH' },
+          { AttributeName: 'vehicleId', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ]);
+    expect(p.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'appUserId', AttributeType: 'S' },
+        { AttributeName: 'vehicleId', AttributeType: 'S' },
+      ]),
+    );
+  });
+});
+
+describe('OAuth Lambdas', () => {
+  const common = () => ({
+    POWERTOOLS_SERVICE_NAME: expect.any(String),
+    POWERTOOLS_METRICS_NAMESPACE: stack.metricsNamespace,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    NODE_OPTIONS: '--enable-source-maps',
+  });
+  const api = () => `<${only('AWS::ApiGatewayV2::Api')[0]}>`;
+  const callbackUrl = () => `https://${api()}.execute-api.us-east-1.<AWS::URLSuffix>/oauth/callback`;
+
+  it('configure connect with the state table, the secret, the redirect URI, mode and scopes', () => {
+    const env = envOf(oauthConnect()[1]);
+    expect(env).toEqual({
+      ...common(),
+      OAUTH_STATE_TABLE_NAME: { Ref: oauthStateTable()[0] },
+      SMARTCAR_SECRET_ID: { Ref: secretId() },
+      SMARTCAR_REDIRECT_URI: expect.anything(),
+      SMARTCAR_MODE: 'live',
+      SMARTCAR_DEFAULT_SCOPES: 'read_vehicle_info',
+      REQUIRE_HTTPS_URLS: 'true',
+    });
+    expect(render(env.SMARTCAR_REDIRECT_URI)).toBe(callbackUrl());
+  });
+
+  it('configure the callback with both tables, the token key ARN, the pages and https enforcement', () => {
+    const env = envOf(oauthCallback()[1]);
+    expect(env).toEqual({
+      ...common(),
+      POWERTOOLS_SERVICE_NAME: 'oauth-callback',
+      OAUTH_STATE_TABLE_NAME: { Ref: oauthStateTable()[0] },
+      TOKEN_TABLE_NAME: { Ref: tokenTable()[0] },
+      TOKEN_KEY_ID: { 'Fn::GetAtt': [tokenKeyId(), 'Arn'] },
+      VEHICLE_TABLE_NAME: { Ref: stateTable()[0] },
+      SMARTCAR_SECRET_ID: { Ref: secretId() },
+      SMARTCAR_REDIRECT_URI: expect.anything(),
+      CONNECT_SUCCESS_URL: expect.stringMatching(/^https:\/\/[^/]+\.invalid\//),
+      CONNECT_FAILURE_URL: expect.stringMatching(/^https:\/\/[^/]+\.invalid\//),
+      REQUIRE_HTTPS_URLS: 'true',
+    });
+    expect(render(env.SMARTCAR_REDIRECT_URI)).toBe(callbackUrl());
+  });
+
+  it('configure disconnect with the tables and the secret only (no token key)', () => {
+    expect(envOf(vehicleDisconnect()[1])).toEqual({
+      ...common(),
+      TOKEN_TABLE_NAME: { Ref: tokenTable()[0] },
+      VEHICLE_TABLE_NAME: { Ref: stateTable()[0] },
+      SMARTCAR_SECRET_ID: { Ref: secretId() },
+    });
+  });
+
+  it('use the handler files named in docs/design.md by default', () => {
+    expect(LAMBDA_ENTRIES.oauthConnect).toMatch(/lambdas\/oauth-connect\/handler\.ts$/);
+    expect(LAMBDA_ENTRIES.oauthCallback).toMatch(/lambdas\/oauth-callback\/handler\.ts$/);
+    expect(LAMBDA_ENTRIES.vehicleDisconnect).toMatch(/lambdas\/vehicle-disconnect\/handler\.ts$/);
+  });
+
+  it('finish before API Gateway’s 30 s integration timeout; the callback gets the most time and memory', () => {
+    for (const f of [vehicleRead(), oauthConnect(), oauthCallback(), vehicleDisconnect()]) {
+      expect(props(f[1]).Timeout as number).toBeLessThan(30);
     }
+    expect(props(oauthCallback()[1]).Timeout).toBe(29);
+    expect(props(oauthCallback()[1]).MemorySize).toBe(512);
+    expect(props(oauthConnect()[1]).Timeout as number).toBeLessThanOrEqual(10);
+  });
+
+  it('warn at synth while the success/failure pages are placeholders', () => {
+    Annotations.fromStack(stack).hasWarning(
+      `/${stack.stackName}`,
+      Match.stringLikeRegexp('connectSuccessUrl and connectFailureUrl not set'),
+    );
+  });
+});
+
+describe('least privilege (OAuth)', () => {
+  const tableArn = (t: () => [string, CfnResource]) => `<${t()[0]}>`;
+  const tableKeyActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
+  it('lets connect only put state records and read the secret', () => {
+    expect(permissionsOf(oauthConnect())).toEqual(
+      new Set([
+        `dynamodb:PutItem ${tableArn(oauthStateTable)}`,
+        ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
+        `secretsmanager:GetSecretValue <${secretId()}>`,
+      ]),
+    );
+  });
+
+  it('lets the callback consume states, write grants and profiles, and only encrypt tokens in their context', () => {
+    expect(permissionsOf(oauthCallback())).toEqual(
+      new Set([
+        `dynamodb:UpdateItem ${tableArn(oauthStateTable)}`,
+        ...each(
+          ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          tableArn(tokenTable),
+        ),
+        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem'], tableArn(stateTable)),
+        ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
+        ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
+        // Direct use: encrypt only (it never reads a stored token), and only under the token context.
+        `kms:Encrypt <${tokenKeyId()}> with token context`,
+        `secretsmanager:GetSecretValue <${secretId()}>`,
+      ]),
+    );
+  });
+
+  it('lets disconnect update profiles and grants through DynamoDB, with no direct use of the token key', () => {
+    expect(permissionsOf(vehicleDisconnect())).toEqual(
+      new Set([
+        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem'], tableArn(stateTable)),
+        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
+        ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
+        ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
+        `secretsmanager:GetSecretValue <${secretId()}>`,
+      ]),
+    );
+  });
+
+  it('gives the receiver, processor and read Lambda nothing on the token table, the token key or state table', () => {
+    for (const f of [receiver(), processor(), vehicleRead()]) {
+      const granted = [...permissionsOf(f)].join('\n');
+      for (const id of [tokenTable()[0], tokenKeyId(), oauthStateTable()[0]])
+        expect(granted).not.toContain(id);
+    }
+  });
+
+  it('grants the token key to the callback and disconnect roles only, and crypto outside DynamoDB to the callback only', () => {
+    const onTokenKey = identityStatements().filter(({ statement }) =>
+      list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)),
+    );
+    expect(new Set(onTokenKey.flatMap(({ roles }) => roles))).toEqual(
+      new Set([roleOf(oauthCallback()), roleOf(vehicleDisconnect())]),
+    );
+    const direct = onTokenKey.filter(
+      ({ statement }) => !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
+    );
+    expect(direct).toEqual([
+      {
+        roles: [roleOf(oauthCallback())],
+        statement: expect.objectContaining({
+          Effect: 'Allow',
+          Action: 'kms:Encrypt',
+          Condition: TOKEN_CONTEXT_CONDITION,
+        }),
+      },
+    ]);
+    // And nothing reaches any key through a wildcard resource.
+    for (const { statement } of identityStatements()) {
+      if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
+        expect(list(statement.Resource)).not.toContain('*');
+      }
+    }
+  });
+
+  it('denies direct crypto with the token key in its key policy to everyone but the callback role', () => {
+    const policy = props(resources[tokenKeyId()] as CfnResource).KeyPolicy as { Statement: Statement[] };
+    const denies = policy.Statement.filter((s) => s.Effect === 'Deny');
+    expect(denies).toEqual([
+      expect.objectContaining({
+        Principal: { AWS: '*' },
+        Action: expect.arrayContaining([
+          'kms:Decrypt',
+          'kms:Encrypt',
+          'kms:ReEncrypt*',
+          'kms:GenerateDataKey*',
+        ]),
+        Resource: '*',
+        Condition: {
+          // Not for use through DynamoDB (the table's encryption at rest), ...
+          StringNotEquals: { 'kms:ViaService': `dynamodb.${stack.region}.amazonaws.com` },
+          // ... not for the callback role, ...
+          ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] }] },
+          // ... and not for AWS services (DynamoDB's grant for background work).
+          Bool: { 'aws:PrincipalIsAWSService': 'false' },
+        },
+      }),
+    ]);
+    // The account keeps administering the key: the only Allow is the default delegation to IAM.
+    const allows = policy.Statement.filter((s) => s.Effect === 'Allow');
+    expect(allows).toHaveLength(1);
+    expect(render((allows[0]?.Principal as { AWS: unknown }).AWS)).toMatch(
+      /^arn:aws:iam::<AWS::AccountId>:root$/,
+    );
   });
 });
 
@@ -452,6 +830,9 @@ describe('operations', () => {
       alarmOn('Errors', processor()[0]),
       alarmOn('ApproximateAgeOfOldestMessage', queues().main[0]),
       alarmOn('5xx', only('AWS::ApiGatewayV2::Api')[0]),
+      alarmOn('Errors', oauthConnect()[0]),
+      alarmOn('Errors', oauthCallback()[0]),
+      alarmOn('Errors', vehicleDisconnect()[0]),
     ];
     for (const alarm of alarms) {
       expect(list(props(alarm).AlarmActions).map(refOf)).toEqual([topicId]);
@@ -459,6 +840,37 @@ describe('operations', () => {
     const dlqAlarm = alarms[0] as CfnResource;
     expect(props(dlqAlarm).Threshold).toBe(0);
     expect(props(dlqAlarm).ComparisonOperator).toBe('GreaterThanThreshold');
+  });
+
+  it('alarms on failed Connect callbacks with a valid state (the callback’s ConnectFailed metric)', () => {
+    const [topicId] = only('AWS::SNS::Topic');
+    const [, alarm] = only('AWS::CloudWatch::Alarm', (a) =>
+      JSON.stringify(props(a).Metrics ?? '').includes('ConnectFailed'),
+    );
+    const metrics = props(alarm).Metrics as {
+      Id: string;
+      Expression?: string;
+      MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] }; Stat: string };
+    }[];
+    const stat = (id: string) => metrics.find((m) => m.Id === id)?.MetricStat;
+    // Powertools writes the metric with the `service` dimension (the POWERTOOLS_SERVICE_NAME) ...
+    expect(stat('failed')).toEqual({
+      Metric: {
+        Namespace: stack.metricsNamespace,
+        MetricName: 'ConnectFailed',
+        Dimensions: [{ Name: 'service', Value: envOf(oauthCallback()[1]).POWERTOOLS_SERVICE_NAME }],
+      },
+      Period: 900,
+      Stat: 'Sum',
+    });
+    // ... and once more with its reason; failures anybody can cause on the public route (no valid state) are
+    // not counted.
+    expect(stat('invalidState')?.Metric.Dimensions).toEqual(
+      expect.arrayContaining([{ Name: 'reason', Value: 'invalid_state' }]),
+    );
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe('FILL(failed, 0) - FILL(invalidState, 0)');
+    expect(props(alarm).Threshold as number).toBeGreaterThan(1);
+    expect(list(props(alarm).AlarmActions).map(refOf)).toEqual([topicId]);
   });
 
   it('only accepts TLS publishes on the topic and has no e-mail subscription unless configured', () => {
@@ -479,9 +891,15 @@ describe('operations', () => {
         'WebhookQueueUrl',
         'DeadLetterQueueUrl',
         'VehicleStateTableName',
+        'OAuthCallbackUrl',
+        'ConnectUrl',
       ]),
     );
     expect(JSON.stringify(template.toJSON().Outputs.WebhookUrl)).toContain('/webhooks/smartcar');
+    const values = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    // The URL to register in the Smartcar Dashboard is exactly the redirect URI the Lambdas use.
+    expect(values.OAuthCallbackUrl?.Value).toEqual(envOf(oauthCallback()[1]).SMARTCAR_REDIRECT_URI);
+    expect(render(values.ConnectUrl?.Value)).toMatch(/\/connect$/);
   });
 });
 
