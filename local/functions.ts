@@ -2,7 +2,8 @@ import type { APIGatewayProxyHandlerV2, SQSHandler } from 'aws-lambda';
 
 /**
  * The Lambda functions local mode runs, and how they are wired: the local counterpart of the stack's
- * routes and event source mapping. A new HTTP route is one entry in `LOCAL_FUNCTIONS.http`.
+ * routes and event source mapping. A new HTTP route is one entry in the `routes` of a function of
+ * `LOCAL_FUNCTIONS.http` (a function serving several routes is one Lambda, dispatching on `routeKey`).
  *
  * `load` is a dynamic import, called only after local mode has set the environment the handler reads at
  * cold start. The literal paths let the compiler check that each module exports a `handler` of the right
@@ -22,9 +23,21 @@ interface FunctionSettings {
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 export const DEFAULT_MEMORY_MB = 256;
 
-export interface HttpFunction extends FunctionSettings {
+/**
+ * How the route is authorized in AWS (lib/constructs/smartcar-http-api.ts). Locally NOTHING is enforced: the
+ * banner lists the `iam` routes as open.
+ */
+export type RouteAuth = 'iam' | 'none';
+
+export interface HttpRoute {
   /** Route key as in the HTTP API: `"<METHOD> <path>"`. */
   readonly routeKey: string;
+  readonly auth: RouteAuth;
+}
+
+export interface HttpFunction extends FunctionSettings {
+  /** The routes integrated with this function (one Lambda behind all of them, as in the stack). */
+  readonly routes: readonly HttpRoute[];
   readonly load: () => Promise<{ handler: APIGatewayProxyHandlerV2 }>;
 }
 
@@ -42,18 +55,44 @@ export interface LocalFunctions {
 export const LOCAL_FUNCTIONS: LocalFunctions = {
   http: [
     {
-      routeKey: 'POST /webhooks/smartcar',
+      // Authenticated by the SC-Signature HMAC, checked by the handler.
+      routes: [{ routeKey: 'POST /webhooks/smartcar', auth: 'none' }],
       name: 'webhook-receiver',
       timeoutSeconds: 10,
       memoryMB: 256,
       load: () => import('../lambdas/webhook-receiver/handler.js'),
     },
     {
-      routeKey: 'GET /vehicles/{vehicleId}',
+      routes: [
+        { routeKey: 'GET /vehicles/{vehicleId}', auth: 'iam' },
+        { routeKey: 'GET /vehicles', auth: 'iam' },
+      ],
       name: 'vehicle-read',
       timeoutSeconds: 10,
       memoryMB: 256,
       load: () => import('../lambdas/vehicle-read/handler.js'),
+    },
+    {
+      routes: [{ routeKey: 'POST /connect', auth: 'iam' }],
+      name: 'oauth-connect',
+      timeoutSeconds: 10,
+      memoryMB: 256,
+      load: () => import('../lambdas/oauth-connect/handler.js'),
+    },
+    {
+      // Smartcar's redirect URI: public, protected by the single-use `state`.
+      routes: [{ routeKey: 'GET /oauth/callback', auth: 'none' }],
+      name: 'oauth-callback',
+      timeoutSeconds: 29,
+      memoryMB: 512,
+      load: () => import('../lambdas/oauth-callback/handler.js'),
+    },
+    {
+      routes: [{ routeKey: 'DELETE /vehicles/{vehicleId}', auth: 'iam' }],
+      name: 'vehicle-disconnect',
+      timeoutSeconds: 15,
+      memoryMB: 256,
+      load: () => import('../lambdas/vehicle-disconnect/handler.js'),
     },
   ],
   webhookProcessor: {

@@ -10,10 +10,24 @@ export interface LocalResources {
   readonly dynamoDbEndpoint: string;
   readonly sqsEndpoint: string;
   readonly secretsManagerEndpoint: string;
+  readonly kmsEndpoint: string;
   readonly queueUrl: string;
   readonly secretId: string;
   readonly vehicleTableName: string;
   readonly idempotencyTableName: string;
+  readonly oauthStateTableName: string;
+  readonly tokenTableName: string;
+  /** ARN of the token key in the KMS stand-in (in AWS: the token CMK's ARN). */
+  readonly tokenKeyId: string;
+  /** The fake Smartcar's origins (`FakeSmartcar.env`); undefined = the real Smartcar. */
+  readonly smartcarOrigins?: SmartcarOrigins;
+}
+
+/** The variables the `smartcar` SDK (and the disconnect Lambda) read to find Smartcar. */
+export interface SmartcarOrigins {
+  readonly SMARTCAR_AUTH_ORIGIN: string;
+  readonly SMARTCAR_API_ORIGIN: string;
+  readonly SMARTCAR_MANAGEMENT_API_ORIGIN: string;
 }
 
 /**
@@ -65,13 +79,24 @@ export function lambdaEnvironment(
     AWS_ENDPOINT_URL_DYNAMODB: resources.dynamoDbEndpoint,
     AWS_ENDPOINT_URL_SQS: resources.sqsEndpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: resources.secretsManagerEndpoint,
+    AWS_ENDPOINT_URL_KMS: resources.kmsEndpoint,
     QUEUE_URL: resources.queueUrl,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,
     IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,
+    OAUTH_STATE_TABLE_NAME: resources.oauthStateTableName,
+    TOKEN_TABLE_NAME: resources.tokenTableName,
+    TOKEN_KEY_ID: resources.tokenKeyId,
     TEST_EVENTS: config.testEvents,
     SMARTCAR_REDIRECT_URI: config.smartcar.redirectUri,
     SMARTCAR_MODE: config.smartcar.mode,
+    SMARTCAR_DEFAULT_SCOPES: config.smartcar.defaultScopes,
+    CONNECT_SUCCESS_URL: config.smartcar.connectSuccessUrl,
+    CONNECT_FAILURE_URL: config.smartcar.connectFailureUrl,
+    // The stack sets `true` (https only); local URLs are http://127.0.0.1.
+    REQUIRE_HTTPS_URLS: 'false',
+    // Without the fake, whatever the shell says (normally nothing: the SDK's defaults, the real Smartcar).
+    ...(resources.smartcarOrigins ?? {}),
     POWERTOOLS_METRICS_NAMESPACE,
     POWERTOOLS_LOG_LEVEL: config.powertools.logLevel,
     POWERTOOLS_METRICS_DISABLED: String(config.powertools.metricsDisabled),

@@ -10,10 +10,14 @@ import {
   type HttpFunction,
   type LocalFunctions,
   type QueueFunction,
+  type RouteAuth,
 } from './functions.js';
+import { startFakeSmartcar, type FakeSmartcar, type FakeVehicleInit } from './fake-smartcar.js';
 import { startHttpGateway, type Route } from './http-gateway.js';
+import { startKmsFake } from './kms-fake.js';
 import type { LocalFunction } from './lambda-runtime.js';
 import { applyLambdaEnvironment, functionEnvironment, lambdaEnvironment } from './lambda-env.js';
+import { LOCAL_PAGES } from './pages.js';
 import { startSecretsManagerFake } from './secrets-manager-fake.js';
 import { createWebhookQueues, localSqsClient, startSqsEmulator, type WebhookQueues } from './sqs-emulator.js';
 import { startSqsPoller } from './sqs-poller.js';
@@ -27,20 +31,49 @@ import { ensureTables } from './tables.js';
 export const LOCAL_NAMES = {
   vehicleTable: 'smartcar-local-vehicles',
   idempotencyTable: 'smartcar-local-idempotency',
+  oauthStateTable: 'smartcar-local-oauth-states',
+  tokenTable: 'smartcar-local-tokens',
   queue: 'smartcar-local-webhooks',
   deadLetterQueue: 'smartcar-local-webhooks-dlq',
   secret: 'smartcar-local/smartcar-app',
+  /** The token key; the KMS stand-in derives a stable key id (and ARN) from it. */
+  tokenKeyAlias: 'alias/smartcar-local-tokens',
 } as const;
+
+/** The master key of the KMS stand-in, in the data directory: stored tokens still decrypt after a restart. */
+export const KMS_MASTER_KEY_FILE = 'kms-master.key';
+
+/** What every Connect through the fake Smartcar authorizes: a new Smartcar user with these vehicles. */
+export const FAKE_SMARTCAR_VEHICLES: readonly FakeVehicleInit[] = [
+  { make: 'TESLA', model: 'Model 3', year: 2021 },
+  { make: 'VOLKSWAGEN', model: 'ID.4', year: 2023 },
+];
+
+export interface LocalRoute {
+  readonly routeKey: string;
+  /** How AWS authorizes it (locally nothing is enforced). */
+  readonly auth: RouteAuth;
+  readonly functionName: string;
+}
 
 export interface RunningLocalStack {
   readonly url: string;
-  readonly routes: readonly string[];
+  /** The Lambda routes, in table order. */
+  readonly routes: readonly LocalRoute[];
+  /** Route keys of the local-only pages (local/pages.ts), served by the same HTTP API. */
+  readonly pages: readonly string[];
   readonly dynamoDbEndpoint: string;
   readonly dynamoDbPath: string;
   readonly sqsEndpoint: string;
   readonly queues: WebhookQueues;
   readonly secretsManagerEndpoint: string;
   readonly secretId: string;
+  readonly kmsEndpoint: string;
+  /** TOKEN_KEY_ID of the Lambdas: an ARN in the KMS stand-in. */
+  readonly tokenKeyId: string;
+  readonly kmsMasterKeyFile: string;
+  /** Set with `--fake-smartcar`; undefined when the Lambdas talk to the real Smartcar. */
+  readonly fakeSmartcar: FakeSmartcar | undefined;
   stop(): Promise<void>;
 }
 
@@ -89,10 +122,15 @@ export async function startLocalStack(
     await assertPortFree(loopback, config.dynamoDbPort, 'LOCAL_DYNAMODB_PORT');
     await assertPortFree(loopback, config.sqsPort, 'LOCAL_SQS_PORT');
     await assertPortFree(loopback, config.secretsPort, 'LOCAL_SECRETS_PORT');
+    await assertPortFree(loopback, config.kmsPort, 'LOCAL_KMS_PORT');
+    if (config.fakeSmartcar.enabled) {
+      await assertPortFree(loopback, config.fakeSmartcar.port, 'LOCAL_FAKE_SMARTCAR_PORT');
+    }
 
-    // The three stand-ins are independent; DynamoDB Local (a JVM) is by far the slowest, so start them together.
+    // The stand-ins are independent; DynamoDB Local (a JVM) is by far the slowest, so start them together.
     const dynamoDbPath = join(config.dataDir, 'dynamodb');
-    const [dynamoResult, sqsResult, secretsResult] = await Promise.allSettled([
+    const kmsMasterKeyFile = join(config.dataDir, KMS_MASTER_KEY_FILE);
+    const [dynamoResult, sqsResult, secretsResult, kmsResult, smartcarResult] = await Promise.allSettled([
       startDynamoDbLocal({ port: config.dynamoDbPort, dbPath: dynamoDbPath, host: loopback }),
       startSqsEmulator({ port: config.sqsPort, host: loopback }),
       startSecretsManagerFake({
@@ -103,18 +141,47 @@ export async function startLocalStack(
           { name: LOCAL_NAMES.secret, value: smartcarSecretValue(config), description: 'local mode' },
         ],
       }),
+      startKmsFake({
+        port: config.kmsPort,
+        host: loopback,
+        region: config.region,
+        masterKeyFile: kmsMasterKeyFile,
+        // Like the account in AWS: only the token key exists, any other key id is NotFoundException.
+        keys: [LOCAL_NAMES.tokenKeyAlias],
+      }),
+      config.fakeSmartcar.enabled
+        ? startFakeSmartcar({
+            port: config.fakeSmartcar.port,
+            host: loopback,
+            clientId: config.smartcar.clientId,
+            clientSecret: config.smartcar.clientSecret,
+            managementToken: config.smartcar.managementToken,
+            // "Registered in the Dashboard": Connect and the code exchange accept only this redirect URI.
+            redirectUris: [config.smartcar.redirectUri],
+            defaultVehicles: FAKE_SMARTCAR_VEHICLES,
+            log: (line) => log(`[fake-smartcar] ${line.replace(/^fake-smartcar: /, '')}`),
+          })
+        : Promise.resolve(undefined),
     ]);
     // Register whatever did start before failing on what did not, so nothing is left running.
     for (const [name, result] of [
       ['DynamoDB Local', dynamoResult],
       ['SQS emulator', sqsResult],
       ['Secrets Manager fake', secretsResult],
+      ['KMS fake', kmsResult],
+      ['fake Smartcar', smartcarResult],
     ] as const) {
-      if (result.status === 'fulfilled') stoppers.push({ name, stop: () => result.value.stop() });
+      if (result.status === 'fulfilled' && result.value !== undefined) {
+        const started = result.value;
+        stoppers.push({ name, stop: () => started.stop() });
+      }
     }
     const dynamo = valueOf(dynamoResult);
     const sqs = valueOf(sqsResult);
     const secrets = valueOf(secretsResult);
+    const kms = valueOf(kmsResult);
+    const fakeSmartcar = valueOf(smartcarResult);
+    const tokenKeyId = kms.keyArn(LOCAL_NAMES.tokenKeyAlias);
 
     const dynamoClient = new DynamoDBClient({
       endpoint: dynamo.endpoint,
@@ -125,6 +192,8 @@ export async function startLocalStack(
       await ensureTables(dynamoClient, {
         vehicleTable: LOCAL_NAMES.vehicleTable,
         idempotencyTable: LOCAL_NAMES.idempotencyTable,
+        oauthStateTable: LOCAL_NAMES.oauthStateTable,
+        tokenTable: LOCAL_NAMES.tokenTable,
       });
     } finally {
       dynamoClient.destroy();
@@ -145,10 +214,15 @@ export async function startLocalStack(
         dynamoDbEndpoint: dynamo.endpoint,
         sqsEndpoint: sqs.endpoint,
         secretsManagerEndpoint: secrets.endpoint,
+        kmsEndpoint: kms.endpoint,
         queueUrl: queues.queueUrl,
         secretId,
         vehicleTableName: LOCAL_NAMES.vehicleTable,
         idempotencyTableName: LOCAL_NAMES.idempotencyTable,
+        oauthStateTableName: LOCAL_NAMES.oauthStateTable,
+        tokenTableName: LOCAL_NAMES.tokenTable,
+        tokenKeyId,
+        ...(fakeSmartcar ? { smartcarOrigins: fakeSmartcar.env } : {}),
       }),
     );
 
@@ -165,9 +239,24 @@ export async function startLocalStack(
     };
 
     const routes: Route[] = [];
+    const localRoutes: LocalRoute[] = [];
     for (const fn of functions.http) {
+      // One import per function, whatever its number of routes: they share the handler, as they share
+      // the Lambda in AWS.
       const { handler } = await coldStart(fn.name, fn.load);
-      routes.push({ routeKey: fn.routeKey, handler, function: localFunction(fn) });
+      for (const { routeKey, auth } of fn.routes) {
+        routes.push({ routeKey, handler, function: localFunction(fn) });
+        localRoutes.push({ routeKey, auth, functionName: fn.name });
+      }
+    }
+    // The Connect landing pages: in-process handlers, not Lambdas (they stand in for the app's pages).
+    const pagesFunction: LocalFunction = {
+      functionName: 'local-pages',
+      timeoutMs: 5_000,
+      region: config.region,
+    };
+    for (const localPage of LOCAL_PAGES) {
+      routes.push({ routeKey: localPage.routeKey, handler: localPage.handler, function: pagesFunction });
     }
     const processor = functions.webhookProcessor;
     const { handler: processorHandler } = await coldStart(processor.name, processor.load);
@@ -197,13 +286,18 @@ export async function startLocalStack(
 
     return {
       url: gateway.url,
-      routes: routes.map((route) => route.routeKey),
+      routes: localRoutes,
+      pages: LOCAL_PAGES.map((localPage) => localPage.routeKey),
       dynamoDbEndpoint: dynamo.endpoint,
       dynamoDbPath,
       sqsEndpoint: sqs.endpoint,
       queues,
       secretsManagerEndpoint: secrets.endpoint,
       secretId,
+      kmsEndpoint: kms.endpoint,
+      tokenKeyId,
+      kmsMasterKeyFile,
+      fakeSmartcar,
       stop: stopAll,
     };
   } catch (error) {

@@ -1,7 +1,7 @@
-import { loadLocalConfig, type LocalConfig } from './config.js';
+import { CONFIG_VARIABLES, loadLocalConfig, parseLocalArgs, USAGE, type LocalConfig } from './config.js';
 import { DEFAULT_TIMEOUT_SECONDS, LOCAL_FUNCTIONS } from './functions.js';
 import { watchLauncher } from './launcher-watch.js';
-import { startLocalStack, LOCAL_NAMES, type RunningLocalStack } from './stack.js';
+import { FAKE_SMARTCAR_VEHICLES, LOCAL_NAMES, startLocalStack, type RunningLocalStack } from './stack.js';
 import { signature } from './webhook-client.js';
 
 /**
@@ -19,6 +19,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const EXAMPLE_VEHICLE_ID = '875d9333-bbbb-4444-aaaa-17be22ebe970';
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
+const ALICE = 'alice';
+
 function banner(config: LocalConfig, stack: RunningLocalStack): string {
   const verifyBody = '{"eventType":"VERIFY","data":{"challenge":"hello"}}';
   const expected = signature(config.smartcar.managementToken, 'hello');
@@ -27,25 +29,48 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
     config.smartcar.managementToken === 'local-management-token'
       ? ''
       : 'SMARTCAR_MANAGEMENT_TOKEN=<your AMT> ';
+  const iamRoutes = stack.routes.filter((route) => route.auth === 'iam').map((route) => route.routeKey);
   const warning = [
     '!'.repeat(78),
-    '!! IAM AUTH IS NOT ENFORCED LOCALLY. In AWS, GET /vehicles/{vehicleId} requires SigV4 (IAM);',
-    `!! here anyone who can reach ${stack.url} reads vehicle data without credentials.`,
+    '!! IAM AUTH IS NOT ENFORCED LOCALLY. In AWS these routes require SigV4 (IAM):',
+    ...wrap(iamRoutes, 72).map((line) => `!!   ${line}`),
+    `!! Here anyone who can reach ${stack.url} can read and list vehicle data, start a`,
+    '!! Connect for any user id and disconnect vehicles, without credentials.',
     '!'.repeat(78),
+  ];
+  const width = Math.max(...stack.routes.map((route) => route.routeKey.length)) + 2;
+  const routeLines = stack.routes.map(
+    (route) =>
+      `                      ${route.routeKey.padEnd(width)}${route.functionName.padEnd(20)}` +
+      (route.auth === 'iam' ? 'IAM in AWS, OPEN here' : 'public'),
+  );
+  const tables = [
+    LOCAL_NAMES.vehicleTable,
+    LOCAL_NAMES.idempotencyTable,
+    LOCAL_NAMES.oauthStateTable,
+    LOCAL_NAMES.tokenTable,
   ];
   return [
     '',
     'Smartcar integration — local mode (same Lambda handlers, local stand-ins for AWS)',
     '',
     `  HTTP API          ${stack.url}   (API Gateway HTTP API stand-in, payload format 2.0)`,
-    ...stack.routes.map((route) => `                      ${route}`),
-    `  DynamoDB Local    ${stack.dynamoDbEndpoint}   tables ${LOCAL_NAMES.vehicleTable}, ${LOCAL_NAMES.idempotencyTable}`,
+    ...routeLines,
+    `                      ${stack.pages.join(', ')}   local Connect landing pages`,
+    `  DynamoDB Local    ${stack.dynamoDbEndpoint}   tables ${tables.join(', ')}`,
     `                    state persists in ${stack.dynamoDbPath} (delete it to start empty)`,
     `  SQS (fauxqs)      ${stack.sqsEndpoint}   queue ${LOCAL_NAMES.queue}, DLQ ${LOCAL_NAMES.deadLetterQueue}`,
     '                    IN MEMORY: queued and dead-lettered messages do not survive a restart',
     `                    processor: batch ${config.queue.batchSize}, window ${config.queue.batchWindowMs} ms, ` +
       `visibility ${config.queue.visibilityTimeoutSeconds} s, DLQ after ${config.queue.maxReceiveCount} receives`,
     `  Secrets Manager   ${stack.secretsManagerEndpoint}   secret ${LOCAL_NAMES.secret} (from SMARTCAR_* variables)`,
+    `  KMS (stand-in)    ${stack.kmsEndpoint}   token key ${stack.tokenKeyId}`,
+    `                    master key ${stack.kmsMasterKeyFile}: stored tokens decrypt only with it`,
+    ...smartcarLines(config, stack),
+    `  OAuth             redirect URI ${config.smartcar.redirectUri}, mode ${config.smartcar.mode}, ` +
+      `default scopes ${config.smartcar.defaultScopes || "(none: the Dashboard's)"}`,
+    `                    success page ${config.smartcar.connectSuccessUrl}`,
+    `                    failure page ${config.smartcar.connectFailureUrl}`,
     '',
     ...warning,
     '',
@@ -56,13 +81,118 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
     `  ${portPrefix}${tokenPrefix}npm run send-webhook -- ../shared/reference/webhook-captures/polestar_2_all.json`,
     `  curl -s ${stack.url}/vehicles/${EXAMPLE_VEHICLE_ID}`,
     '',
+    ...oauthWalkThrough(config, stack),
+    '',
     'Ctrl-C stops everything.',
     '',
   ].join('\n');
 }
 
+/** Joins items with ", " into lines of at most `width` characters. */
+function wrap(items: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const item of items) {
+    const next = line === '' ? item : `${line}, ${item}`;
+    if (next.length > width && line !== '') {
+      lines.push(`${line},`);
+      line = item;
+    } else {
+      line = next;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+const SMARTCAR_ORIGIN_VARIABLES = [
+  'SMARTCAR_AUTH_ORIGIN',
+  'SMARTCAR_API_ORIGIN',
+  'SMARTCAR_MANAGEMENT_API_ORIGIN',
+] as const;
+
+function smartcarLines(config: LocalConfig, stack: RunningLocalStack): string[] {
+  const fake = stack.fakeSmartcar;
+  if (fake) {
+    const vehicles = FAKE_SMARTCAR_VEHICLES.map((v) => `${v.year} ${v.make} ${v.model}`).join(', ');
+    const lines = [
+      `  Smartcar (FAKE)   ${fake.url}   Connect page, token endpoint, vehicle and management APIs`,
+      `                    IN MEMORY; each Connect authorizes a new Smartcar user with ${FAKE_SMARTCAR_VEHICLES.length} ` +
+        `vehicles (${vehicles})`,
+    ];
+    if (config.fakeSmartcar.source === 'npm_config_fake_smartcar') {
+      // npm 11 passes an unknown option on as npm_config_fake_smartcar, and warns that its next major will not.
+      lines.push(
+        '                    (switched on by `npm start --fake-smartcar`; `npm start -- --fake-smartcar`',
+      );
+      lines.push(
+        '                    or LOCAL_FAKE_SMARTCAR=true keep working when npm stops passing it on)',
+      );
+    }
+    return lines;
+  }
+  // The shell may point the SDK elsewhere (the Lambdas run in this process and see its variables).
+  const overridden = SMARTCAR_ORIGIN_VARIABLES.filter((name) => process.env[name]);
+  const lines = [
+    '  Smartcar (REAL)   the Lambdas call the real Smartcar over the network: OAuth needs real credentials',
+    '                    (SMARTCAR_CLIENT_ID, SMARTCAR_CLIENT_SECRET, SMARTCAR_MANAGEMENT_TOKEN) and the redirect',
+    `                    URI ${config.smartcar.redirectUri} registered in the Smartcar Dashboard.`,
+    '                    To try OAuth offline: npm start -- --fake-smartcar',
+  ];
+  if (config.smartcar.clientId === 'local-client-id') {
+    lines.push(
+      '                    NOTE: SMARTCAR_CLIENT_ID is the local placeholder; Smartcar will refuse it.',
+    );
+  }
+  for (const name of overridden)
+    lines.push(`                    ${name}=${process.env[name]} (from the shell)`);
+  return lines;
+}
+
+function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string[] {
+  const connect = `curl -s -X POST ${stack.url}/connect -d '{"userId":"${ALICE}"}'`;
+  const common = [
+    `  curl -s '${stack.url}/vehicles?userId=${ALICE}'`,
+    `  curl -s -X DELETE ${stack.url}/vehicles/<vehicleId from the list>`,
+  ];
+  if (!stack.fakeSmartcar) {
+    return [
+      'OAuth with the real Smartcar (see above for what it needs):',
+      `  ${connect}`,
+      '  # open the "url" it answers in a browser and connect a vehicle (mode ' +
+        `${config.smartcar.mode}); you land on the success page, then:`,
+      ...common,
+    ];
+  }
+  const connectedUrl = new URL(config.smartcar.connectSuccessUrl);
+  connectedUrl.searchParams.set('status', 'connected');
+  connectedUrl.searchParams.set('vehicles', String(FAKE_SMARTCAR_VEHICLES.length));
+  const extractUrl = `node -p 'JSON.parse(fs.readFileSync(0, "utf8")).url'`;
+  return [
+    `OAuth with the fake Smartcar (app user "${ALICE}"):`,
+    `  ${connect}`,
+    '  # answers {"url":"…","state":"…","expiresAt":"…"}: open the url in a browser and click Allow (or Deny),',
+    '  # or follow it without a browser: fake_auto=1 approves at once (fake_error=access_denied refuses)',
+    `  curl -sL "<url>&fake_auto=1"`,
+    `  # either way you end on ${connectedUrl.toString()}`,
+    '  # the same in one line:',
+    `  curl -sL "$(${connect} | ${extractUrl})&fake_auto=1"`,
+    ...common,
+  ];
+}
+
+function help(): string {
+  const variables = CONFIG_VARIABLES.map((v) => `  ${v.name} (default ${v.default})\n      ${v.meaning}`);
+  return [USAGE, '', 'Variables:', ...variables, ''].join('\n');
+}
+
 async function main(): Promise<void> {
-  const config = loadLocalConfig();
+  const argv = process.argv.slice(2);
+  if (parseLocalArgs(argv).help) {
+    console.log(help());
+    return;
+  }
+  const config = loadLocalConfig(process.env, process.cwd(), argv);
   const processorTimeout =
     config.functionTimeoutSeconds ??
     LOCAL_FUNCTIONS.webhookProcessor.timeoutSeconds ??
@@ -81,7 +211,10 @@ async function main(): Promise<void> {
       `[local] WARNING: HOST=${config.host} exposes the unauthenticated local API beyond this machine.`,
     );
   }
-  console.log('[local] starting DynamoDB Local, the SQS emulator and the Secrets Manager stand-in…');
+  console.log(
+    '[local] starting DynamoDB Local, the SQS emulator, the Secrets Manager and KMS stand-ins' +
+      (config.fakeSmartcar.enabled ? ' and the fake Smartcar…' : '…'),
+  );
 
   // On failure startLocalStack has already stopped whatever it had started.
   const starting: Promise<RunningLocalStack | undefined> = startLocalStack(config).catch((error: unknown) => {

@@ -1,14 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, EncryptCommand, KMSClient, NotFoundException } from '@aws-sdk/client-kms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyHandlerV2, SQSEvent, SQSHandler } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLocalConfig } from '../../local/config.js';
 import type { LocalFunctions } from '../../local/functions.js';
-import { startLocalStack, type RunningLocalStack } from '../../local/stack.js';
+import { LOCAL_NAMES, startLocalStack, type RunningLocalStack } from '../../local/stack.js';
 import { freePort } from '../support/ports.js';
 
 /**
@@ -21,12 +27,13 @@ let stack: RunningLocalStack;
 let dataDir: string;
 const envAtColdStart: Record<string, NodeJS.ProcessEnv> = {};
 const processed: SQSEvent[] = [];
+let readLoads = 0;
 
 function standIns(): LocalFunctions {
   return {
     http: [
       {
-        routeKey: 'POST /webhooks/smartcar',
+        routes: [{ routeKey: 'POST /webhooks/smartcar', auth: 'none' }],
         name: 'webhook-receiver',
         load: async () => {
           envAtColdStart.receiver = { ...process.env };
@@ -42,12 +49,19 @@ function standIns(): LocalFunctions {
         },
       },
       {
-        routeKey: 'GET /vehicles/{vehicleId}',
+        routes: [
+          { routeKey: 'GET /vehicles/{vehicleId}', auth: 'iam' },
+          { routeKey: 'GET /vehicles', auth: 'iam' },
+        ],
         name: 'vehicle-read',
         load: async () => {
+          readLoads += 1;
           envAtColdStart.read = { ...process.env };
           const dynamo = new DynamoDBClient({});
           const handler: APIGatewayProxyHandlerV2 = async (event) => {
+            if (event.routeKey === 'GET /vehicles') {
+              return { statusCode: 200, body: `list of ${event.queryStringParameters?.userId}` };
+            }
             const item = await dynamo.send(
               new GetItemCommand({
                 TableName: process.env.VEHICLE_TABLE_NAME,
@@ -86,13 +100,23 @@ function standIns(): LocalFunctions {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'local-stack-test-'));
-  const [port, dynamo, sqs, secrets] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [port, dynamo, sqs, secrets, kms, smartcar] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   process.env.AWS_PROFILE = 'should-be-removed';
   const config = loadLocalConfig({
     PORT: String(port),
     LOCAL_DYNAMODB_PORT: String(dynamo),
     LOCAL_SQS_PORT: String(sqs),
     LOCAL_SECRETS_PORT: String(secrets),
+    LOCAL_KMS_PORT: String(kms),
+    LOCAL_FAKE_SMARTCAR: 'true',
+    LOCAL_FAKE_SMARTCAR_PORT: String(smartcar),
     LOCAL_DATA_DIR: dataDir,
     SMARTCAR_MANAGEMENT_TOKEN: 'stack-test-amt',
     LOCAL_VISIBILITY_TIMEOUT_SECONDS: '2',
@@ -119,9 +143,105 @@ describe('local stack', () => {
       expect(env?.AWS_ENDPOINT_URL_SQS).toBe(stack.sqsEndpoint);
       expect(env?.AWS_ENDPOINT_URL_SECRETS_MANAGER).toBe(stack.secretsManagerEndpoint);
       expect(env?.SMARTCAR_SECRET_ID).toBe(stack.secretId);
+      expect(env?.AWS_ENDPOINT_URL_KMS).toBe(stack.kmsEndpoint);
+      expect(env?.TOKEN_KEY_ID).toBe(stack.tokenKeyId);
+      expect(env?.OAUTH_STATE_TABLE_NAME).toBe(LOCAL_NAMES.oauthStateTable);
+      expect(env?.TOKEN_TABLE_NAME).toBe(LOCAL_NAMES.tokenTable);
+      expect(env?.CONNECT_SUCCESS_URL).toBe(`${stack.url}/local/connected`);
+      expect(env?.CONNECT_FAILURE_URL).toBe(`${stack.url}/local/connect-failed`);
+      expect(env?.REQUIRE_HTTPS_URLS).toBe('false');
+      expect(env?.SMARTCAR_API_ORIGIN).toBe(stack.fakeSmartcar?.url);
+      expect(env?.SMARTCAR_AUTH_ORIGIN).toBe(stack.fakeSmartcar?.url);
+      expect(env?.SMARTCAR_MANAGEMENT_API_ORIGIN).toBe(stack.fakeSmartcar?.url);
       expect(env?.AWS_PROFILE).toBeUndefined();
       expect(env?.SMARTCAR_MANAGEMENT_TOKEN).toBeUndefined();
     }
+  });
+
+  it('serves every route of a function from one cold start, and reports how AWS authorizes each', async () => {
+    expect(readLoads).toBe(1);
+    const list = await fetch(`${stack.url}/vehicles?userId=alice`);
+    expect(await list.text()).toBe('list of alice');
+    expect(stack.routes).toEqual([
+      { routeKey: 'POST /webhooks/smartcar', auth: 'none', functionName: 'webhook-receiver' },
+      { routeKey: 'GET /vehicles/{vehicleId}', auth: 'iam', functionName: 'vehicle-read' },
+      { routeKey: 'GET /vehicles', auth: 'iam', functionName: 'vehicle-read' },
+    ]);
+  });
+
+  it('creates the OAuth tables and the byAppUser index', async () => {
+    const client = new DynamoDBClient({});
+    for (const table of [LOCAL_NAMES.oauthStateTable, LOCAL_NAMES.tokenTable]) {
+      const described = await client.send(new DescribeTableCommand({ TableName: table }));
+      expect(described.Table?.TableStatus).toBe('ACTIVE');
+    }
+    const vehicles = await client.send(new DescribeTableCommand({ TableName: LOCAL_NAMES.vehicleTable }));
+    expect(vehicles.Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual(['byAppUser']);
+    client.destroy();
+  });
+
+  it('runs the KMS stand-in with the token key only, its master key in the data directory', async () => {
+    expect(stack.tokenKeyId).toMatch(/^arn:aws:kms:us-east-1:000000000000:key\/[0-9a-f-]{36}$/);
+    expect(stack.kmsMasterKeyFile).toBe(join(dataDir, 'kms-master.key'));
+    expect(existsSync(stack.kmsMasterKeyFile)).toBe(true);
+    expect(statSync(stack.kmsMasterKeyFile).mode & 0o077).toBe(0);
+    // A client built like the callback's (from the environment alone) reaches it.
+    const kms = new KMSClient({});
+    const context = { grantId: 'g-1', appUserId: 'alice', tokenType: 'access' };
+    const encrypted = await kms.send(
+      new EncryptCommand({
+        KeyId: stack.tokenKeyId,
+        Plaintext: Buffer.from('token'),
+        EncryptionContext: context,
+      }),
+    );
+    const decrypted = await kms.send(
+      new DecryptCommand({
+        KeyId: stack.tokenKeyId,
+        CiphertextBlob: encrypted.CiphertextBlob,
+        EncryptionContext: context,
+      }),
+    );
+    expect(Buffer.from(decrypted.Plaintext ?? new Uint8Array()).toString()).toBe('token');
+    await expect(
+      kms.send(
+        new EncryptCommand({
+          KeyId: 'arn:aws:kms:us-east-1:000000000000:key/11111111-2222-4333-8444-555555555555',
+          Plaintext: Buffer.from('token'),
+        }),
+      ),
+    ).rejects.toBeInstanceOf(NotFoundException);
+    kms.destroy();
+  });
+
+  it('runs the fake Smartcar with the local client and the local redirect URI registered', async () => {
+    const fake = stack.fakeSmartcar;
+    expect(fake).toBeDefined();
+    const redirectUri = `${stack.url}/oauth/callback`;
+    const authorize = (redirect: string) =>
+      `${fake?.url}/oauth/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: 'local-client-id',
+        redirect_uri: redirect,
+        state: 's',
+        fake_auto: '1',
+      })}`;
+    const approved = await fetch(authorize(redirectUri), { redirect: 'manual' });
+    expect(approved.status).toBe(302);
+    expect(approved.headers.get('location')).toMatch(new RegExp(`^${redirectUri}\\?code=`));
+    // Any other redirect URI is "not registered in the Dashboard".
+    const other = await fetch(authorize('http://127.0.0.1:1/elsewhere'), { redirect: 'manual' });
+    expect(other.status).toBe(400);
+  });
+
+  it('serves the local Connect landing pages', async () => {
+    expect(stack.pages).toEqual(['GET /local/connected', 'GET /local/connect-failed']);
+    const connected = await fetch(`${stack.url}/local/connected?status=connected&vehicles=2`);
+    expect(connected.status).toBe(200);
+    expect(connected.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await connected.text()).toContain('<h1>Connected 2 vehicles</h1>');
+    const failed = await fetch(`${stack.url}/local/connect-failed?reason=invalid_state`);
+    expect(await failed.text()).toContain('<h1>Connection failed: invalid_state</h1>');
   });
 
   it('carries a webhook through HTTP → SQS → processor → DynamoDB → read', async () => {

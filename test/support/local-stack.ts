@@ -8,6 +8,10 @@ export interface LocalStack {
   readonly baseUrl: string;
   readonly sqsEndpoint: string;
   readonly dynamodbEndpoint: string;
+  readonly kmsEndpoint: string;
+  /** Where the fake Smartcar listens when `LOCAL_FAKE_SMARTCAR=true` (its port is picked either way). */
+  readonly fakeSmartcarUrl: string;
+  readonly dataDir: string;
   readonly managementToken: string;
   /** Everything the stack printed so far (stdout + stderr). */
   output(): string;
@@ -17,33 +21,48 @@ export interface LocalStack {
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const READY = /Local stack ready at (http:\/\/\S+)/;
 
+export interface LocalStackOptions {
+  /**
+   * Use (and keep) this data directory instead of a throw-away one: a second stack started on it finds the
+   * first one's DynamoDB tables and KMS master key (restart tests).
+   */
+  readonly dataDir?: string;
+  readonly args?: readonly string[];
+}
+
 /**
  * Starts `local/start.ts` — exactly what `npm start` runs — as a child process on free loopback ports
- * with a throw-away data directory, and waits for its ready line.
+ * with a throw-away data directory, and waits for its ready line. `env` overrides anything, ports included.
  */
-export async function startLocalStack(env: Record<string, string> = {}): Promise<LocalStack> {
-  const [port, dynamodbPort, sqsPort, secretsPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
-  const dataDir = mkdtempSync(join(tmpdir(), 'smartcar-local-'));
+export async function startLocalStack(
+  env: Record<string, string> = {},
+  options: LocalStackOptions = {},
+): Promise<LocalStack> {
+  const free = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const ports = {
+    PORT: String(free[0]),
+    LOCAL_DYNAMODB_PORT: String(free[1]),
+    LOCAL_SQS_PORT: String(free[2]),
+    LOCAL_SECRETS_PORT: String(free[3]),
+    LOCAL_KMS_PORT: String(free[4]),
+    LOCAL_FAKE_SMARTCAR_PORT: String(free[5]),
+  };
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'smartcar-local-'));
   const managementToken = env.SMARTCAR_MANAGEMENT_TOKEN ?? 'integration-test-amt';
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      LOCAL_DYNAMODB_PORT: String(dynamodbPort),
-      LOCAL_SQS_PORT: String(sqsPort),
-      LOCAL_SECRETS_PORT: String(secretsPort),
-      LOCAL_DATA_DIR: dataDir,
-      SMARTCAR_MANAGEMENT_TOKEN: managementToken,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const childEnv: Record<string, string | undefined> = {
+    ...process.env,
+    ...ports,
+    LOCAL_DATA_DIR: dataDir,
+    SMARTCAR_MANAGEMENT_TOKEN: managementToken,
+    // Off unless asked for: `npm test --fake-smartcar` (or an .npmrc) must not change what a test runs.
+    LOCAL_FAKE_SMARTCAR: 'false',
+    ...env,
+  };
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'local/start.ts', ...(options.args ?? [])],
+    { cwd: REPO_ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const baseUrl = await new Promise<string>((done, fail) => {
@@ -65,8 +84,11 @@ export async function startLocalStack(env: Record<string, string> = {}): Promise
   });
   return {
     baseUrl,
-    sqsEndpoint: `http://127.0.0.1:${sqsPort}`,
-    dynamodbEndpoint: `http://127.0.0.1:${dynamodbPort}`,
+    sqsEndpoint: `http://127.0.0.1:${childEnv.LOCAL_SQS_PORT}`,
+    dynamodbEndpoint: `http://127.0.0.1:${childEnv.LOCAL_DYNAMODB_PORT}`,
+    kmsEndpoint: `http://127.0.0.1:${childEnv.LOCAL_KMS_PORT}`,
+    fakeSmartcarUrl: `http://127.0.0.1:${childEnv.LOCAL_FAKE_SMARTCAR_PORT}`,
+    dataDir,
     managementToken,
     output: () => output,
     async stop() {
@@ -76,7 +98,7 @@ export async function startLocalStack(env: Record<string, string> = {}): Promise
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
