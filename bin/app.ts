@@ -11,6 +11,14 @@
  *   URL in the Smartcar Dashboard after the first deploy; set this key only if a custom domain fronts the API.
  * - smartcarMode: live (default) | test | simulated.
  * - smartcarScopes: comma-separated Smartcar permissions, default read_vehicle_info.
+ * and for the scheduled token refresh:
+ * - tokenRefreshSchedule: EventBridge rate(...) or every-day cron(...) (UTC), default rate(15 minutes); runs
+ *   at most every 5 minutes (the job's timeout) and at least every 12 hours. The alarms follow the schedule.
+ * - refreshWindowDays: refresh a grant once its refresh token expires within this many days, 1-30, default 7
+ *   (the schedule must run at least 4 times in this window).
+ * - accessWarmWindowMinutes: also refresh access tokens expiring within this many minutes, 0-110, default 0
+ *   (off); when on, at least the longest gap between runs.
+ * - refreshConcurrency: refreshes in flight per run, 1-50, default 10.
  * Example: npx cdk deploy -c stage=prod -c alarmEmail=oncall@example.com \
  *   -c connectSuccessUrl=https://app.example.com/cars/connected \
  *   -c connectFailureUrl=https://app.example.com/cars/connect-failed

@@ -24,10 +24,13 @@ import { NodeLambda } from './constructs/node-lambda.js';
 import { OAuthAlarms } from './constructs/oauth-alarms.js';
 import { OnCallTopic } from './constructs/on-call-topic.js';
 import { PipelineAlarms } from './constructs/pipeline-alarms.js';
+import { ScheduledJob } from './constructs/scheduled-job.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
+import { TokenRefreshAlarms } from './constructs/token-refresh-alarms.js';
 import { DLQ_RETENTION, WebhookQueue } from './constructs/webhook-queue.js';
+import { parseScheduleExpression, type ScheduleCadence } from './schedule-expression.js';
 
 /** Repository root (this file is lib/smartcar-stack.ts), so paths do not depend on the working directory. */
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -40,6 +43,8 @@ export interface LambdaEntries {
   readonly oauthConnect: string;
   readonly oauthCallback: string;
   readonly vehicleDisconnect: string;
+  /** The scheduled token refresh (issue 4). */
+  readonly tokenRefresh: string;
 }
 
 /** Handler entries, as fixed by docs/design.md. */
@@ -50,6 +55,7 @@ export const LAMBDA_ENTRIES: LambdaEntries = {
   oauthConnect: path.join(REPO_ROOT, 'lambdas/oauth-connect/handler.ts'),
   oauthCallback: path.join(REPO_ROOT, 'lambdas/oauth-callback/handler.ts'),
   vehicleDisconnect: path.join(REPO_ROOT, 'lambdas/vehicle-disconnect/handler.ts'),
+  tokenRefresh: path.join(REPO_ROOT, 'lambdas/token-refresh/handler.ts'),
 };
 
 const DEPS_LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
@@ -73,6 +79,36 @@ export const OAUTH_CALLBACK_SERVICE = 'oauth-callback';
  * finish (and redirect the owner's browser to the failure page) before that, never leave it on a 503.
  */
 export const OAUTH_CALLBACK_TIMEOUT = Duration.seconds(29);
+
+/**
+ * Sparse GSIs of the token table that the refresh job selects due grants from (docs/design.md, "Selection"):
+ * partition key `dueShard` (only ACTIVE grants carry it), sorted by the refresh / access token's expiry.
+ */
+export const REFRESH_EXPIRY_INDEX = 'byRefreshExpiry';
+export const ACCESS_EXPIRY_INDEX = 'byAccessExpiry';
+/** POWERTOOLS_SERVICE_NAME of the refresh job, also the `service` dimension of its TokenRefresh* metrics. */
+export const TOKEN_REFRESH_SERVICE = 'token-refresh';
+/**
+ * The refresh job's timeout. A run handles up to ~1,000 due grants at REFRESH_CONCURRENCY 10: 100 rounds of
+ * claim, decrypt, Smartcar token exchange, two encrypts and the conditional write, about 1-2 s each, so
+ * 100-200 s; 5 minutes leave room for Retry-After waits and backoff. Due grants a run has no time left for
+ * are left to the next run (the job stops starting refreshes near its deadline, so it claims nothing it
+ * cannot finish). Schedules may not run more often than this, so scheduled runs never overlap.
+ */
+export const TOKEN_REFRESH_TIMEOUT = Duration.minutes(5);
+/**
+ * How long a claim holds a grant (REFRESH_LEASE_SECONDS): longer than one refresh including its in-process
+ * retries, and short because a run that dies after Smartcar rotated the pair must hand the grant to the next
+ * claimant while Smartcar still accepts the old refresh token (about a minute, docs/design.md).
+ */
+export const TOKEN_REFRESH_LEASE = Duration.seconds(60);
+/**
+ * The longest time allowed between two refresh runs: the alarms' evaluation windows are derived from it and
+ * CloudWatch caps them (one day for the "not running" window of twice this).
+ */
+export const MAX_REFRESH_GAP_MINUTES = 12 * 60;
+/** Smartcar access tokens live 2 hours; a warm window must leave some of that life unused. */
+const MAX_ACCESS_WARM_WINDOW_MINUTES = 110;
 
 /**
  * Where the callback sends the owner's browser when `connectSuccessUrl`/`connectFailureUrl` are not set.
@@ -104,6 +140,10 @@ export const CONTEXT_KEYS = [
   'smartcarRedirectUri',
   'smartcarMode',
   'smartcarScopes',
+  'tokenRefreshSchedule',
+  'refreshWindowDays',
+  'accessWarmWindowMinutes',
+  'refreshConcurrency',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -153,6 +193,39 @@ const scopeList = z
       .min(1, 'at least one permission'),
   )
   .transform((scopes) => [...new Set(scopes)]);
+
+/** The settings the token-refresh cross-checks read: only checked once each of them is valid on its own. */
+const REFRESH_TIMING_KEYS: readonly PropertyKey[] = [
+  'tokenRefreshSchedule',
+  'refreshWindowDays',
+  'accessWarmWindowMinutes',
+];
+/**
+ * An EventBridge `rate(...)` or every-day `cron(...)` expression (UTC) for the refresh job, no more often than
+ * the job's timeout (so runs do not overlap) and no less often than MAX_REFRESH_GAP_MINUTES.
+ */
+const refreshSchedule = z
+  .string()
+  .trim()
+  .superRefine((expression, ctx) => {
+    let cadence: ScheduleCadence;
+    try {
+      cadence = parseScheduleExpression(expression);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return;
+    }
+    const timeout = TOKEN_REFRESH_TIMEOUT.toMinutes();
+    if (cadence.minGapMinutes < timeout) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `runs at most every ${timeout} minutes (the job's timeout), so that runs do not overlap`,
+      });
+    }
+    if (cadence.maxGapMinutes > MAX_REFRESH_GAP_MINUTES) {
+      ctx.addIssue({ code: 'custom', message: `runs at least every ${MAX_REFRESH_GAP_MINUTES / 60} hours` });
+    }
+  });
 
 const settingsSchema = z
   .object({
@@ -216,11 +289,51 @@ const settingsSchema = z
     smartcarMode: blankAsUnset(z.enum(['live', 'test', 'simulated']).default('live')),
     /** Default permissions requested in Connect (comma-separated). */
     smartcarScopes: blankAsUnset(scopeList.default(['read_vehicle_info'])),
+    /** When the token refresh job runs (EventBridge, UTC). */
+    tokenRefreshSchedule: blankAsUnset(refreshSchedule.default('rate(15 minutes)')),
+    /** Refresh a grant once its refresh token (60 days) expires within this many days. */
+    refreshWindowDays: blankAsUnset(integer(1, 30).default(7)),
+    /**
+     * Also refresh grants whose access token (2 hours) expires within this many minutes, so that callers of
+     * `getAccessToken` rarely wait for a refresh. 0 = off. Near 110 every run refreshes nearly every grant.
+     */
+    accessWarmWindowMinutes: blankAsUnset(integer(0, MAX_ACCESS_WARM_WINDOW_MINUTES).default(0)),
+    /** Refreshes in flight at once within a run (Smartcar calls, KMS and DynamoDB requests scale with it). */
+    refreshConcurrency: blankAsUnset(integer(1, 50).default(10)),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',
     path: ['smartcarSecretName'],
-  });
+  })
+  .superRefine(
+    (s, ctx) => {
+      const cadence = parseScheduleExpression(s.tokenRefreshSchedule);
+      // At least 4 runs see a grant before its refresh token expires, so a Smartcar outage or a bad deploy
+      // that fails a few runs costs nobody their connection.
+      if (cadence.maxGapMinutes * 4 > s.refreshWindowDays * 24 * 60) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `runs at least 4 times within refreshWindowDays=${s.refreshWindowDays} days`,
+          path: ['tokenRefreshSchedule'],
+        });
+      }
+      // A grant enters the warm window once per access token; a run has to happen inside the window to
+      // refresh it before it expires, else warming only works for some tokens.
+      if (s.accessWarmWindowMinutes > 0 && s.accessWarmWindowMinutes < cadence.maxGapMinutes) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `0 (off) or at least the longest gap between refresh runs (${cadence.maxGapMinutes} minutes), ` +
+            'else access tokens expire between runs',
+          path: ['accessWarmWindowMinutes'],
+        });
+      }
+    },
+    {
+      // Not on top of a key's own error (e.g. "4 runs within 0 days" after "refreshWindowDays: too small").
+      when: (payload) => !payload.issues.some((issue) => REFRESH_TIMING_KEYS.includes(issue.path?.[0] ?? '')),
+    },
+  );
 
 export type SmartcarSettings = z.output<typeof settingsSchema>;
 
@@ -266,7 +379,9 @@ export interface SmartcarStackProps extends StackProps {
  * and `GET /vehicles/{vehicleId}` (IAM) → read Lambda → DynamoDB.
  * Issue 3, OAuth: `POST /connect` (IAM) → state table; Smartcar → `GET /oauth/callback` → token table
  * (token CMK) + vehicle profiles; `GET /vehicles?userId=` (IAM) → read Lambda → GSI byAppUser;
- * `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda. Contracts: docs/design.md.
+ * `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda.
+ * Issue 4, token refresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry
+ * GSIs, rotated with a conditional claim (token CMK: decrypt and encrypt). Contracts: docs/design.md.
  */
 export class SmartcarStack extends Stack {
   readonly settings: SmartcarSettings;
@@ -327,6 +442,34 @@ export class SmartcarStack extends Stack {
       // RETAIN + deletion protection: losing the table forces every vehicle owner through Connect again.
       removalPolicy: RemovalPolicy.RETAIN,
       deletionProtection: true,
+      // The refresh job's selection of due grants without a Scan (docs/design.md). Sparse: only ACTIVE grants
+      // carry `dueShard`, so grants waiting for re-authorisation drop out instead of being retried every run.
+      // Projection: the keys plus what a run needs to pick and claim grants (`version` for the claim's
+      // condition, the other expiry), never the token ciphertexts: an index item stays far below 1 KB (one
+      // write unit per index per rotation instead of several) and there is no second copy of the ciphertexts.
+      // Not `status`: every grant in the index is ACTIVE. The index is eventually consistent, so the claim
+      // (conditional on version, status and lease) decides, and returns the whole item.
+      // Both indexes are created together only because this stack has never been deployed: CloudFormation can
+      // add or delete just ONE global secondary index per update of an existing table, so a stack that already
+      // has the token table has to get them in two deployments (see EncryptedTable.globalSecondaryIndexes).
+      globalSecondaryIndexes: [
+        {
+          indexName: REFRESH_EXPIRY_INDEX,
+          partitionKey: 'dueShard',
+          sortKey: 'refreshExpiresAt',
+          sortKeyType: 'number',
+          nonKeyAttributes: ['version', 'accessExpiresAt'],
+        },
+        {
+          // Queried only while accessWarmWindowMinutes > 0, but always there: turning warming on or off must
+          // not add or delete an index (a backfill of the whole table, and the one-index-per-update limit).
+          indexName: ACCESS_EXPIRY_INDEX,
+          partitionKey: 'dueShard',
+          sortKey: 'accessExpiresAt',
+          sortKeyType: 'number',
+          nonKeyAttributes: ['version', 'refreshExpiresAt'],
+        },
+      ],
     });
 
     const oauthStateTable = new EncryptedTable(this, 'OAuthStateTable', {
@@ -500,7 +643,7 @@ export class SmartcarStack extends Stack {
     // Reads a profile's current grant and links it (UpdateItem inside TransactWriteItems).
     vehicleTable.grantItems(oauthCallback.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     // Encrypt only: the callback stores new tokens and never reads one back, so this Lambda behind a public
-    // route could not decrypt the stored tokens even if it were compromised (the refresh job will decrypt).
+    // route could not decrypt the stored tokens even if it were compromised (only the refresh job decrypts).
     tokenKey.grantTokenCrypto(oauthCallback.role, ['kms:Encrypt']);
     // Client id and secret for the code exchange.
     secret.grantRead(oauthCallback.role);
@@ -536,6 +679,63 @@ export class SmartcarStack extends Stack {
       disconnect: vehicleDisconnect.function,
     });
 
+    // --- Scheduled token refresh (issue 4) ---------------------------------------------------------------
+    const refreshCadence = parseScheduleExpression(settings.tokenRefreshSchedule);
+    const tokenRefresh = new NodeLambda(this, 'TokenRefresh', {
+      ...common,
+      entry: entries.tokenRefresh,
+      description: 'Token refresh job: rotates the Smartcar tokens of due grants, on a schedule',
+      serviceName: TOKEN_REFRESH_SERVICE,
+      // Up to REFRESH_CONCURRENCY refreshes in flight, each with TLS to Smartcar, KMS and DynamoDB: more
+      // memory also means more CPU and network throughput.
+      memorySize: 512,
+      timeout: TOKEN_REFRESH_TIMEOUT,
+      // One run at a time. Not for correctness (the conditional claim makes overlapping runs race-free), but
+      // a second run would repeat the first one's Query and lose every claim race: wasted requests, and up to
+      // twice REFRESH_CONCURRENCY calls to Smartcar's rate limits. An operator's invocation during a run is
+      // refused (429) instead, and a scheduled one waits in Lambda's queue (see ScheduledJob). The cost: 1 of
+      // the account's concurrency is reserved, which accounts on the smallest concurrency quota cannot do
+      // (Lambda keeps 100 unreserved); raise the quota there.
+      reservedConcurrentExecutions: 1,
+      environment: {
+        TOKEN_TABLE_NAME: tokenTable.table.tableName,
+        TOKEN_KEY_ID: tokenKey.keyArn,
+        VEHICLE_TABLE_NAME: vehicleTable.table.tableName,
+        SMARTCAR_SECRET_ID: secret.secretId,
+        // The smartcar SDK's AuthClient requires one, although a refresh-token exchange does not send it.
+        SMARTCAR_REDIRECT_URI: redirectUri,
+        REFRESH_WINDOW_DAYS: String(settings.refreshWindowDays),
+        ACCESS_WARM_WINDOW_MINUTES: String(settings.accessWarmWindowMinutes),
+        REFRESH_CONCURRENCY: String(settings.refreshConcurrency),
+        REFRESH_LEASE_SECONDS: String(TOKEN_REFRESH_LEASE.toSeconds()),
+      },
+    });
+    // Claims (UpdateItem), reads (GetItem) and persists (UpdateItem) grants, marks them NEEDS_REAUTH, and
+    // deletes grants left without vehicles (DeleteItem, conditional). No Put: it never creates a grant.
+    tokenTable.grantItems(tokenRefresh.role, [
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ]);
+    tokenTable.grantQueryIndex(tokenRefresh.role, REFRESH_EXPIRY_INDEX);
+    // The access-expiry index only while warming is on: the job does not query it otherwise.
+    if (settings.accessWarmWindowMinutes > 0) {
+      tokenTable.grantQueryIndex(tokenRefresh.role, ACCESS_EXPIRY_INDEX);
+    }
+    // Sets the profiles of a dead grant's vehicles to NEEDS_REAUTH (conditional UpdateItem). It never reads a
+    // profile: getAccessToken, which does, runs in the Lambdas that call Smartcar for a vehicle.
+    vehicleTable.grantItems(tokenRefresh.role, ['dynamodb:UpdateItem']);
+    // The only role that decrypts tokens: it reads the refresh token and stores the rotated pair.
+    tokenKey.grantTokenCrypto(tokenRefresh.role, ['kms:Encrypt', 'kms:Decrypt']);
+    // Client id and secret for the token endpoint.
+    secret.grantRead(tokenRefresh.role);
+
+    const refreshJob = new ScheduledJob(this, 'TokenRefreshSchedule', {
+      handler: tokenRefresh.function,
+      schedule: refreshCadence,
+      description: `Runs the Smartcar token refresh of ${this.stackName} (${refreshCadence.expression})`,
+    });
+
     // --- Operations -------------------------------------------------------------------------------------
     const onCall = new OnCallTopic(this, 'OnCall', { email: settings.alarmEmail });
     new PipelineAlarms(this, 'Alarms', {
@@ -553,6 +753,13 @@ export class SmartcarStack extends Stack {
       connect: oauthConnect.function,
       callback: oauthCallback.function,
       disconnect: vehicleDisconnect.function,
+    });
+    new TokenRefreshAlarms(this, 'TokenRefreshAlarms', {
+      topic: onCall.topic,
+      metricsNamespace: this.metricsNamespace,
+      serviceName: TOKEN_REFRESH_SERVICE,
+      handler: tokenRefresh.function,
+      schedule: refreshCadence,
     });
 
     // --- Outputs ----------------------------------------------------------------------------------------
@@ -583,6 +790,14 @@ export class SmartcarStack extends Stack {
       description: 'POST here (SigV4-signed) to start Smartcar Connect for an app user',
     });
     new CfnOutput(this, 'TokenTableName', { value: tokenTable.table.tableName });
+    new CfnOutput(this, 'TokenRefreshFunctionName', {
+      value: tokenRefresh.function.functionName,
+      description: 'The scheduled token refresh; invoke it to run a refresh now (see the README)',
+    });
+    new CfnOutput(this, 'TokenRefreshDeadLetterQueueUrl', {
+      value: refreshJob.deadLetterQueue.queueUrl,
+      description: 'Token refresh runs that failed or were dropped, with the reason (for diagnosis only)',
+    });
   }
 
   /** The success/failure pages from the settings, else the placeholders, with a warning at synth. */

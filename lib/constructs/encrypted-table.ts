@@ -4,11 +4,20 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
-/** A global secondary index with string keys that projects every attribute. */
-export interface StringKeyIndex {
+/** A global secondary index with a string partition key. */
+export interface TableIndex {
   readonly indexName: string;
+  /** Name of the string partition key. */
   readonly partitionKey: string;
   readonly sortKey?: string;
+  /** @default 'string' */
+  readonly sortKeyType?: 'string' | 'number';
+  /**
+   * Project the table and index keys plus only these attributes (INCLUDE; KEYS_ONLY when empty), instead of
+   * every attribute.
+   * @default every attribute (ALL)
+   */
+  readonly nonKeyAttributes?: readonly string[];
 }
 
 export interface EncryptedTableProps {
@@ -33,8 +42,12 @@ export interface EncryptedTableProps {
    * @default true
    */
   readonly pointInTimeRecovery?: boolean;
-  /** Global secondary indexes (string keys, projection ALL). */
-  readonly globalSecondaryIndexes?: readonly StringKeyIndex[];
+  /**
+   * Global secondary indexes. CloudFormation can add or delete only ONE global secondary index per update
+   * of an existing table: a change that adds (or removes) two at once fails the deployment and rolls back,
+   * so once the table is deployed, index changes have to go out one deployment at a time.
+   */
+  readonly globalSecondaryIndexes?: readonly TableIndex[];
 }
 
 export type ItemReadAction = 'dynamodb:GetItem' | 'dynamodb:BatchGetItem' | 'dynamodb:Query';
@@ -64,6 +77,15 @@ const WRITE_ITEM_ACTIONS: readonly ItemWriteAction[] = [
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
 ];
+
+function projectionOf(
+  index: TableIndex,
+): Pick<dynamodb.GlobalSecondaryIndexProps, 'projectionType' | 'nonKeyAttributes'> {
+  // ALL by default: a Query on the index answers without a GetItem per result on the table.
+  if (index.nonKeyAttributes === undefined) return { projectionType: dynamodb.ProjectionType.ALL };
+  if (index.nonKeyAttributes.length === 0) return { projectionType: dynamodb.ProjectionType.KEYS_ONLY };
+  return { projectionType: dynamodb.ProjectionType.INCLUDE, nonKeyAttributes: [...index.nonKeyAttributes] };
+}
 
 /** What DynamoDB needs from the caller's key permissions to read, and to write, a CMK-encrypted table. */
 const KEY_ACTIONS_TO_READ = ['kms:Decrypt'];
@@ -103,9 +125,16 @@ export class EncryptedTable extends Construct {
       this.table.addGlobalSecondaryIndex({
         indexName: index.indexName,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
-        sortKey: index.sortKey ? { name: index.sortKey, type: dynamodb.AttributeType.STRING } : undefined,
-        // ALL: a Query on the index answers without a GetItem per result on the table.
-        projectionType: dynamodb.ProjectionType.ALL,
+        sortKey: index.sortKey
+          ? {
+              name: index.sortKey,
+              type:
+                index.sortKeyType === 'number'
+                  ? dynamodb.AttributeType.NUMBER
+                  : dynamodb.AttributeType.STRING,
+            }
+          : undefined,
+        ...projectionOf(index),
       });
     }
     this.indexNames = new Set((props.globalSecondaryIndexes ?? []).map((index) => index.indexName));

@@ -36,6 +36,13 @@ export interface NodeLambdaProps {
   readonly logLevel?: PowertoolsLogLevel;
   /** @default one month */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Reserved concurrency: both the most instances that may run at once and capacity taken out of the account's
+   * unreserved pool (Lambda keeps at least 100 of it unreserved, so accounts still on a low concurrency quota
+   * cannot reserve any and the deployment fails). Set it only with a reason.
+   * @default none (scales within the account's unreserved concurrency)
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -84,6 +91,7 @@ export class NodeLambda extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: props.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
       depsLockFilePath: props.depsLockFilePath,

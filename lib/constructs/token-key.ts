@@ -29,8 +29,8 @@ export type TokenCryptoAction = 'kms:Encrypt' | 'kms:Decrypt';
  * distinct CloudTrail event, and can be disabled on its own to freeze all tokens in an incident.
  *
  * Who can do what:
- * - Direct encrypt/decrypt: only the roles passed to `grantTokenCrypto` (the OAuth callback, later the
- *   token-refresh job), and their IAM statements only match the token encryption context.
+ * - Direct encrypt/decrypt: only the roles passed to `grantTokenCrypto` (the OAuth callback: encrypt; the
+ *   token-refresh job: decrypt and encrypt), and their IAM statements only match the token encryption context.
  * - Through DynamoDB (the token table's encryption at rest): whoever IAM allows item access to the token
  *   table. That only ever yields the KMS ciphertext blobs of the tokens, which need a direct Decrypt.
  * - The key policy enforces the first point for the whole account (see below), so a future role that is

@@ -30,6 +30,10 @@ describe('parseSettings (CDK context validation)', () => {
       apiBurstLimit: 200,
       smartcarMode: 'live',
       smartcarScopes: ['read_vehicle_info'],
+      tokenRefreshSchedule: 'rate(15 minutes)',
+      refreshWindowDays: 7,
+      accessWarmWindowMinutes: 0,
+      refreshConcurrency: 10,
     });
   });
 
@@ -70,6 +74,38 @@ describe('parseSettings (CDK context validation)', () => {
     ['smartcarScopes', 'read_vehicle_info,,read_odometer'],
     ['smartcarScopes', 'read_everything'],
     ['smartcarScopes', 'read vehicle info'],
+    ['tokenRefreshSchedule', 'every 15 minutes'],
+    ['tokenRefreshSchedule', 'rate(15 minute)'],
+    ['tokenRefreshSchedule', 'rate(1 hours)'],
+    ['tokenRefreshSchedule', 'rate(0 minutes)'],
+    ['tokenRefreshSchedule', 'rate(15 seconds)'],
+    ['tokenRefreshSchedule', 'rate(15  minutes)'],
+    // More often than the job's 5-minute timeout: runs would overlap.
+    ['tokenRefreshSchedule', 'rate(1 minute)'],
+    ['tokenRefreshSchedule', 'rate(4 minutes)'],
+    ['tokenRefreshSchedule', 'cron(0,2 * * * ? *)'],
+    // Less often than every 12 hours (the alarms' windows are derived from the gap).
+    ['tokenRefreshSchedule', 'rate(13 hours)'],
+    ['tokenRefreshSchedule', 'rate(1 day)'],
+    ['tokenRefreshSchedule', 'cron(0 12 * * ? *)'],
+    // Crons must run every day, in EventBridge's six-field syntax.
+    ['tokenRefreshSchedule', 'cron(0/15 * 1 * ? *)'],
+    ['tokenRefreshSchedule', 'cron(0/15 * ? * MON-FRI *)'],
+    ['tokenRefreshSchedule', 'cron(0/15 * * * * *)'],
+    ['tokenRefreshSchedule', 'cron(0/15 * * * ?)'],
+    ['tokenRefreshSchedule', 'cron(60 * * * ? *)'],
+    ['tokenRefreshSchedule', 'cron(0 0-24 * * ? *)'],
+    ['tokenRefreshSchedule', 'cron(0/0 * * * ? *)'],
+    ['refreshWindowDays', '0'],
+    ['refreshWindowDays', '31'],
+    ['refreshWindowDays', '1.5'],
+    ['accessWarmWindowMinutes', '-1'],
+    ['accessWarmWindowMinutes', '111'],
+    // Shorter than the 15 minutes between runs: tokens would expire between runs.
+    ['accessWarmWindowMinutes', '10'],
+    ['refreshConcurrency', '0'],
+    ['refreshConcurrency', '51'],
+    ['refreshConcurrency', 'ten'],
   ])('rejects %s=%s and names the key', (key, value) => {
     expect(() => parseSettings({ [key]: value })).toThrow(
       new RegExp(`Invalid Smartcar stack settings.*${key}`),
@@ -104,6 +140,54 @@ describe('parseSettings (CDK context validation)', () => {
     ]);
     expect(parseSettings({ smartcarScopes: '' }).smartcarScopes).toEqual(['read_vehicle_info']);
     expect(() => parseSettings({ smartcarScopes: [] })).toThrow(/smartcarScopes/);
+  });
+
+  it('accepts rate and every-day cron schedules for the token refresh, and its bounds', () => {
+    for (const schedule of [
+      'rate(5 minutes)',
+      'rate(1 hour)',
+      'rate(12 hours)',
+      'cron(0/15 * * * ? *)',
+      'cron(5,35 * ? * * *)',
+      'cron(0 0/6 * * ? *)',
+    ]) {
+      expect(parseSettings({ tokenRefreshSchedule: ` ${schedule} ` }).tokenRefreshSchedule).toBe(schedule);
+    }
+    expect(
+      parseSettings({
+        refreshWindowDays: '30',
+        accessWarmWindowMinutes: '110',
+        refreshConcurrency: '50',
+      }),
+    ).toMatchObject({ refreshWindowDays: 30, accessWarmWindowMinutes: 110, refreshConcurrency: 50 });
+    expect(parseSettings({ refreshWindowDays: 1, refreshConcurrency: 1 })).toMatchObject({
+      refreshWindowDays: 1,
+      refreshConcurrency: 1,
+    });
+    // Warming needs a run inside the window: at least the longest gap between runs.
+    expect(parseSettings({ accessWarmWindowMinutes: '15' }).accessWarmWindowMinutes).toBe(15);
+    expect(
+      parseSettings({ tokenRefreshSchedule: 'rate(1 hour)', accessWarmWindowMinutes: '60' })
+        .accessWarmWindowMinutes,
+    ).toBe(60);
+  });
+
+  it('wants at least 4 refresh runs within the refresh window, and the warm window to cover the gap between runs', () => {
+    expect(() => parseSettings({ refreshWindowDays: '1', tokenRefreshSchedule: 'rate(7 hours)' })).toThrow(
+      /tokenRefreshSchedule: runs at least 4 times within refreshWindowDays=1/,
+    );
+    expect(parseSettings({ refreshWindowDays: '1', tokenRefreshSchedule: 'rate(6 hours)' })).toMatchObject({
+      refreshWindowDays: 1,
+    });
+    expect(() =>
+      parseSettings({ tokenRefreshSchedule: 'cron(0,20 * * * ? *)', accessWarmWindowMinutes: '20' }),
+    ).toThrow(
+      /accessWarmWindowMinutes: 0 \(off\) or at least the longest gap between refresh runs \(40 minutes\)/,
+    );
+    // Reported once, without a cross-check on top of a key's own error.
+    expect(() => parseSettings({ refreshWindowDays: '0' })).toThrow(
+      /^Invalid Smartcar stack settings \(CDK context\): refreshWindowDays: [^;]*$/,
+    );
   });
 
   it('rejects a secret ARN and a secret name together', () => {
@@ -143,6 +227,10 @@ describe('a stack built from context', () => {
           smartcarRedirectUri: 'https://api.example.com/oauth/callback',
           smartcarMode: 'simulated',
           smartcarScopes: 'read_vehicle_info,read_odometer',
+          tokenRefreshSchedule: 'cron(0/30 * * * ? *)',
+          refreshWindowDays: '10',
+          accessWarmWindowMinutes: '45',
+          refreshConcurrency: '20',
         },
       },
       env: { CDK_DEFAULT_REGION: 'us-west-2' },
@@ -205,6 +293,59 @@ describe('a stack built from context', () => {
 
   it('does not warn about the Connect pages once they are set', () => {
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('connect.*Url'))).toEqual([]);
+  });
+
+  it('schedules the token refresh as configured and passes its settings to the job', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(0/30 * * * ? *)' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          REFRESH_WINDOW_DAYS: '10',
+          ACCESS_WARM_WINDOW_MINUTES: '45',
+          REFRESH_CONCURRENCY: '20',
+          REFRESH_LEASE_SECONDS: '60',
+        }),
+      },
+    });
+  });
+
+  it('derives the refresh alarms and the drop age from the 30 minutes between runs', () => {
+    // A run that could not start within 30 minutes is superseded by the next one.
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 1800,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'TokenRefreshFailed',
+      Period: 1800,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Invocations',
+      Period: 3600,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('lets the job query the access-expiry index too while warming is on', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p as { Properties: { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } } })
+          .Properties.PolicyDocument.Statement,
+    );
+    const queried = statements
+      .filter(
+        (s) =>
+          s.Action === 'dynamodb:Query' || (Array.isArray(s.Action) && s.Action.includes('dynamodb:Query')),
+      )
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]))
+      .map((r) => JSON.stringify(r))
+      .filter((r) => r.includes('/index/by') && r.includes('Expiry'));
+    expect(queried.map((r) => /\/index\/(\w+)/.exec(r)?.[1]).sort()).toEqual([
+      'byAccessExpiry',
+      'byRefreshExpiry',
+    ]);
   });
 
   it('subscribes the alarm e-mail to the on-call topic', () => {

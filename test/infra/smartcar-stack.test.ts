@@ -13,6 +13,7 @@ import {
   LAMBDA_ENTRIES,
   PROCESSOR_TIMEOUT,
   type SmartcarStack,
+  TOKEN_REFRESH_TIMEOUT,
 } from '../../lib/smartcar-stack.js';
 import { standInEntries } from './stand-in-entries.js';
 
@@ -96,6 +97,7 @@ const vehicleRead = () => fn('Vehicle state read API');
 const oauthConnect = () => fn('OAuth connect');
 const oauthCallback = () => fn('OAuth callback');
 const vehicleDisconnect = () => fn('Vehicle disconnect API');
+const tokenRefresh = () => fn('Token refresh job');
 const allFunctions = () => ofType('AWS::Lambda::Function');
 const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -185,11 +187,20 @@ const resourceIds = (s: Statement): (string | undefined)[] => list(s.Resource).m
 const allowsAny = (statements: Statement[], prefix: string) =>
   actionsOf(statements.filter((s) => s.Effect === 'Allow')).some((a) => a.startsWith(prefix));
 
+/** The webhook queue and its DLQ (the one its redrive policy names). */
 function queues() {
   const main = only('AWS::SQS::Queue', (q) => props(q).RedrivePolicy !== undefined);
-  const dlq = only('AWS::SQS::Queue', (q) => props(q).RedrivePolicy === undefined);
+  const dlqId = refOf((props(main[1]).RedrivePolicy as { deadLetterTargetArn: unknown }).deadLetterTargetArn);
+  const dlq = only('AWS::SQS::Queue', (q) => q === resources[dlqId as string]);
   return { main, dlq };
 }
+const scheduleRule = () => only('AWS::Events::Rule');
+/** The token refresh's DLQ: the one its schedule's target names. */
+const refreshDlq = () => {
+  const [target] = props(scheduleRule()[1]).Targets as { DeadLetterConfig: { Arn: unknown } }[];
+  const id = refOf(target?.DeadLetterConfig.Arn) as string;
+  return [id, resources[id] as CfnResource] as [string, CfnResource];
+};
 const table = (partitionKey: string) =>
   only('AWS::DynamoDB::Table', (t) =>
     list(props(t).KeySchema as { AttributeName: string; KeyType: string }[]).some(
@@ -430,7 +441,7 @@ describe('Smartcar secret', () => {
       for (const name of secretish) expect(refOf(env[name]), name).toBeDefined();
       expect(JSON.stringify(env)).not.toMatch(/REPLACE_ME|managementToken|clientSecret|refreshToken/);
     }
-    for (const f of [receiver(), oauthConnect(), oauthCallback(), vehicleDisconnect()]) {
+    for (const f of [receiver(), oauthConnect(), oauthCallback(), vehicleDisconnect(), tokenRefresh()]) {
       expect(refOf(envOf(f[1]).SMARTCAR_SECRET_ID)).toBe(secretId());
     }
     expect(envOf(processor()[1]).SMARTCAR_SECRET_ID).toBeUndefined();
@@ -497,7 +508,7 @@ describe('Lambda functions', () => {
 
 describe('least privilege', () => {
   it('has no wildcard action or resource and no managed policy in any Lambda role', () => {
-    expect(allFunctions()).toHaveLength(6);
+    expect(allFunctions()).toHaveLength(7);
     for (const f of allFunctions()) {
       for (const statement of statementsOf(f)) {
         for (const action of list(statement.Action)) expect(action).not.toContain('*');
@@ -573,7 +584,16 @@ describe('OAuth data', () => {
     const [, t] = tokenTable();
     const p = props(t);
     expect(p.KeySchema).toEqual([{ AttributeName: 'grantId', KeyType: 'HASH' }]);
-    expect(p.AttributeDefinitions).toEqual([{ AttributeName: 'grantId', AttributeType: 'S' }]);
+    // The table key plus the keys of the refresh job's indexes (below).
+    expect(p.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'grantId', AttributeType: 'S' },
+        { AttributeName: 'dueShard', AttributeType: 'S' },
+        { AttributeName: 'refreshExpiresAt', AttributeType: 'N' },
+        { AttributeName: 'accessExpiresAt', AttributeType: 'N' },
+      ]),
+    );
+    expect(p.AttributeDefinitions).toHaveLength(4);
     expect(p.SSESpecification).toMatchObject({ SSEEnabled: true, SSEType: 'KMS' });
     expect(tokenKeyId()).not.toBe(dataKeyId());
     expect(resources[tokenKeyId()]?.Type).toBe('AWS::KMS::Key');
@@ -752,26 +772,38 @@ describe('least privilege (OAuth)', () => {
     }
   });
 
-  it('grants the token key to the callback and disconnect roles only, and crypto outside DynamoDB to the callback only', () => {
+  it('grants the token key to the callback, disconnect and refresh roles only, and crypto outside DynamoDB to the callback (encrypt) and the refresh job (encrypt, decrypt) only', () => {
     const onTokenKey = identityStatements().filter(({ statement }) =>
       list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)),
     );
     expect(new Set(onTokenKey.flatMap(({ roles }) => roles))).toEqual(
-      new Set([roleOf(oauthCallback()), roleOf(vehicleDisconnect())]),
+      new Set([roleOf(oauthCallback()), roleOf(vehicleDisconnect()), roleOf(tokenRefresh())]),
     );
-    const direct = onTokenKey.filter(
-      ({ statement }) => !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
+    const direct = onTokenKey
+      .filter(({ statement }) => !isDeepStrictEqual(statement.Condition, viaDynamoDb()))
+      .map(({ roles, statement }) => ({
+        roles,
+        effect: statement.Effect,
+        actions: list(statement.Action).sort(),
+        condition: statement.Condition,
+      }));
+    expect(direct).toEqual(
+      expect.arrayContaining([
+        {
+          roles: [roleOf(oauthCallback())],
+          effect: 'Allow',
+          actions: ['kms:Encrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
+        {
+          roles: [roleOf(tokenRefresh())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:Encrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
+      ]),
     );
-    expect(direct).toEqual([
-      {
-        roles: [roleOf(oauthCallback())],
-        statement: expect.objectContaining({
-          Effect: 'Allow',
-          Action: 'kms:Encrypt',
-          Condition: TOKEN_CONTEXT_CONDITION,
-        }),
-      },
-    ]);
+    expect(direct).toHaveLength(2);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
@@ -780,7 +812,7 @@ describe('least privilege (OAuth)', () => {
     }
   });
 
-  it('denies direct crypto with the token key in its key policy to everyone but the callback role', () => {
+  it('denies direct crypto with the token key in its key policy to everyone but the callback and refresh roles', () => {
     const policy = props(resources[tokenKeyId()] as CfnResource).KeyPolicy as { Statement: Statement[] };
     const denies = policy.Statement.filter((s) => s.Effect === 'Deny');
     expect(denies).toEqual([
@@ -796,8 +828,13 @@ describe('least privilege (OAuth)', () => {
         Condition: {
           // Not for use through DynamoDB (the table's encryption at rest), ...
           StringNotEquals: { 'kms:ViaService': `dynamodb.${stack.region}.amazonaws.com` },
-          // ... not for the callback role, ...
-          ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] }] },
+          // ... not for the callback and refresh roles (the two that grantTokenCrypto names), ...
+          ArnNotEquals: {
+            'aws:PrincipalArn': [
+              { 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] },
+              { 'Fn::GetAtt': [roleOf(tokenRefresh()), 'Arn'] },
+            ],
+          },
           // ... and not for AWS services (DynamoDB's grant for background work).
           Bool: { 'aws:PrincipalIsAWSService': 'false' },
         },
@@ -809,6 +846,217 @@ describe('least privilege (OAuth)', () => {
     expect(render((allows[0]?.Principal as { AWS: unknown }).AWS)).toMatch(
       /^arn:aws:iam::<AWS::AccountId>:root$/,
     );
+  });
+});
+
+describe('token refresh (issue 4)', () => {
+  const tableArn = (t: () => [string, CfnResource]) => `<${t()[0]}>`;
+  const tableKeyActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
+  const ruleArn = () => ({ 'Fn::GetAtt': [scheduleRule()[0], 'Arn'] });
+  const dlqArn = () => ({ 'Fn::GetAtt': [refreshDlq()[0], 'Arn'] });
+
+  it('adds two sparse GSIs keyed on dueShard and the expiries, projecting only what a run needs to claim', () => {
+    const index = (name: string, sortKey: string, otherExpiry: string) => ({
+      IndexName: name,
+      KeySchema: [
+        { AttributeName: 'dueShard', KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+      // Never ALL: the token ciphertexts stay out of the indexes (the same definition as local/tables.ts).
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['version', otherExpiry] },
+    });
+    expect(props(tokenTable()[1]).GlobalSecondaryIndexes).toEqual([
+      index('byRefreshExpiry', 'refreshExpiresAt', 'accessExpiresAt'),
+      index('byAccessExpiry', 'accessExpiresAt', 'refreshExpiresAt'),
+    ]);
+  });
+
+  it('configures the job as docs/design.md says (names and ARNs, no secret values; warming off by default)', () => {
+    const env = envOf(tokenRefresh()[1]);
+    expect(env).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'token-refresh',
+      POWERTOOLS_METRICS_NAMESPACE: stack.metricsNamespace,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      NODE_OPTIONS: '--enable-source-maps',
+      TOKEN_TABLE_NAME: { Ref: tokenTable()[0] },
+      TOKEN_KEY_ID: { 'Fn::GetAtt': [tokenKeyId(), 'Arn'] },
+      VEHICLE_TABLE_NAME: { Ref: stateTable()[0] },
+      SMARTCAR_SECRET_ID: { Ref: secretId() },
+      // The same redirect URI the grants were issued for.
+      SMARTCAR_REDIRECT_URI: envOf(oauthCallback()[1]).SMARTCAR_REDIRECT_URI,
+      REFRESH_WINDOW_DAYS: '7',
+      ACCESS_WARM_WINDOW_MINUTES: '0',
+      REFRESH_CONCURRENCY: '10',
+      REFRESH_LEASE_SECONDS: '60',
+    });
+    expect(LAMBDA_ENTRIES.tokenRefresh).toMatch(/lambdas\/token-refresh\/handler\.ts$/);
+  });
+
+  it('gives a run 5 minutes and 512 MB, and lets only one run at a time', () => {
+    const p = props(tokenRefresh()[1]);
+    expect(p.Timeout).toBe(TOKEN_REFRESH_TIMEOUT.toSeconds());
+    expect(p.Timeout).toBe(300);
+    expect(p.MemorySize).toBe(512);
+    expect(p.ReservedConcurrentExecutions).toBe(1);
+    // No other function reserves concurrency.
+    const reserving = allFunctions().filter(([, f]) => props(f).ReservedConcurrentExecutions !== undefined);
+    expect(reserving.map(([id]) => id)).toEqual([tokenRefresh()[0]]);
+  });
+
+  it('runs every 15 minutes by default: EventBridge retries the hand-over twice and dead-letters what it cannot deliver', () => {
+    const [, rule] = scheduleRule();
+    expect(props(rule).ScheduleExpression).toBe('rate(15 minutes)');
+    expect(props(rule).State).toBe('ENABLED');
+    expect(props(rule).Targets).toEqual([
+      {
+        Id: expect.any(String),
+        Arn: { 'Fn::GetAtt': [tokenRefresh()[0], 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 900 },
+        DeadLetterConfig: { Arn: dlqArn() },
+      },
+    ]);
+    // The default scheduled event is passed on (its `time` is the run's "now"): no Input override.
+    // Invoked through the function's resource policy, for this rule only.
+    const permissions = ofType('AWS::Lambda::Permission').filter(
+      ([, p]) => refOf(props(p).FunctionName) === tokenRefresh()[0],
+    );
+    expect(permissions.map(([, p]) => props(p))).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [tokenRefresh()[0], 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceArn: ruleArn(),
+      },
+    ]);
+  });
+
+  it('does not retry a failed run in Lambda, drops a run that could not start before the next one, and records both in the DLQ', () => {
+    const [, config] = only('AWS::Lambda::EventInvokeConfig');
+    expect(props(config)).toEqual({
+      FunctionName: { Ref: tokenRefresh()[0] },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 900,
+      DestinationConfig: { OnFailure: { Destination: dlqArn() } },
+    });
+  });
+
+  it('keeps failed runs 14 days in an encrypted, TLS-only DLQ that only this rule may send to from EventBridge', () => {
+    const [id, dlq] = refreshDlq();
+    expect(id).not.toBe(queues().dlq[0]);
+    expect(props(dlq).SqsManagedSseEnabled).toBe(true);
+    expect(props(dlq).MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(props(dlq).RedrivePolicy).toBeUndefined();
+    const [, policy] = only('AWS::SQS::QueuePolicy', (p) =>
+      list(props(p).Queues).some((q) => refOf(q) === id),
+    );
+    const statements = (props(policy).PolicyDocument as { Statement: Statement[] }).Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: dlqArn(),
+        Condition: { ArnEquals: { 'aws:SourceArn': ruleArn() } },
+      }),
+    ]);
+  });
+
+  it('lets the job use grants, the refresh-expiry index, profiles, the token key in token context, the secret and its DLQ; nothing else', () => {
+    expect(permissionsOf(tokenRefresh())).toEqual(
+      new Set([
+        // Claim, read, persist, mark NEEDS_REAUTH, delete emptied grants. No Put, no Scan.
+        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
+        // The due grants; the access-expiry index only while warming is on (off by default).
+        `dynamodb:Query ${tableArn(tokenTable)}/index/byRefreshExpiry`,
+        // Profiles of a dead grant's vehicles → NEEDS_REAUTH; it never reads them.
+        `dynamodb:UpdateItem ${tableArn(stateTable)}`,
+        ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
+        ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
+        // Direct use of the token key: decrypt the refresh token, encrypt the new pair, only in token context.
+        ...each(['kms:Encrypt', 'kms:Decrypt'], `<${tokenKeyId()}>`, ' with token context'),
+        `secretsmanager:GetSecretValue <${secretId()}>`,
+        // Lambda's failure record of a failed run (SendMessage only, no GetQueueAttributes/GetQueueUrl).
+        `sqs:SendMessage <${refreshDlq()[0]}>`,
+      ]),
+    );
+  });
+
+  it('is the only role that may decrypt tokens directly', () => {
+    const decryptors = identityStatements().filter(
+      ({ statement }) =>
+        list(statement.Action).includes('kms:Decrypt') &&
+        list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)) &&
+        !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
+    );
+    expect(decryptors.flatMap(({ roles }) => roles)).toEqual([roleOf(tokenRefresh())]);
+  });
+
+  it('alarms on-call on failures in 3 runs in a row, a burst of NEEDS_REAUTH, crashes, and a schedule that stopped', () => {
+    const [topicId] = only('AWS::SNS::Topic');
+    const refreshAlarms = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => {
+      const p = props(a);
+      return (
+        (p.Namespace === stack.metricsNamespace && String(p.MetricName).startsWith('TokenRefresh')) ||
+        list(p.Dimensions as { Value: unknown }[]).some((d) => refOf(d.Value) === tokenRefresh()[0])
+      );
+    });
+    const byMetric = Object.fromEntries(refreshAlarms.map(([, a]) => [props(a).MetricName, props(a)]));
+    expect(Object.keys(byMetric).sort()).toEqual(
+      ['Errors', 'Invocations', 'TokenRefreshFailed', 'TokenRefreshNeedsReauth'].sort(),
+    );
+    // Powertools' default dimension set: exactly `service` = the job's POWERTOOLS_SERVICE_NAME.
+    const service = [{ Name: 'service', Value: envOf(tokenRefresh()[1]).POWERTOOLS_SERVICE_NAME }];
+    expect(byMetric.TokenRefreshFailed).toMatchObject({
+      Namespace: stack.metricsNamespace,
+      Dimensions: service,
+      Statistic: 'Sum',
+      // One 15-minute period per run; all 3 must have failures.
+      Period: 900,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(byMetric.TokenRefreshNeedsReauth).toMatchObject({
+      Namespace: stack.metricsNamespace,
+      Dimensions: service,
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 1,
+      Threshold: 10,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(byMetric.Errors).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      Period: 900,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    // No invocation in an hour (4 scheduled runs) is the failure itself: missing data breaches.
+    expect(byMetric.Invocations).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: tokenRefresh()[0] } }],
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    });
+    for (const [, alarm] of refreshAlarms) {
+      expect(list(props(alarm).AlarmActions).map(refOf)).toEqual([topicId]);
+      expect(list(props(alarm).OKActions).map(refOf)).toEqual([topicId]);
+    }
+  });
+
+  it('outputs the function name (for on-demand runs) and its DLQ', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.TokenRefreshFunctionName?.Value).toEqual({ Ref: tokenRefresh()[0] });
+    expect(outputs.TokenRefreshDeadLetterQueueUrl?.Value).toEqual({ Ref: refreshDlq()[0] });
   });
 });
 
