@@ -1,9 +1,13 @@
 import {
+  ConditionalCheckFailedException,
   CreateTableCommand,
   DescribeTableCommand,
   ResourceInUseException,
+  ScanCommand,
+  UpdateItemCommand,
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
+  type AttributeValue,
   type CreateTableCommandInput,
   type DynamoDBClient,
   type GlobalSecondaryIndex,
@@ -33,6 +37,30 @@ const byAppUserIndex: GlobalSecondaryIndex = {
   ],
   Projection: { ProjectionType: 'ALL' },
 };
+
+/**
+ * The token table's sparse due-time GSIs (docs/design.md, "Selection: an index keyed by due time"); same names as
+ * lambdas/shared/token-store.ts. Partition key `dueShard` (the constant `DUE`, only on ACTIVE grants).
+ */
+export const BY_REFRESH_EXPIRY_INDEX = 'byRefreshExpiry';
+export const BY_ACCESS_EXPIRY_INDEX = 'byAccessExpiry';
+const DUE_SHARD = 'DUE';
+
+/**
+ * Keys + `version` (a run claims without reading the item first) + the other expiry (the index's own sort key
+ * is projected anyway, as a key). Identical to the CDK definition.
+ */
+function dueIndex(indexName: string, sortKey: 'refreshExpiresAt' | 'accessExpiresAt'): GlobalSecondaryIndex {
+  const other = sortKey === 'refreshExpiresAt' ? 'accessExpiresAt' : 'refreshExpiresAt';
+  return {
+    IndexName: indexName,
+    KeySchema: [
+      { AttributeName: 'dueShard', KeyType: 'HASH' },
+      { AttributeName: sortKey, KeyType: 'RANGE' },
+    ],
+    Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['version', other] },
+  };
+}
 
 interface TableDefinition {
   readonly input: CreateTableCommandInput;
@@ -89,8 +117,17 @@ export function tableDefinitions(names: TableNames): TableDefinition[] {
       input: {
         TableName: names.tokenTable,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'grantId', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'grantId', AttributeType: 'S' },
+          { AttributeName: 'dueShard', AttributeType: 'S' },
+          { AttributeName: 'refreshExpiresAt', AttributeType: 'N' },
+          { AttributeName: 'accessExpiresAt', AttributeType: 'N' },
+        ],
         KeySchema: [{ AttributeName: 'grantId', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          dueIndex(BY_REFRESH_EXPIRY_INDEX, 'refreshExpiresAt'),
+          dueIndex(BY_ACCESS_EXPIRY_INDEX, 'accessExpiresAt'),
+        ],
       },
     });
   }
@@ -99,9 +136,24 @@ export function tableDefinitions(names: TableNames): TableDefinition[] {
 
 const INDEX_WAIT_MS = 30_000;
 
+/** Waits until every index of `names` on the table exists and is ACTIVE. */
+async function waitForIndexes(client: DynamoDBClient, tableName: string, names: readonly string[]) {
+  const deadline = Date.now() + INDEX_WAIT_MS;
+  for (;;) {
+    const table = (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+    const statuses = (table?.GlobalSecondaryIndexes ?? []).filter(
+      (index) => index.IndexName !== undefined && names.includes(index.IndexName),
+    );
+    if (statuses.length === names.length && statuses.every((index) => index.IndexStatus === 'ACTIVE')) return;
+    if (Date.now() > deadline) throw new Error(`indexes of ${tableName} did not become ACTIVE`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /**
- * Adds the GSIs of `input` that an existing table lacks (a `.local/` database created before issue 3), one
- * UpdateTable per index as DynamoDB requires, and waits until each is ACTIVE.
+ * Adds the GSIs of `input` that an existing table lacks (a `.local/` database created before issue 3 or 4),
+ * one UpdateTable per index as DynamoDB requires, each after the previous one is ACTIVE (DynamoDB refuses a
+ * second index creation while one is still being built).
  */
 async function ensureIndexes(client: DynamoDBClient, input: CreateTableCommandInput): Promise<void> {
   const wanted = input.GlobalSecondaryIndexes ?? [];
@@ -124,18 +176,13 @@ async function ensureIndexes(client: DynamoDBClient, input: CreateTableCommandIn
         ],
       }),
     );
+    await waitForIndexes(client, input.TableName ?? '', [index.IndexName ?? '']);
   }
-  const deadline = Date.now() + INDEX_WAIT_MS;
-  for (;;) {
-    const table = (await client.send(new DescribeTableCommand({ TableName: input.TableName }))).Table;
-    const statuses = (table?.GlobalSecondaryIndexes ?? []).filter((index) =>
-      wanted.some((w) => w.IndexName === index.IndexName),
-    );
-    if (statuses.length === wanted.length && statuses.every((index) => index.IndexStatus === 'ACTIVE'))
-      return;
-    if (Date.now() > deadline) throw new Error(`indexes of ${input.TableName} did not become ACTIVE`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await waitForIndexes(
+    client,
+    input.TableName ?? '',
+    wanted.map((index) => index.IndexName ?? ''),
+  );
 }
 
 /** Creates the tables if they do not exist yet (state persists across restarts) and adds missing indexes. */
@@ -158,5 +205,47 @@ export async function ensureTables(client: DynamoDBClient, names: TableNames): P
     }
     if (created) await client.send(new DescribeTableCommand({ TableName: input.TableName }));
     else await ensureIndexes(client, input);
+    if (!created && names.tokenTable !== undefined && input.TableName === names.tokenTable) {
+      await backfillDueShard(client, names.tokenTable);
+    }
   }
+}
+
+/**
+ * Grants stored before issue 4 carry no `dueShard`, so the refresh job would never find them and their refresh
+ * tokens would run out. Local mode's database is small: one Scan at start puts every ACTIVE grant without it
+ * into the due indexes (conditional, so a grant that changed meanwhile is left as it is).
+ */
+async function backfillDueShard(client: DynamoDBClient, tableName: string): Promise<void> {
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        ProjectionExpression: 'grantId',
+        FilterExpression: 'attribute_not_exists(dueShard) AND #status = :active',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':active': { S: 'ACTIVE' } },
+        ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      if (item.grantId === undefined) continue;
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { grantId: item.grantId },
+            UpdateExpression: 'SET dueShard = :due',
+            ConditionExpression: 'attribute_not_exists(dueShard) AND #status = :active',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':due': { S: DUE_SHARD }, ':active': { S: 'ACTIVE' } },
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
 }

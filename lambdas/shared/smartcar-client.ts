@@ -37,6 +37,14 @@ export interface SmartcarGateway {
   /** The Connect URL (no request is made). An empty `scopes` sends none: Connect uses the Dashboard's. */
   connectUrl(scopes: readonly string[], state: string): Promise<string>;
   exchangeCode(code: string, deadline: Deadline): Promise<TokenSet>;
+  /**
+   * `AuthClient.exchangeRefreshToken` under `deadline`. Smartcar rotates the refresh token: the one passed in
+   * stops working about a minute later, so the caller must store the returned pair (token-rotation.ts).
+   * Expiries are computed from `issuedAt` (the caller's clock when it sent the request, default now): access =
+   * issuedAt + `expires_in`, refresh = issuedAt + 60 days; both err on the early side.
+   * Every failure is a TokenExchangeError whose `kind` says what to do about it.
+   */
+  exchangeRefreshToken(refreshToken: string, deadline: Deadline, issuedAt?: number): Promise<TokenSet>;
   /** Every page of `GET /vehicles`, de-duplicated, in Smartcar's order. */
   listVehicleIds(accessToken: string, deadline: Deadline): Promise<string[]>;
   /** The Smartcar user id behind the token (`GET /user`). */
@@ -58,6 +66,91 @@ export const MAX_VEHICLES_PER_GRANT = 500;
 /** Parallel `attributes()` calls: fast for a handful of vehicles, gentle on Smartcar's rate limits for many. */
 export const ATTRIBUTE_CONCURRENCY = 5;
 export const DEFAULT_MANAGEMENT_ORIGIN = 'https://management.smartcar.com';
+/** Smartcar's refresh token lifetime (the SDK assumes the same; the token response does not carry it). */
+export const REFRESH_TOKEN_LIFETIME_MS = 60 * 24 * 60 * 60 * 1000;
+/** Longest `Retry-After` we take at face value; anything above is capped (a run never waits this long anyway). */
+const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
+
+/**
+ * What a failed refresh-token exchange means for the grant:
+ * - `invalid_grant`: Smartcar refused the refresh token (expired, revoked, already rotated): only the vehicle
+ *   owner can fix it by going through Connect again.
+ * - `client_rejected`: 401 / `invalid_client`: Smartcar refused OUR client credentials. Says nothing about the
+ *   grant, and every other exchange would fail the same way: never a reason to ask owners to re-authenticate.
+ * - `rate_limited`: 429 / `RATE_LIMIT`; `retryAfterMs` from `Retry-After` when Smartcar sent one.
+ * - `transient`: 5xx / `SERVER`, the SDK's or our timeout, a network error: retry (the same refresh token stays
+ *   valid for about a minute even if Smartcar did rotate it before the answer got lost).
+ * - `rejected`: any other 4xx (a request Smartcar will refuse again, e.g. `invalid_request`): not retried.
+ */
+export type TokenExchangeFailure =
+  'invalid_grant' | 'client_rejected' | 'rate_limited' | 'transient' | 'rejected';
+
+export class TokenExchangeError extends Error {
+  override readonly name = 'TokenExchangeError';
+  constructor(
+    readonly kind: TokenExchangeFailure,
+    readonly details: {
+      readonly statusCode?: number;
+      readonly type?: string;
+      readonly code?: string;
+      readonly requestId?: string;
+      readonly retryAfterMs?: number;
+    } = {},
+    options?: { cause?: unknown },
+  ) {
+    const status = [details.statusCode, details.type].filter((part) => part !== undefined).join(' ');
+    super(`refresh token exchange failed: ${kind}${status === '' ? '' : ` (${status})`}`, options);
+  }
+}
+
+/** `Retry-After` as ms: delta-seconds or an HTTP date (RFC 9110); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const at = Date.parse(text);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
+}
+
+/** Maps whatever the SDK (or our deadline) threw during a refresh-token exchange to a TokenExchangeError. */
+export function classifyTokenExchangeError(error: unknown, now: number = Date.now()): TokenExchangeError {
+  if (error instanceof TokenExchangeError) return error;
+  if (error instanceof smartcar.SmartcarError) {
+    const details = {
+      statusCode: error.statusCode,
+      ...(error.type !== undefined && { type: error.type }),
+      ...(error.code !== undefined && { code: error.code }),
+      ...(error.requestId !== undefined && { requestId: error.requestId }),
+    };
+    const status = error.statusCode;
+    if (error.type === 'invalid_grant')
+      return new TokenExchangeError('invalid_grant', details, { cause: error });
+    if (status === 401 || error.type === 'invalid_client' || error.type === 'AUTHENTICATION') {
+      return new TokenExchangeError('client_rejected', details, { cause: error });
+    }
+    if (status === 429 || error.type === 'RATE_LIMIT') {
+      const retryAfterMs = parseRetryAfter(error.retryAfter, now);
+      return new TokenExchangeError(
+        'rate_limited',
+        { ...details, ...(retryAfterMs !== undefined && { retryAfterMs }) },
+        { cause: error },
+      );
+    }
+    // 408 is the SDK's own timeout; 5xx and SERVER are Smartcar's side.
+    if (status >= 500 || status === 408 || error.type === 'SERVER') {
+      return new TokenExchangeError('transient', details, { cause: error });
+    }
+    return new TokenExchangeError('rejected', details, { cause: error });
+  }
+  // Our deadline (TimeoutError), fetch's network errors (TypeError), anything unexpected: retrying with the same
+  // refresh token is always safe within its reuse window, so unknown failures are treated as transient.
+  return new TokenExchangeError('transient', {}, { cause: error });
+}
 
 export class TooManyVehiclesError extends Error {
   override readonly name = 'TooManyVehiclesError';
@@ -132,6 +225,27 @@ export function smartcarGateway(options: SmartcarGatewayOptions): SmartcarGatewa
         accessExpiresAt: access.expiration.getTime(),
         // The SDK computes it as now + 60 days (Smartcar's refresh token lifetime).
         refreshExpiresAt: access.refreshExpiration.getTime(),
+      };
+    },
+
+    async exchangeRefreshToken(refreshToken, limit, issuedAt) {
+      const sentAt = issuedAt ?? Date.now();
+      let access;
+      try {
+        // The secret read is inside: failing to get our credentials is as transient as Smartcar failing.
+        const client = await authClient();
+        access = await limit.run('exchangeRefreshToken', () => client.exchangeRefreshToken(refreshToken));
+      } catch (error) {
+        throw classifyTokenExchangeError(error);
+      }
+      // The SDK turns `expires_in` into now + expires_in on ITS clock when the answer arrived; taking that
+      // difference right away recovers `expires_in` (to the second), which we add to when the request was sent.
+      const lifetimeMs = Math.max(0, Math.round((access.expiration.getTime() - Date.now()) / 1000) * 1000);
+      return {
+        accessToken: access.accessToken,
+        refreshToken: access.refreshToken,
+        accessExpiresAt: sentAt + lifetimeMs,
+        refreshExpiresAt: sentAt + REFRESH_TOKEN_LIFETIME_MS,
       };
     },
 
@@ -258,6 +372,16 @@ export function describeSmartcarError(error: unknown): Record<string, unknown> {
       type: error.type,
       code: error.code,
       requestId: error.requestId,
+    };
+  }
+  if (error instanceof TokenExchangeError) {
+    return {
+      name: error.name,
+      kind: error.kind,
+      ...error.details,
+      // A timeout or network error carries no Smartcar fields: say which it was.
+      ...(error.details.statusCode === undefined &&
+        error.cause !== undefined && { cause: describeSmartcarError(error.cause) }),
     };
   }
   if (error instanceof TimeoutError) {

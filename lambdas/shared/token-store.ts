@@ -10,6 +10,7 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
+  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
@@ -19,7 +20,8 @@ import type { TokenSet } from './smartcar-client.js';
 /**
  * The grant repository (docs/design.md, "Token table"): one item per Connect authorization, holding its token
  * pair as KMS ciphertexts. Used by the callback (create), disconnect (delete when unused) and the refresh job
- * (read + decrypt, rotate with a conditional write on `version`, mark NEEDS_REAUTH).
+ * (select due grants from the `dueShard` indexes, claim with a lease, persist the rotated pair conditionally on
+ * `version` and the lease, mark NEEDS_REAUTH).
  *
  * Each token is encrypted with `kms:Encrypt` under the encryption context `{grantId, appUserId, tokenType}`.
  * KMS authenticates the context, so a ciphertext copied to another grant, another user or the other field does
@@ -38,6 +40,19 @@ export const GRANT_ACTIVE = 'ACTIVE';
 export const GRANT_NEEDS_REAUTH = 'NEEDS_REAUTH';
 export type GrantStatus = typeof GRANT_ACTIVE | typeof GRANT_NEEDS_REAUTH;
 
+/**
+ * Partition key value of the two sparse due-time GSIs (docs/design.md, "Selection"). Written while a grant is
+ * ACTIVE, removed when it becomes NEEDS_REAUTH: such a grant drops out of both indexes, so the refresh job
+ * neither reads nor retries it again.
+ */
+export const DUE_SHARD = 'DUE';
+/** GSI `dueShard` + `refreshExpiresAt` (N); projection: keys + `version`, `accessExpiresAt`. */
+export const BY_REFRESH_EXPIRY_INDEX = 'byRefreshExpiry';
+/** GSI `dueShard` + `accessExpiresAt` (N); projection: keys + `version`, `refreshExpiresAt`. */
+export const BY_ACCESS_EXPIRY_INDEX = 'byAccessExpiry';
+/** Query page size of the due indexes (items are ~100 bytes: one page is far below the 1 MB limit). */
+const DUE_PAGE_SIZE = 500;
+
 /** A grant's metadata: everything but the token ciphertexts. */
 export interface GrantRecord {
   readonly grantId: string;
@@ -55,6 +70,43 @@ export interface GrantRecord {
   readonly scopes: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** Who holds the rotation lease (present only while claimed, or after a claimant died). */
+  readonly leaseOwner?: string;
+  /** Epoch ms until which the lease holds; a claim may take over once it has passed. */
+  readonly leaseUntil?: number;
+  /** Lease owner whose persist wrote the current pair (absent before the first rotation). */
+  readonly rotatedBy?: string;
+}
+
+/** One entry of a due-time index: enough to claim the grant (the claim itself returns the whole item). */
+export interface DueGrant {
+  readonly grantId: string;
+  readonly version: number;
+  readonly accessExpiresAt?: number;
+  readonly refreshExpiresAt?: number;
+}
+
+export type DueIndex = 'refresh' | 'access';
+
+export interface ClaimRequest {
+  readonly grantId: string;
+  /** The version the claimant saw (index or read); a different one means someone rotated meanwhile. */
+  readonly version: number;
+  /** Unique per claim attempt: the persist and release writes are conditional on it. */
+  readonly owner: string;
+  /** Wall clock (epoch ms) of the claim; leases are compared across processes on this clock. */
+  readonly now: number;
+  readonly leaseMs: number;
+}
+
+/** A grant this caller holds the rotation lease of (see lambdas/shared/token-rotation.ts). */
+export interface GrantClaim {
+  /** The grant as it was claimed (its `leaseOwner`/`leaseUntil` are the previous, expired lease, if any). */
+  readonly grant: GrantRecord;
+  readonly owner: string;
+  readonly leaseUntil: number;
+  /** Decrypts the claimed item's refresh token (TokenDecryptionError when it does not belong to the grant). */
+  refreshToken(): Promise<string>;
 }
 
 export interface NewGrant {
@@ -160,13 +212,42 @@ export interface TokenStore {
   readGrantTokens(grantId: string): Promise<{ grant: GrantRecord; tokens: TokenSet } | undefined>;
   /**
    * Stores a rotated pair: conditional on the grant still having `grant.version`; sets `version + 1`, status
-   * ACTIVE. Throws GrantConflictError when another writer won (re-read and decide again).
+   * ACTIVE, `dueShard` and clears any lease. Throws GrantConflictError when another writer won (re-read and
+   * decide again). Not lease-aware: the refresh path uses claimGrant + persistRotation instead.
    */
   rotateTokens(grant: GrantRecord, tokens: TokenSet, now: number): Promise<GrantRecord>;
-  /** Marks the grant NEEDS_REAUTH (refresh token rejected), conditional on `version`; GrantConflictError otherwise. */
-  markNeedsReauth(grant: GrantRecord, now: number): Promise<void>;
+  /**
+   * Marks the grant NEEDS_REAUTH (refresh token rejected or expired) and takes it out of the due indexes
+   * (REMOVE `dueShard`) and any lease; conditional on `version` (and on holding the lease when `owner` is
+   * given); GrantConflictError otherwise.
+   */
+  markNeedsReauth(
+    grant: GrantRecord,
+    now: number,
+    options?: { readonly owner?: string; readonly reason?: string },
+  ): Promise<void>;
   /** Deletes the grant if no vehicle uses it (`attribute_not_exists(vehicleIds)`); true when deleted. */
   deleteGrantIfUnused(grantId: string): Promise<boolean>;
+  /**
+   * Every grant of a due-time index whose expiry is at or before `dueBy`, soonest first (Query, paginated,
+   * eventually consistent: the claim's version condition catches stale entries).
+   */
+  listDue(index: DueIndex, dueBy: number): Promise<DueGrant[]>;
+  /**
+   * Takes the rotation lease: conditional on `version`, ACTIVE and no live lease. Undefined when the condition
+   * fails (another claimant holds it, it was rotated, re-authorization is needed, or it is gone).
+   */
+  claimGrant(request: ClaimRequest): Promise<GrantClaim | undefined>;
+  /**
+   * Stores the pair Smartcar issued for a claim: conditional on the claimed `version` and still holding the
+   * lease; sets `version + 1`, ACTIVE, `dueShard`, `rotatedBy = owner` and removes the lease. GrantConflictError
+   * when the condition fails (`getGrant(...).rotatedBy` tells whether an earlier attempt of ours landed).
+   */
+  persistRotation(claim: GrantClaim, tokens: TokenSet, now: number): Promise<GrantRecord>;
+  /** Gives the lease back without a rotation; false when it was no longer ours. */
+  releaseClaim(claim: GrantClaim): Promise<boolean>;
+  /** The grant and its decrypted access token only (one KMS call); undefined when the grant does not exist. */
+  readAccessToken(grantId: string): Promise<{ grant: GrantRecord; accessToken: string } | undefined>;
 }
 
 const GRANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -207,6 +288,9 @@ export function grantFromItem(item: Record<string, unknown>): GrantRecord {
     scopes: Array.isArray(item.scopes) ? item.scopes.filter((s): s is string => typeof s === 'string') : [],
     createdAt: requireNumber(item, 'createdAt', grantId),
     updatedAt: requireNumber(item, 'updatedAt', grantId),
+    ...(typeof item.leaseOwner === 'string' && { leaseOwner: item.leaseOwner }),
+    ...(typeof item.leaseUntil === 'number' && { leaseUntil: item.leaseUntil }),
+    ...(typeof item.rotatedBy === 'string' && { rotatedBy: item.rotatedBy }),
   };
 }
 
@@ -254,6 +338,8 @@ export function dynamoTokenStore(options: {
         refreshExpiresAt: input.tokens.refreshExpiresAt,
         version: 1,
         status: GRANT_ACTIVE,
+        // In the due-time indexes from the start: the refresh job finds it when its refresh token nears expiry.
+        dueShard: DUE_SHARD,
         scopes: [...input.scopes],
         createdAt: input.now,
         updatedAt: input.now,
@@ -302,10 +388,12 @@ export function dynamoTokenStore(options: {
           new UpdateCommand({
             TableName: tableName,
             Key: { grantId: grant.grantId },
+            // A lease on the old version is meaningless now: removed, so the next claim need not wait for it.
             UpdateExpression:
               'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
               'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
-              '#version = :next, #status = :active, updatedAt = :now',
+              '#version = :next, #status = :active, dueShard = :due, updatedAt = :now ' +
+              'REMOVE leaseOwner, leaseUntil',
             ConditionExpression: 'attribute_exists(grantId) AND #version = :expected',
             ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
             ExpressionAttributeValues: {
@@ -317,6 +405,7 @@ export function dynamoTokenStore(options: {
               ':next': grant.version + 1,
               ':expected': grant.version,
               ':active': GRANT_ACTIVE,
+              ':due': DUE_SHARD,
               ':now': now,
             },
             ReturnValues: 'ALL_NEW',
@@ -329,20 +418,32 @@ export function dynamoTokenStore(options: {
       }
     },
 
-    async markNeedsReauth(grant, now) {
+    async markNeedsReauth(grant, now, markOptions = {}) {
+      const values: Record<string, unknown> = {
+        ':needsReauth': GRANT_NEEDS_REAUTH,
+        ':expected': grant.version,
+        ':now': now,
+      };
+      let condition = 'attribute_exists(grantId) AND #version = :expected';
+      if (markOptions.owner !== undefined) {
+        condition += ' AND leaseOwner = :owner';
+        values[':owner'] = markOptions.owner;
+      }
+      const sets = ['#status = :needsReauth', 'updatedAt = :now', 'needsReauthAt = :now'];
+      if (markOptions.reason !== undefined) {
+        sets.push('needsReauthReason = :reason');
+        values[':reason'] = markOptions.reason;
+      }
       try {
         await client.send(
           new UpdateCommand({
             TableName: tableName,
             Key: { grantId: grant.grantId },
-            UpdateExpression: 'SET #status = :needsReauth, updatedAt = :now',
-            ConditionExpression: 'attribute_exists(grantId) AND #version = :expected',
+            // REMOVE dueShard: out of both due indexes, so no later run selects (and re-tries) it.
+            UpdateExpression: `SET ${sets.join(', ')} REMOVE dueShard, leaseOwner, leaseUntil`,
+            ConditionExpression: condition,
             ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':needsReauth': GRANT_NEEDS_REAUTH,
-              ':expected': grant.version,
-              ':now': now,
-            },
+            ExpressionAttributeValues: values,
           }),
         );
       } catch (error) {
@@ -366,6 +467,154 @@ export function dynamoTokenStore(options: {
         if (isConditionalFailure(error)) return false;
         throw error;
       }
+    },
+
+    async listDue(index, dueBy) {
+      const keyName = index === 'refresh' ? 'refreshExpiresAt' : 'accessExpiresAt';
+      const found: DueGrant[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index === 'refresh' ? BY_REFRESH_EXPIRY_INDEX : BY_ACCESS_EXPIRY_INDEX,
+            // Key condition only (no filter): every item read is a due grant, so the read cost is the due count.
+            KeyConditionExpression: 'dueShard = :due AND #expiry <= :dueBy',
+            ExpressionAttributeNames: { '#expiry': keyName },
+            ExpressionAttributeValues: { ':due': DUE_SHARD, ':dueBy': dueBy },
+            Limit: DUE_PAGE_SIZE,
+            ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          if (typeof item.grantId !== 'string' || typeof item.version !== 'number') continue;
+          found.push({
+            grantId: item.grantId,
+            version: item.version,
+            ...(typeof item.accessExpiresAt === 'number' && { accessExpiresAt: item.accessExpiresAt }),
+            ...(typeof item.refreshExpiresAt === 'number' && { refreshExpiresAt: item.refreshExpiresAt }),
+          });
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return found;
+    },
+
+    async claimGrant(request) {
+      if (!GRANT_ID.test(request.grantId)) return undefined;
+      const leaseUntil = request.now + request.leaseMs;
+      let result;
+      try {
+        result = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { grantId: request.grantId },
+            UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :leaseUntil',
+            ConditionExpression:
+              'attribute_exists(grantId) AND #version = :expected AND #status = :active AND ' +
+              '(attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+            ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':owner': request.owner,
+              ':leaseUntil': leaseUntil,
+              ':expected': request.version,
+              ':active': GRANT_ACTIVE,
+              ':now': request.now,
+            },
+            // The item before the claim: the ciphertexts (unchanged by the claim) and any previous, expired
+            // lease, which tells that an earlier rotation was interrupted.
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+      } catch (error) {
+        if (isConditionalFailure(error)) return undefined;
+        throw error;
+      }
+      const item = result.Attributes ?? {};
+      const grant = grantFromItem(item);
+      const refreshCiphertext = requireString(item, 'refreshToken', grant.grantId);
+      return {
+        grant,
+        owner: request.owner,
+        leaseUntil,
+        refreshToken: () =>
+          cipher.decrypt(refreshCiphertext, {
+            grantId: grant.grantId,
+            appUserId: grant.appUserId,
+            tokenType: 'refresh',
+          }),
+      };
+    },
+
+    async persistRotation(claim, tokens, now) {
+      const { grant, owner } = claim;
+      const { access, refresh } = await encryptPair(grant.grantId, grant.appUserId, tokens);
+      try {
+        const result = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { grantId: grant.grantId },
+            UpdateExpression:
+              'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
+              'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
+              '#version = :next, #status = :active, dueShard = :due, rotatedBy = :owner, updatedAt = :now ' +
+              'REMOVE leaseOwner, leaseUntil',
+            // Not conditional on leaseUntil: a holder whose lease ran out may still store its pair as long as
+            // nobody took the grant over (leaseOwner unchanged); that pair is the newest Smartcar issued.
+            ConditionExpression: 'attribute_exists(grantId) AND #version = :expected AND leaseOwner = :owner',
+            ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':access': access.ciphertext,
+              ':refresh': refresh.ciphertext,
+              ':keyId': access.keyId,
+              ':accessExpiresAt': tokens.accessExpiresAt,
+              ':refreshExpiresAt': tokens.refreshExpiresAt,
+              ':next': grant.version + 1,
+              ':expected': grant.version,
+              ':active': GRANT_ACTIVE,
+              ':due': DUE_SHARD,
+              ':owner': owner,
+              ':now': now,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return grantFromItem(result.Attributes ?? {});
+      } catch (error) {
+        if (isConditionalFailure(error)) throw new GrantConflictError(grant.grantId);
+        throw error;
+      }
+    },
+
+    async releaseClaim(claim) {
+      try {
+        await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { grantId: claim.grant.grantId },
+            UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
+            ConditionExpression: 'attribute_exists(grantId) AND #version = :expected AND leaseOwner = :owner',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':expected': claim.grant.version, ':owner': claim.owner },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalFailure(error)) return false;
+        throw error;
+      }
+    },
+
+    async readAccessToken(grantId) {
+      const item = await getItem(grantId, true);
+      if (!item) return undefined;
+      const grant = grantFromItem(item);
+      const accessToken = await cipher.decrypt(requireString(item, 'accessToken', grantId), {
+        grantId,
+        appUserId: grant.appUserId,
+        tokenType: 'access',
+      });
+      return { grant, accessToken };
     },
   };
 }

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { loadConfig, nonEmpty, positiveInt } from '../shared/config.js';
+import { absoluteUrl, smartcarTimeoutMs } from '../shared/oauth-config.js';
+
+/** The scheduled token refresh (docs/design.md, "Scheduled token refresh", "Environment"). */
+export const refreshConfigSchema = z.object({
+  TOKEN_TABLE_NAME: nonEmpty,
+  TOKEN_KEY_ID: nonEmpty,
+  VEHICLE_TABLE_NAME: nonEmpty,
+  SMARTCAR_SECRET_ID: nonEmpty,
+  /** The SDK's AuthClient needs one; a refresh-token exchange does not send it. */
+  SMARTCAR_REDIRECT_URI: absoluteUrl,
+  /** Limit of one exchange request (default 5000). */
+  SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
+  /** Refresh a grant whose refresh token (60 days) expires within this many days. */
+  REFRESH_WINDOW_DAYS: z.coerce.number().int().min(1).max(59).default(7),
+  /** Also refresh grants whose access token (2 h) expires within this many minutes; 0 = off. */
+  ACCESS_WARM_WINDOW_MINUTES: z.coerce.number().int().min(0).max(120).default(0),
+  REFRESH_CONCURRENCY: positiveInt(10).pipe(z.number().max(50)),
+  /**
+   * How long a claim holds a grant. Short on purpose (see token-rotation.ts): a crashed holder's grant must be
+   * re-claimable while Smartcar still accepts the rotated refresh token (~60 s). At least 20 s, because the
+   * exchange has to end PERSIST_RESERVE_MS before the lease and needs time for a retry.
+   */
+  REFRESH_LEASE_SECONDS: z.coerce.number().int().min(20).max(300).default(60),
+});
+
+export type RefreshConfig = z.infer<typeof refreshConfigSchema>;
+
+export function loadRefreshConfig(env: NodeJS.ProcessEnv = process.env): RefreshConfig {
+  return loadConfig(refreshConfigSchema, env);
+}

@@ -1,0 +1,203 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { settleWithConcurrency } from '../shared/concurrency.js';
+import { createRateGate, type RotationResult, type TokenRotation } from '../shared/token-rotation.js';
+import type { DueGrant, TokenStore } from '../shared/token-store.js';
+
+/**
+ * The scheduled token refresh (docs/design.md, "Scheduled token refresh with atomic rotation"): select the due
+ * grants from the due-time indexes (Query, never Scan), rotate each through the shared atomic path with bounded
+ * concurrency, and report `{due, refreshed, skipped, failed, needsReauth}`.
+ */
+
+export interface RefreshSummary {
+  /** Distinct grants the indexes returned as due. */
+  readonly due: number;
+  readonly refreshed: number;
+  /** Claimed elsewhere, left for the next run (throttled, out of time) or garbage deleted. */
+  readonly skipped: number;
+  readonly failed: number;
+  readonly needsReauth: number;
+}
+
+export interface RefreshJobConfig {
+  /** REFRESH_WINDOW_DAYS in ms. */
+  readonly refreshWindowMs: number;
+  /** ACCESS_WARM_WINDOW_MINUTES in ms; 0 = the access-expiry index is not queried. */
+  readonly accessWarmWindowMs: number;
+  /** REFRESH_CONCURRENCY. */
+  readonly concurrency: number;
+}
+
+export interface RefreshJobDeps {
+  readonly tokens: Pick<TokenStore, 'listDue'>;
+  readonly rotation: TokenRotation;
+  readonly config: RefreshJobConfig;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Wall clock (the same one the rotation uses): time left, never "what is due". */
+  readonly clock?: () => number;
+}
+
+export interface RefreshRun {
+  /** "Now" of the run (the scheduled event's time): decides what is due and what has expired. */
+  readonly now: number;
+  /** Wall-clock epoch ms at which the invocation ends. */
+  readonly endsAt: number;
+  /** Identifies the run in lease owners and logs (the Lambda request id). */
+  readonly runId: string;
+}
+
+/** No refresh is started with less time left: claim + exchange (with a retry) + persist must fit. */
+export const MIN_TIME_TO_START_MS = 15_000;
+/** Kept back at the end of the invocation for the summary, its log line and the metrics flush. */
+export const END_RESERVE_MS = 2_000;
+
+export interface RefreshJob {
+  run(run: RefreshRun): Promise<RefreshSummary>;
+}
+
+export function createRefreshJob(deps: RefreshJobDeps): RefreshJob {
+  const { logger, metrics, config } = deps;
+  const clock = deps.clock ?? Date.now;
+
+  async function selectDue(now: number): Promise<DueGrant[]> {
+    const byRefresh = await deps.tokens.listDue('refresh', now + config.refreshWindowMs);
+    if (config.accessWarmWindowMs <= 0) return byRefresh;
+    const byAccess = await deps.tokens.listDue('access', now + config.accessWarmWindowMs);
+    // Refresh-expiry order first (the grants closest to needing a re-connect), then the access-only ones.
+    const seen = new Set(byRefresh.map((grant) => grant.grantId));
+    return [...byRefresh, ...byAccess.filter((grant) => !seen.has(grant.grantId))];
+  }
+
+  return {
+    async run({ now, endsAt, runId }) {
+      const due = await selectDue(now);
+      const gate = createRateGate();
+      const counts = { refreshed: 0, skipped: 0, failed: 0, needsReauth: 0 };
+      let stopReason: 'rate_limited' | 'client_rejected' | 'out_of_time' | undefined;
+
+      const tally = (result: RotationResult): void => {
+        switch (result.outcome) {
+          case 'rotated':
+            counts.refreshed += 1;
+            return;
+          case 'needs_reauth':
+            counts.needsReauth += 1;
+            return;
+          case 'skipped':
+            counts.skipped += 1;
+            return;
+          case 'throttled':
+            // Nothing wrong with the grant: Smartcar asked us to slow down; it is due again next run.
+            counts.skipped += 1;
+            stopReason ??= 'rate_limited';
+            return;
+          case 'failed':
+            counts.failed += 1;
+            // Every further exchange would be refused the same way; the grants are fine.
+            if (result.reason === 'client_rejected') stopReason ??= 'client_rejected';
+            return;
+        }
+      };
+
+      await settleWithConcurrency(due, config.concurrency, async (entry) => {
+        if (gate.tripped) stopReason ??= 'rate_limited';
+        if (stopReason === undefined && endsAt - clock() < MIN_TIME_TO_START_MS) stopReason = 'out_of_time';
+        if (stopReason !== undefined) {
+          counts.skipped += 1;
+          return;
+        }
+        try {
+          tally(
+            await deps.rotation.rotate({
+              grantId: entry.grantId,
+              version: entry.version,
+              now,
+              endsAt: endsAt - END_RESERVE_MS,
+              claimant: `job:${runId}`,
+              gate,
+            }),
+          );
+        } catch (error) {
+          counts.failed += 1;
+          logger.error('Refresh failed unexpectedly', { grantId: entry.grantId, error: error as Error });
+        }
+      });
+
+      const summary: RefreshSummary = { due: due.length, ...counts };
+      metrics.addMetric('TokenRefreshDue', MetricUnit.Count, summary.due);
+      metrics.addMetric('TokenRefreshRefreshed', MetricUnit.Count, summary.refreshed);
+      metrics.addMetric('TokenRefreshSkipped', MetricUnit.Count, summary.skipped);
+      metrics.addMetric('TokenRefreshFailed', MetricUnit.Count, summary.failed);
+      metrics.addMetric('TokenRefreshNeedsReauth', MetricUnit.Count, summary.needsReauth);
+      logger.info('Token refresh run finished', {
+        summary,
+        now: new Date(now).toISOString(),
+        ...(stopReason !== undefined && { stoppedEarly: stopReason }),
+      });
+      return summary;
+    },
+  };
+}
+
+/** The scheduled event, as far as the job reads it (local mode may send just `{ time }`, or nothing). */
+export interface RefreshEvent {
+  readonly time?: unknown;
+}
+
+/** `time` of the event when it is a valid ISO-8601 instant, else undefined. */
+export function eventTime(event: RefreshEvent | null | undefined): number | undefined {
+  const time = event?.time;
+  if (typeof time !== 'string') return undefined;
+  const parsed = Date.parse(time);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}
+
+/** Used when the context gives no remaining time (a caller without a Lambda context). */
+const DEFAULT_RUN_MS = 60_000;
+
+export interface RefreshHandlerDeps {
+  readonly job: RefreshJob;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock?: () => number;
+}
+
+/**
+ * EventBridge schedule → one run. "Now" is the event's `time`, so a run (and a replay of its event) decides
+ * the same way; a missing or invalid `time` falls back to the clock. Answers the summary. A failure to read the
+ * index fails the invocation (Lambda's Errors metric); individual grant failures never do.
+ */
+export function createRefreshHandler(deps: RefreshHandlerDeps) {
+  const { logger, metrics } = deps;
+  const clock = deps.clock ?? Date.now;
+
+  async function handle(event: RefreshEvent | null | undefined, context: Context): Promise<RefreshSummary> {
+    const startedAt = clock();
+    const fromEvent = eventTime(event);
+    if (fromEvent === undefined) logger.warn('Scheduled event without a valid time: using the clock');
+    const remaining =
+      typeof context?.getRemainingTimeInMillis === 'function'
+        ? context.getRemainingTimeInMillis()
+        : DEFAULT_RUN_MS;
+    try {
+      return await deps.job.run({
+        now: fromEvent ?? startedAt,
+        endsAt: startedAt + remaining,
+        runId: context?.awsRequestId ?? `run-${startedAt}`,
+      });
+    } catch (error) {
+      logger.error('Token refresh run failed', { error: error as Error });
+      throw error;
+    }
+  }
+
+  return middy(handle)
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics));
+}

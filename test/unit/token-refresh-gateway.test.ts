@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeSmartcar, type FakeSmartcar } from '../../local/fake-smartcar.js';
+import { deadline } from '../../lambdas/shared/deadline.js';
+import {
+  REFRESH_TOKEN_LIFETIME_MS,
+  smartcarGateway,
+  TokenExchangeError,
+  type SmartcarGateway,
+} from '../../lambdas/shared/smartcar-client.js';
+import type { SmartcarSecret } from '../../lambdas/shared/smartcar-secret.js';
+import { freePort } from '../support/ports.js';
+
+/** exchangeRefreshToken over the REAL smartcar SDK against the fake Smartcar (loopback). */
+
+const ORIGIN_VARS = [
+  'SMARTCAR_AUTH_ORIGIN',
+  'SMARTCAR_API_ORIGIN',
+  'SMARTCAR_MANAGEMENT_API_ORIGIN',
+] as const;
+let fake: FakeSmartcar;
+let redirectUri: string;
+let current: SmartcarSecret;
+let gateway: SmartcarGateway;
+const saved = new Map<string, string | undefined>();
+const limit = (perCallMs = 5_000) => deadline({ perCallMs, endsAt: Date.now() + 20_000 });
+
+beforeAll(async () => {
+  fake = await startFakeSmartcar({
+    port: await freePort(),
+    clientId: 'client',
+    clientSecret: 'right',
+    managementToken: 'amt',
+  });
+  for (const name of ORIGIN_VARS) {
+    saved.set(name, process.env[name]);
+    process.env[name] = fake.env[name];
+  }
+  redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
+  current = { clientId: 'client', clientSecret: 'right', managementToken: 'amt' };
+  gateway = smartcarGateway({ secret: { get: () => Promise.resolve(current) }, redirectUri, mode: 'test' });
+});
+
+afterAll(async () => {
+  for (const [name, value] of saved) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  await fake?.stop();
+});
+
+async function freshRefreshToken(): Promise<string> {
+  const { code } = fake.createAuthorizationCode({ redirectUri });
+  return (await gateway.exchangeCode(code, limit())).refreshToken;
+}
+
+async function failure(promise: Promise<unknown>): Promise<TokenExchangeError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(TokenExchangeError);
+  return error as TokenExchangeError;
+}
+
+describe('exchangeRefreshToken', () => {
+  it('rotates: a new pair, expiries counted from when the request was sent', async () => {
+    const old = await freshRefreshToken();
+    const issuedAt = Date.now() - 1_000;
+    const pair = await gateway.exchangeRefreshToken(old, limit(), issuedAt);
+    expect(pair.refreshToken).not.toBe(old);
+    expect(pair.accessExpiresAt).toBe(issuedAt + 7_200_000);
+    expect(pair.refreshExpiresAt).toBe(issuedAt + REFRESH_TOKEN_LIFETIME_MS);
+    expect(fake.refreshTokenState(old)).toBe('grace');
+    expect(fake.refreshTokenState(pair.refreshToken)).toBe('active');
+  });
+
+  it('maps the answers: invalid_grant, 401 client, 429 with Retry-After, 5xx, our timeout', async () => {
+    const token = await freshRefreshToken();
+    expect((await failure(gateway.exchangeRefreshToken('not-a-token', limit()))).kind).toBe('invalid_grant');
+
+    current = { ...current, clientSecret: 'wrong' };
+    try {
+      expect((await failure(gateway.exchangeRefreshToken(token, limit()))).kind).toBe('client_rejected');
+    } finally {
+      current = { ...current, clientSecret: 'right' };
+    }
+
+    fake.failNext('token', 429, undefined, { retryAfter: 7 });
+    const limited = await failure(gateway.exchangeRefreshToken(token, limit()));
+    expect(limited.kind).toBe('rate_limited');
+    expect(limited.details).toMatchObject({ statusCode: 429, type: 'RATE_LIMIT', retryAfterMs: 7_000 });
+
+    fake.failNext('token', 500);
+    expect((await failure(gateway.exchangeRefreshToken(token, limit()))).kind).toBe('transient');
+    fake.setDown(true, { routes: ['token'], html: true });
+    try {
+      expect((await failure(gateway.exchangeRefreshToken(token, limit()))).kind).toBe('transient');
+    } finally {
+      fake.setDown(false, { routes: ['token'] });
+    }
+    // No time left at all: our deadline refuses to start the call.
+    expect((await failure(gateway.exchangeRefreshToken(token, limit(0)))).kind).toBe('transient');
+    // None of those consumed the token.
+    expect(fake.refreshTokenState(token)).toBe('active');
+  });
+});
