@@ -69,6 +69,8 @@ const schema = z.object({
   // The event source mapping allows up to 10 000 per batch; more than 10 needs a batching window there too.
   LOCAL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(10),
   LOCAL_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(300_000).default(0),
+  // The stack's default schedule is rate(15 minutes); 0 turns the timer off (POST /local/jobs/token-refresh still works).
+  LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES: z.coerce.number().min(0).max(1440).default(15),
   AWS_REGION: z.string().trim().min(1).default('us-east-1'),
   LOCAL_FUNCTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().max(900).optional(),
   POWERTOOLS_LOG_LEVEL: z.string().trim().min(1).default('INFO'),
@@ -115,6 +117,8 @@ export interface LocalConfig {
     readonly batchSize: number;
     readonly batchWindowMs: number;
   };
+  /** Interval of the token refresh schedule in ms; 0 = only on demand. */
+  readonly tokenRefreshIntervalMs: number;
   /** Overrides every function's timeout (e.g. to sit in a debugger); undefined = the stack's timeouts. */
   readonly functionTimeoutSeconds: number | undefined;
   readonly powertools: { readonly logLevel: string; readonly metricsDisabled: boolean };
@@ -230,6 +234,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     meaning: 'how long the poller gathers records before invoking (the stack’s mapping uses 2 s)',
   },
   {
+    name: 'LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES',
+    default: '15',
+    meaning:
+      'how often the token refresh job runs (the stack’s schedule); `0`: only on demand via `POST /local/jobs/token-refresh`',
+  },
+  {
     name: 'LOCAL_FUNCTION_TIMEOUT_SECONDS',
     default: '(the stack’s: 10 s HTTP, 30 s processor)',
     meaning: 'overrides every Lambda timeout (e.g. while debugging); a batch running longer counts as failed',
@@ -333,6 +343,7 @@ export function loadLocalConfig(
       batchSize: c.LOCAL_BATCH_SIZE,
       batchWindowMs: c.LOCAL_BATCH_WINDOW_MS,
     },
+    tokenRefreshIntervalMs: c.LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES * 60_000,
     functionTimeoutSeconds: c.LOCAL_FUNCTION_TIMEOUT_SECONDS,
     powertools: {
       logLevel: c.POWERTOOLS_LOG_LEVEL,

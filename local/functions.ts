@@ -1,4 +1,4 @@
-import type { APIGatewayProxyHandlerV2, SQSHandler } from 'aws-lambda';
+import type { APIGatewayProxyHandlerV2, Handler, ScheduledEvent, SQSHandler } from 'aws-lambda';
 
 /**
  * The Lambda functions local mode runs, and how they are wired: the local counterpart of the stack's
@@ -45,10 +45,20 @@ export interface QueueFunction extends FunctionSettings {
   readonly load: () => Promise<{ handler: SQSHandler }>;
 }
 
+export interface ScheduledFunction extends FunctionSettings {
+  /** Name of the EventBridge rule that triggers it in AWS. */
+  readonly ruleName: string;
+  /** Route that runs it once on demand (local only): `POST /local/jobs/<job>`, body `{"time":"<ISO-8601>"}`. */
+  readonly runRouteKey: string;
+  readonly load: () => Promise<{ handler: Handler<ScheduledEvent, unknown> }>;
+}
+
 export interface LocalFunctions {
   readonly http: readonly HttpFunction[];
   /** Consumes the webhook queue with event-source-mapping semantics. */
   readonly webhookProcessor: QueueFunction;
+  /** Runs on the schedule (LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES) and on demand. */
+  readonly tokenRefresh: ScheduledFunction;
 }
 
 // Timeouts and memory as in lib/smartcar-stack.ts (not imported: that would load aws-cdk-lib at start-up).
@@ -100,5 +110,13 @@ export const LOCAL_FUNCTIONS: LocalFunctions = {
     timeoutSeconds: 30,
     memoryMB: 512,
     load: () => import('../lambdas/webhook-processor/handler.js'),
+  },
+  tokenRefresh: {
+    name: 'token-refresh',
+    ruleName: 'token-refresh-schedule',
+    runRouteKey: 'POST /local/jobs/token-refresh',
+    timeoutSeconds: 300,
+    memoryMB: 512,
+    load: () => import('../lambdas/token-refresh/handler.js'),
   },
 };

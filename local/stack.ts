@@ -10,6 +10,7 @@ import {
   type HttpFunction,
   type LocalFunctions,
   type QueueFunction,
+  type ScheduledFunction,
   type RouteAuth,
 } from './functions.js';
 import { startFakeSmartcar, type FakeSmartcar, type FakeVehicleInit } from './fake-smartcar.js';
@@ -18,6 +19,8 @@ import { startKmsFake } from './kms-fake.js';
 import type { LocalFunction } from './lambda-runtime.js';
 import { applyLambdaEnvironment, functionEnvironment, lambdaEnvironment } from './lambda-env.js';
 import { LOCAL_PAGES } from './pages.js';
+import { grantsRoute } from './grants.js';
+import { runJobRoute, startSchedule } from './scheduler.js';
 import { startSecretsManagerFake } from './secrets-manager-fake.js';
 import { createWebhookQueues, localSqsClient, startSqsEmulator, type WebhookQueues } from './sqs-emulator.js';
 import { startSqsPoller } from './sqs-poller.js';
@@ -62,6 +65,8 @@ export interface RunningLocalStack {
   readonly routes: readonly LocalRoute[];
   /** Route keys of the local-only pages (local/pages.ts), served by the same HTTP API. */
   readonly pages: readonly string[];
+  /** Route keys that run a scheduled job once (local only). */
+  readonly jobs: readonly string[];
   readonly dynamoDbEndpoint: string;
   readonly dynamoDbPath: string;
   readonly sqsEndpoint: string;
@@ -226,7 +231,7 @@ export async function startLocalStack(
       }),
     );
 
-    const localFunction = (fn: HttpFunction | QueueFunction): LocalFunction => ({
+    const localFunction = (fn: HttpFunction | QueueFunction | ScheduledFunction): LocalFunction => ({
       functionName: fn.name,
       timeoutMs: (config.functionTimeoutSeconds ?? fn.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
       memoryLimitInMB: fn.memoryMB ?? DEFAULT_MEMORY_MB,
@@ -258,6 +263,33 @@ export async function startLocalStack(
     for (const localPage of LOCAL_PAGES) {
       routes.push({ routeKey: localPage.routeKey, handler: localPage.handler, function: pagesFunction });
     }
+    // The token refresh job: the EventBridge schedule's stand-in, plus an on-demand route (local only).
+    const refresh = functions.tokenRefresh;
+    const { handler: refreshHandler } = await coldStart(refresh.name, refresh.load);
+    const refreshJob = startSchedule({
+      handler: refreshHandler,
+      function: localFunction(refresh),
+      ruleName: refresh.ruleName,
+      intervalMs: config.tokenRefreshIntervalMs,
+      log,
+    });
+    stoppers.push({
+      name: 'token refresh schedule',
+      stop: () => atMost(refreshJob.stop(), POLLER_STOP_GRACE_MS),
+    });
+    routes.push({
+      routeKey: refresh.runRouteKey,
+      handler: runJobRoute(refreshJob),
+      function: localFunction(refresh),
+    });
+    const grants = grantsRoute({
+      endpoint: dynamo.endpoint,
+      region: config.region,
+      tableName: LOCAL_NAMES.tokenTable,
+    });
+    stoppers.push({ name: 'grants inspector', stop: async () => grants.stop() });
+    routes.push({ routeKey: GRANTS_ROUTE_KEY, handler: grants.handler, function: pagesFunction });
+
     const processor = functions.webhookProcessor;
     const { handler: processorHandler } = await coldStart(processor.name, processor.load);
 
@@ -288,6 +320,7 @@ export async function startLocalStack(
       url: gateway.url,
       routes: localRoutes,
       pages: LOCAL_PAGES.map((localPage) => localPage.routeKey),
+      jobs: [refresh.runRouteKey, GRANTS_ROUTE_KEY],
       dynamoDbEndpoint: dynamo.endpoint,
       dynamoDbPath,
       sqsEndpoint: sqs.endpoint,
@@ -307,6 +340,7 @@ export async function startLocalStack(
 }
 
 const POLLER_STOP_GRACE_MS = 5_000;
+const GRANTS_ROUTE_KEY = 'GET /local/grants';
 
 /** Waits for `promise`, but no longer than `ms`. */
 async function atMost(promise: Promise<void>, ms: number): Promise<void> {

@@ -57,6 +57,7 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
     `  HTTP API          ${stack.url}   (API Gateway HTTP API stand-in, payload format 2.0)`,
     ...routeLines,
     `                      ${stack.pages.join(', ')}   local Connect landing pages`,
+    `                      ${stack.jobs.join(', ')}   local only: run the refresh job now; grant metadata (never tokens)`,
     `  DynamoDB Local    ${stack.dynamoDbEndpoint}   tables ${tables.join(', ')}`,
     `                    state persists in ${stack.dynamoDbPath} (delete it to start empty)`,
     `  SQS (fauxqs)      ${stack.sqsEndpoint}   queue ${LOCAL_NAMES.queue}, DLQ ${LOCAL_NAMES.deadLetterQueue}`,
@@ -71,6 +72,12 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
       `default scopes ${config.smartcar.defaultScopes || "(none: the Dashboard's)"}`,
     `                    success page ${config.smartcar.connectSuccessUrl}`,
     `                    failure page ${config.smartcar.connectFailureUrl}`,
+    `  Token refresh     ${
+      config.tokenRefreshIntervalMs > 0
+        ? `every ${config.tokenRefreshIntervalMs / 60_000} min (the stack's EventBridge schedule)`
+        : 'schedule off (LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES=0)'
+    }, and on demand:`,
+    `                    curl -s -X POST ${stack.url}/local/jobs/token-refresh -d '{"time":"<ISO-8601>"}'`,
     '',
     ...warning,
     '',
@@ -177,7 +184,12 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     `  # either way you end on ${connectedUrl.toString()}`,
     '  # the same in one line:',
     `  curl -sL "$(${connect} | ${extractUrl})&fake_auto=1"`,
-    ...common,
+    ...common.slice(0, 1),
+    `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # the grant: version, expiries (never tokens)`,
+    '  # run the token refresh job as of 55 days from now: the grant is rotated (new version, new expiry)',
+    `  curl -s -X POST ${stack.url}/local/jobs/token-refresh -d "{\\"time\\":\\"$(node -p 'new Date(Date.now() + 55 * 864e5).toISOString()')\\"}"`,
+    `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # rotated: version +1, refresh expiry +55 days`,
+    ...common.slice(1),
   ];
 }
 

@@ -10,7 +10,7 @@ import {
 import { DecryptCommand, EncryptCommand, KMSClient, NotFoundException } from '@aws-sdk/client-kms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyHandlerV2, SQSEvent, SQSHandler } from 'aws-lambda';
+import type { APIGatewayProxyHandlerV2, Handler, ScheduledEvent, SQSEvent, SQSHandler } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLocalConfig } from '../../local/config.js';
 import type { LocalFunctions } from '../../local/functions.js';
@@ -27,6 +27,7 @@ let stack: RunningLocalStack;
 let dataDir: string;
 const envAtColdStart: Record<string, NodeJS.ProcessEnv> = {};
 const processed: SQSEvent[] = [];
+const scheduled: ScheduledEvent[] = [];
 let readLoads = 0;
 
 function standIns(): LocalFunctions {
@@ -91,6 +92,19 @@ function standIns(): LocalFunctions {
             );
           }
           return { batchItemFailures: [] };
+        };
+        return { handler };
+      },
+    },
+    tokenRefresh: {
+      name: 'token-refresh',
+      ruleName: 'token-refresh-schedule',
+      runRouteKey: 'POST /local/jobs/token-refresh',
+      load: async () => {
+        envAtColdStart.refresh = { ...process.env };
+        const handler: Handler<ScheduledEvent, unknown> = async (event) => {
+          scheduled.push(event);
+          return { due: 0, refreshed: 0, skipped: 0, failed: 0, needsReauth: 0, time: event.time };
         };
         return { handler };
       },
@@ -273,6 +287,30 @@ describe('local stack', () => {
       managementToken: 'stack-test-amt',
     });
     client.destroy();
+  });
+
+  it('runs the token refresh job on demand with a scheduled event at the given time', async () => {
+    const run = (body?: string) =>
+      fetch(`${stack.url}/local/jobs/token-refresh`, {
+        method: 'POST',
+        ...(body === undefined ? {} : { body }),
+      });
+    const response = await run('{"time":"2027-03-01T10:00:00Z"}');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ refreshed: 0, time: '2027-03-01T10:00:00Z' });
+    const event = scheduled.at(-1);
+    expect(event).toMatchObject({
+      source: 'aws.events',
+      'detail-type': 'Scheduled Event',
+      time: '2027-03-01T10:00:00Z',
+    });
+    expect(event?.resources[0]).toMatch(/:rule\/token-refresh-schedule$/);
+    expect(envAtColdStart.refresh?.AWS_LAMBDA_FUNCTION_NAME).toBe('token-refresh');
+
+    expect((await run()).status).toBe(200);
+    expect(Math.abs(Date.parse(scheduled.at(-1)?.time ?? '') - Date.now())).toBeLessThan(60_000);
+    expect((await run('{"time":"yesterday-ish"}')).status).toBe(400);
+    expect((await run('not json')).status).toBe(400);
   });
 
   it('answers unknown routes like API Gateway', async () => {
