@@ -52,8 +52,9 @@ export function grantsRoute(options: { endpoint: string; region: string; tableNa
           if (value === undefined) continue;
           grant[name] = value instanceof Set ? [...(value as Set<unknown>)] : value;
         }
-        grant.accessExpiresAt = iso(grant.accessExpiresAt);
-        grant.refreshExpiresAt = iso(grant.refreshExpiresAt);
+        for (const time of ['accessExpiresAt', 'refreshExpiresAt', 'createdAt', 'updatedAt']) {
+          if (grant[time] !== undefined) grant[time] = iso(grant[time]);
+        }
         grants.push(grant);
       }
       startKey = page.LastEvaluatedKey;

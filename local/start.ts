@@ -188,7 +188,7 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # the grant: version, expiries (never tokens)`,
     '  # run the token refresh job as of 55 days from now: the grant is rotated (new version, new expiry)',
     `  curl -s -X POST ${stack.url}/local/jobs/token-refresh -d "{\\"time\\":\\"$(node -p 'new Date(Date.now() + 55 * 864e5).toISOString()')\\"}"`,
-    `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # rotated: version +1, refresh expiry +55 days`,
+    `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # rotated: version +1, new expiries`,
     ...common.slice(1),
   ];
 }
