@@ -1,6 +1,6 @@
 import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, httpOrigin, listen, readBodyText } from './loopback-server.js';
 
 /**
  * A loopback stand-in for the Smartcar HTTP APIs the OAuth feature talks to, for tests and
@@ -490,21 +490,8 @@ function defaultFailureBody(route: FakeSmartcarRoute, status: number, requestId:
 }
 
 function readBody(req: IncomingMessage, requestId: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_REQUEST_BYTES) {
-        reject(new HttpFailure(validationError(requestId, 'Request body too large.')));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+  const tooLarge = () => new HttpFailure(validationError(requestId, 'Request body too large.'));
+  return readBodyText(req, MAX_REQUEST_BYTES, tooLarge);
 }
 
 /** `Basic base64(user:password)` → [user, password]; undefined if absent or malformed. */
@@ -1167,15 +1154,8 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
   }
 
   const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const port = await listen(server, options.port, host);
+  const origin = httpOrigin(host, port);
 
   return {
     url: origin,
@@ -1239,10 +1219,6 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
     },
     connections: () => [...connectionsByKey.values()],
     refreshTokenState: refreshState,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }

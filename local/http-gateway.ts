@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyHandlerV2,
@@ -8,6 +7,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
 import { invokeHandler, type LocalFunction } from './lambda-runtime.js';
+import { closeServer, httpOrigin, listen } from './loopback-server.js';
 
 /**
  * A local stand-in for API Gateway HTTP API (payload format 2.0) in front of Lambda proxy integrations.
@@ -408,23 +408,11 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port, host);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: httpOrigin(host, port),
     port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // In-flight requests get a moment to finish; then the sockets are closed.
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      }),
+    // In-flight requests get a moment to finish; then the sockets are closed.
+    stop: () => closeServer(server, { graceMs: 2_000 }),
   };
 }

@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { dirname } from 'node:path';
+import { AwsJsonError, awsJsonHandler } from './aws-json-protocol.js';
+import { closeServer, httpOrigin, listen } from './loopback-server.js';
 
 /**
  * A loopback stand-in for the AWS KMS operations the token store uses, for tests and local mode only.
@@ -68,17 +69,6 @@ export interface KmsFake {
   stop(): Promise<void>;
 }
 
-class KmsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-const JSON_11 = 'application/x-amz-json-1.1';
 const MAX_REQUEST_BYTES = 256 * 1024;
 /** Blob layout: MAGIC | key id length (1 byte) | key id (ASCII) | IV (12) | GCM tag (16) | ciphertext. */
 const MAGIC = Buffer.from('FKMS1');
@@ -123,51 +113,17 @@ function keyIdForAlias(scope: string, alias: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_REQUEST_BYTES) {
-        reject(new KmsError('ValidationException', 'request too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  extraHeaders: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': JSON_11,
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    ...extraHeaders,
-  });
-  res.end(text);
-}
-
 /** Validates an `EncryptionContext` (string → string) and returns it with keys sorted. */
 function readContext(value: unknown): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new KmsError('ValidationException', 'EncryptionContext must be a map of strings');
+    throw new AwsJsonError('ValidationException', 'EncryptionContext must be a map of strings');
   }
   const sorted: Record<string, string> = {};
   for (const key of Object.keys(value).sort()) {
     const item: unknown = (value as Record<string, unknown>)[key];
     if (typeof item !== 'string' || key === '') {
-      throw new KmsError(
+      throw new AwsJsonError(
         'ValidationException',
         'EncryptionContext keys and values must be non-empty strings',
       );
@@ -184,16 +140,16 @@ function contextBytes(context: Record<string, string>): Buffer {
 
 function readBlob(value: unknown, field: string): Buffer {
   if (typeof value !== 'string' || value === '')
-    throw new KmsError('ValidationException', `${field} is required`);
+    throw new AwsJsonError('ValidationException', `${field} is required`);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value))
-    throw new KmsError('SerializationException', `${field} is not base64`);
+    throw new AwsJsonError('SerializationException', `${field} is not base64`);
   return Buffer.from(value, 'base64');
 }
 
 function checkAlgorithm(input: Record<string, unknown>): void {
   const algorithm = input.EncryptionAlgorithm;
   if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') {
-    throw new KmsError('InvalidKeyUsageException', `${String(algorithm)} is not supported by this key`);
+    throw new AwsJsonError('InvalidKeyUsageException', `${String(algorithm)} is not supported by this key`);
   }
 }
 
@@ -211,25 +167,25 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
   /** Any accepted key reference → key id (UUID); throws NotFoundException for the rest. */
   function resolveKeyId(reference: unknown): string {
     if (typeof reference !== 'string' || reference === '')
-      throw new KmsError('ValidationException', 'KeyId is required');
+      throw new AwsJsonError('ValidationException', 'KeyId is required');
     let local = reference;
     if (reference.startsWith('arn:')) {
       const match = reference.match(/^arn:aws[a-z-]*:kms:([^:]+):(\d{12}):((?:key|alias)\/.+)$/);
       if (!match || match[1] !== region || match[2] !== accountId || match[3] === undefined) {
-        throw new KmsError('NotFoundException', `Invalid arn ${reference}`);
+        throw new AwsJsonError('NotFoundException', `Invalid arn ${reference}`);
       }
       local = match[3].replace(/^key\//, '');
     }
     if (ALIAS_PATTERN.test(local)) return keyIdForAlias(`${accountId}:${region}`, local);
     if (UUID_PATTERN.test(local) || MRK_PATTERN.test(local)) return local;
-    throw new KmsError('NotFoundException', `Invalid keyId ${reference}`);
+    throw new AwsJsonError('NotFoundException', `Invalid keyId ${reference}`);
   }
 
   const allowed = options.keys ? new Set(options.keys.map((k) => resolveKeyId(k))) : undefined;
 
   function keyFor(keyId: string): Buffer {
     if (allowed && !allowed.has(keyId)) {
-      throw new KmsError('NotFoundException', `Key '${arnOfKey(keyId)}' does not exist`);
+      throw new AwsJsonError('NotFoundException', `Key '${arnOfKey(keyId)}' does not exist`);
     }
     // Per-key material derived from the master key: stable across restarts when the master key is.
     return Buffer.from(hkdfSync('sha256', masterKey, 'kms-fake/v1', keyId, 32));
@@ -252,7 +208,7 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
   }
 
   function unseal(blob: Buffer, context: Record<string, string>): { keyId: string; plaintext: Buffer } {
-    const invalid = () => new KmsError('InvalidCiphertextException', '');
+    const invalid = () => new AwsJsonError('InvalidCiphertextException', '');
     if (blob.length < MAGIC.length + 1 || !blob.subarray(0, MAGIC.length).equals(MAGIC)) throw invalid();
     const idLength = blob[MAGIC.length] ?? 0;
     const idEnd = MAGIC.length + 1 + idLength;
@@ -277,19 +233,19 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
   function dataKeyLength(input: Record<string, unknown>): number {
     const { KeySpec, NumberOfBytes } = input;
     if ((KeySpec === undefined) === (NumberOfBytes === undefined)) {
-      throw new KmsError('ValidationException', 'Specify either KeySpec or NumberOfBytes, but not both');
+      throw new AwsJsonError('ValidationException', 'Specify either KeySpec or NumberOfBytes, but not both');
     }
     if (KeySpec === 'AES_256') return 32;
     if (KeySpec === 'AES_128') return 16;
     if (KeySpec !== undefined)
-      throw new KmsError('ValidationException', `Invalid KeySpec ${String(KeySpec)}`);
+      throw new AwsJsonError('ValidationException', `Invalid KeySpec ${String(KeySpec)}`);
     if (
       typeof NumberOfBytes !== 'number' ||
       !Number.isInteger(NumberOfBytes) ||
       NumberOfBytes < 1 ||
       NumberOfBytes > 1024
     ) {
-      throw new KmsError('ValidationException', 'NumberOfBytes must be an integer between 1 and 1024');
+      throw new AwsJsonError('ValidationException', 'NumberOfBytes must be an integer between 1 and 1024');
     }
     return NumberOfBytes;
   }
@@ -307,7 +263,7 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
       const context = readContext(input.EncryptionContext);
       const plaintext = readBlob(input.Plaintext, 'Plaintext');
       if (plaintext.length > 4096)
-        throw new KmsError('ValidationException', 'Plaintext must be at most 4096 bytes');
+        throw new AwsJsonError('ValidationException', 'Plaintext must be at most 4096 bytes');
       const blob = seal(keyId, plaintext, context);
       return {
         body: {
@@ -325,7 +281,7 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
       const blob = readBlob(input.CiphertextBlob, 'CiphertextBlob');
       const { keyId, plaintext } = unseal(blob, context);
       if (input.KeyId !== undefined && resolveKeyId(input.KeyId) !== keyId) {
-        throw new KmsError(
+        throw new AwsJsonError(
           'IncorrectKeyException',
           'The key ID in the request does not identify the key used to encrypt the ciphertext',
         );
@@ -392,59 +348,38 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
     },
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = req.headers['x-amz-target'];
-    const operation = typeof target === 'string' ? target.replace(/^TrentService\./, '') : '';
-    try {
-      if (req.method !== 'POST')
-        throw new KmsError('UnknownOperationException', 'only POST is supported', 404);
-      const action = Object.hasOwn(operations, operation) ? operations[operation as KmsOperation] : undefined;
-      if (!action)
-        throw new KmsError('UnknownOperationException', `operation not supported locally: ${operation}`);
-      const text = await readBody(req);
-      const pending = failures.get(operation);
-      const failure = pending?.shift();
-      if (failure) throw new KmsError(failure.type, 'injected by kms-fake', failure.status);
-      let input: unknown;
-      try {
-        input = text === '' ? {} : JSON.parse(text);
-      } catch {
-        throw new KmsError('SerializationException', 'request body is not JSON');
-      }
-      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-        throw new KmsError('SerializationException', 'request body must be a JSON object');
-      }
-      const outcome = action(input as Record<string, unknown>);
+  /** Runs an operation and records it, before the answer goes out: a test that awaited the call sees it. */
+  const recorded =
+    (operation: string, run: (input: Record<string, unknown>) => Outcome) =>
+    (input: Record<string, unknown>): unknown => {
+      const outcome = run(input);
       calls.push({
         operation,
         status: 200,
         ...(outcome.keyArn !== undefined ? { keyArn: outcome.keyArn } : {}),
         ...(outcome.context !== undefined ? { encryptionContext: outcome.context } : {}),
       });
-      send(res, 200, outcome.body);
-    } catch (error) {
-      const failure =
-        error instanceof KmsError ? error : new KmsError('KMSInternalException', String(error), 500);
+      return outcome.body;
+    };
+
+  const handle = awsJsonHandler({
+    targetPrefix: 'TrentService',
+    actions: Object.fromEntries(Object.entries(operations).map(([name, run]) => [name, recorded(name, run)])),
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    internalErrorType: 'KMSInternalException',
+    beforeAction: (operation) => {
+      const failure = failures.get(operation)?.shift();
+      if (failure) throw new AwsJsonError(failure.type, 'injected by kms-fake', failure.status);
+    },
+    onError: (operation, failure) => {
       calls.push({ operation, status: failure.status, error: failure.type });
-      const body =
-        failure.message === ''
-          ? { __type: failure.type }
-          : { __type: failure.type, message: failure.message };
-      send(res, failure.status, body, { 'x-amzn-errortype': failure.type });
-    }
-  }
+    },
+  });
 
   const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port, host);
   return {
-    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    endpoint: httpOrigin(host, port),
     port,
     region,
     accountId,
@@ -458,10 +393,6 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
       list.push({ type: errorType, status });
       failures.set(operation, list);
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }

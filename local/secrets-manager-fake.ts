@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { AwsJsonError, awsJsonHandler, type AwsJsonAction } from './aws-json-protocol.js';
+import { closeServer, listen } from './loopback-server.js';
 
 /**
  * A stand-in for AWS Secrets Manager, for local mode only (never bundled into a Lambda).
@@ -45,17 +46,6 @@ interface StoredSecret {
   readonly createdDate: number;
 }
 
-class AwsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-const JSON_11 = 'application/x-amz-json-1.1';
 const MAX_REQUEST_BYTES = 64 * 1024;
 
 /** A stable, UUID-shaped version id: the same value gives the same id across restarts. */
@@ -69,40 +59,6 @@ function arnSuffix(name: string): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   const digest = createHash('sha256').update(name).digest();
   return Array.from(digest.subarray(0, 6), (byte) => alphabet[byte % alphabet.length]).join('');
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_REQUEST_BYTES) {
-        reject(new AwsError('ValidationException', 'request too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  extraHeaders: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': JSON_11,
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    ...extraHeaders,
-  });
-  res.end(text);
 }
 
 export async function startSecretsManagerFake(
@@ -133,7 +89,7 @@ export async function startSecretsManagerFake(
   function find(input: Record<string, unknown>): StoredSecret {
     const id = input.SecretId;
     if (typeof id !== 'string' || id.length === 0) {
-      throw new AwsError('InvalidParameterException', 'SecretId is required');
+      throw new AwsJsonError('InvalidParameterException', 'SecretId is required');
     }
     // AWS also accepts a "partial ARN" (the ARN without its random suffix).
     const secret =
@@ -141,11 +97,11 @@ export async function startSecretsManagerFake(
       byArn.get(id) ??
       [...byArn.values()].find((s) => s.arn === `${id}-${arnSuffix(s.name)}`);
     if (!secret)
-      throw new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+      throw new AwsJsonError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
     return secret;
   }
 
-  const actions: Record<string, (input: Record<string, unknown>) => unknown> = {
+  const actions: Record<string, AwsJsonAction> = {
     GetSecretValue(input) {
       const secret = find(input);
       const { VersionId, VersionStage } = input;
@@ -153,7 +109,7 @@ export async function startSecretsManagerFake(
         (VersionId !== undefined && VersionId !== secret.versionId) ||
         (VersionStage !== undefined && VersionStage !== 'AWSCURRENT')
       ) {
-        throw new AwsError(
+        throw new AwsJsonError(
           'ResourceNotFoundException',
           "Secrets Manager can't find the specified secret value for the requested version.",
         );
@@ -180,57 +136,18 @@ export async function startSecretsManagerFake(
     },
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      if (req.method !== 'POST')
-        throw new AwsError('UnknownOperationException', 'only POST is supported', 404);
-      const target = req.headers['x-amz-target'];
-      const operation = typeof target === 'string' ? target.replace(/^secretsmanager\./, '') : '';
-      const action = Object.hasOwn(actions, operation) ? actions[operation] : undefined;
-      if (!action)
-        throw new AwsError('UnknownOperationException', `operation not supported locally: ${operation}`);
-      const text = await readBody(req);
-      let input: unknown;
-      try {
-        input = text === '' ? {} : JSON.parse(text);
-      } catch {
-        throw new AwsError('SerializationException', 'request body is not JSON');
-      }
-      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-        throw new AwsError('SerializationException', 'request body must be a JSON object');
-      }
-      send(res, 200, action(input as Record<string, unknown>));
-    } catch (error) {
-      const failure =
-        error instanceof AwsError ? error : new AwsError('InternalServiceError', String(error), 500);
-      send(
-        res,
-        failure.status,
-        { __type: failure.type, message: failure.message },
-        {
-          'x-amzn-errortype': failure.type,
-        },
-      );
-    }
-  }
-
-  const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  const handle = awsJsonHandler({
+    targetPrefix: 'secretsmanager',
+    actions,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    internalErrorType: 'InternalServiceError',
   });
-  const { port } = server.address() as AddressInfo;
+  const server = createServer((req, res) => void handle(req, res));
+  const port = await listen(server, options.port, host);
   return {
     endpoint: `http://${host}:${port}`,
     port,
     arnOf,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }

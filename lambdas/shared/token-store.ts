@@ -315,6 +315,63 @@ export function dynamoTokenStore(options: {
     return { access, refresh };
   }
 
+  /**
+   * Stores a rotated pair as the grant's next version (rotateTokens, persistRotation): `version + 1`, ACTIVE,
+   * `dueShard`, lease removed. Conditional on `grant.version` and, for a claim (`owner`), on still holding the
+   * lease; a claim also stores `rotatedBy = owner`. GrantConflictError when the condition fails.
+   */
+  async function storeRotation(
+    grant: GrantRecord,
+    tokens: TokenSet,
+    now: number,
+    owner?: string,
+  ): Promise<GrantRecord> {
+    const { access, refresh } = await encryptPair(grant.grantId, grant.appUserId, tokens);
+    const values: Record<string, unknown> = {
+      ':access': access.ciphertext,
+      ':refresh': refresh.ciphertext,
+      ':keyId': access.keyId,
+      ':accessExpiresAt': tokens.accessExpiresAt,
+      ':refreshExpiresAt': tokens.refreshExpiresAt,
+      ':next': grant.version + 1,
+      ':expected': grant.version,
+      ':active': GRANT_ACTIVE,
+      ':due': DUE_SHARD,
+      ':now': now,
+    };
+    let condition = 'attribute_exists(grantId) AND #version = :expected';
+    let rotatedBy = '';
+    if (owner !== undefined) {
+      // Not conditional on leaseUntil: a holder whose lease ran out may still store its pair as long as
+      // nobody took the grant over (leaseOwner unchanged); that pair is the newest Smartcar issued.
+      condition += ' AND leaseOwner = :owner';
+      rotatedBy = 'rotatedBy = :owner, ';
+      values[':owner'] = owner;
+    }
+    try {
+      const result = await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { grantId: grant.grantId },
+          // A lease on the old version is meaningless now: removed, so the next claim need not wait for it.
+          UpdateExpression:
+            'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
+            'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
+            `#version = :next, #status = :active, dueShard = :due, ${rotatedBy}updatedAt = :now ` +
+            'REMOVE leaseOwner, leaseUntil',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return grantFromItem(result.Attributes ?? {});
+    } catch (error) {
+      if (isConditionalFailure(error)) throw new GrantConflictError(grant.grantId);
+      throw error;
+    }
+  }
+
   async function getItem(grantId: string, consistent: boolean) {
     if (!GRANT_ID.test(grantId)) return undefined;
     const result = await client.send(
@@ -382,40 +439,7 @@ export function dynamoTokenStore(options: {
     },
 
     async rotateTokens(grant, tokens, now) {
-      const { access, refresh } = await encryptPair(grant.grantId, grant.appUserId, tokens);
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId: grant.grantId },
-            // A lease on the old version is meaningless now: removed, so the next claim need not wait for it.
-            UpdateExpression:
-              'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
-              'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
-              '#version = :next, #status = :active, dueShard = :due, updatedAt = :now ' +
-              'REMOVE leaseOwner, leaseUntil',
-            ConditionExpression: 'attribute_exists(grantId) AND #version = :expected',
-            ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':access': access.ciphertext,
-              ':refresh': refresh.ciphertext,
-              ':keyId': access.keyId,
-              ':accessExpiresAt': tokens.accessExpiresAt,
-              ':refreshExpiresAt': tokens.refreshExpiresAt,
-              ':next': grant.version + 1,
-              ':expected': grant.version,
-              ':active': GRANT_ACTIVE,
-              ':due': DUE_SHARD,
-              ':now': now,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return grantFromItem(result.Attributes ?? {});
-      } catch (error) {
-        if (isConditionalFailure(error)) throw new GrantConflictError(grant.grantId);
-        throw error;
-      }
+      return storeRotation(grant, tokens, now);
     },
 
     async markNeedsReauth(grant, now, markOptions = {}) {
@@ -547,43 +571,7 @@ export function dynamoTokenStore(options: {
     },
 
     async persistRotation(claim, tokens, now) {
-      const { grant, owner } = claim;
-      const { access, refresh } = await encryptPair(grant.grantId, grant.appUserId, tokens);
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId: grant.grantId },
-            UpdateExpression:
-              'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
-              'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
-              '#version = :next, #status = :active, dueShard = :due, rotatedBy = :owner, updatedAt = :now ' +
-              'REMOVE leaseOwner, leaseUntil',
-            // Not conditional on leaseUntil: a holder whose lease ran out may still store its pair as long as
-            // nobody took the grant over (leaseOwner unchanged); that pair is the newest Smartcar issued.
-            ConditionExpression: 'attribute_exists(grantId) AND #version = :expected AND leaseOwner = :owner',
-            ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':access': access.ciphertext,
-              ':refresh': refresh.ciphertext,
-              ':keyId': access.keyId,
-              ':accessExpiresAt': tokens.accessExpiresAt,
-              ':refreshExpiresAt': tokens.refreshExpiresAt,
-              ':next': grant.version + 1,
-              ':expected': grant.version,
-              ':active': GRANT_ACTIVE,
-              ':due': DUE_SHARD,
-              ':owner': owner,
-              ':now': now,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return grantFromItem(result.Attributes ?? {});
-      } catch (error) {
-        if (isConditionalFailure(error)) throw new GrantConflictError(grant.grantId);
-        throw error;
-      }
+      return storeRotation(claim.grant, tokens, now, claim.owner);
     },
 
     async releaseClaim(claim) {

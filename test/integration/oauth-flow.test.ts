@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -12,9 +10,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
-import { startFakeSmartcar, type FakeSmartcar, type NextAuthorization } from '../../local/fake-smartcar.js';
-import { startKmsFake, type KmsFake } from '../../local/kms-fake.js';
+import type { FakeSmartcar, NextAuthorization } from '../../local/fake-smartcar.js';
+import type { KmsFake } from '../../local/kms-fake.js';
 import { ensureTables } from '../../local/tables.js';
 import { createCallbackHandler } from '../../lambdas/oauth-callback/callback.js';
 import { CONNECT_ERRORS } from '../../lambdas/oauth-callback/query.js';
@@ -34,7 +31,9 @@ import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
-import { freePort } from '../support/ports.js';
+import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
+import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * The OAuth feature end to end, in-process: the handlers with their real adapters, the REAL `smartcar` SDK
@@ -53,17 +52,10 @@ const TABLES = {
 const KEY_ALIAS = 'alias/oauth-it-tokens';
 const SUCCESS_URL = 'https://app.example.com/connected?from=smartcar';
 const FAILURE_URL = 'https://app.example.com/connect-failed';
-const ORIGIN_VARS = [
-  'SMARTCAR_AUTH_ORIGIN',
-  'SMARTCAR_API_ORIGIN',
-  'SMARTCAR_MANAGEMENT_API_ORIGIN',
-] as const;
 
-let dynamo: DynamoDbLocal;
+let backends: OAuthBackends;
 let kms: KmsFake;
 let fake: FakeSmartcar;
-let dynamoClient: DynamoDBClient;
-let kmsClient: KMSClient;
 let documentClient: DynamoDBDocumentClient;
 let tokens: TokenStore;
 let redirectUri: string;
@@ -71,7 +63,6 @@ let connectHandler: HttpHandler;
 let callbackHandler: HttpHandler;
 let readHandler: HttpHandler;
 let disconnectHandler: HttpHandler;
-const savedEnv = new Map<string, string | undefined>();
 /** Every token the fake's token endpoint handed out, read from its responses. */
 const issuedTokens: string[] = [];
 const logs: string[] = [];
@@ -81,52 +72,17 @@ const secret: SmartcarSecretSource = {
 };
 
 beforeAll(async () => {
-  const [dynamoPort, kmsPort, fakePort, callbackPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
-  [dynamo, kms, fake] = await Promise.all([
-    startDynamoDbLocal({ port: dynamoPort }),
-    startKmsFake({ port: kmsPort }),
-    startFakeSmartcar({
-      port: fakePort,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      managementToken: AMT,
-    }),
-  ]);
-  // The SDK reads these from process.env (the auth origin when an AuthClient is built).
-  for (const name of ORIGIN_VARS) {
-    savedEnv.set(name, process.env[name]);
-    process.env[name] = fake.env[name];
-  }
-  redirectUri = `http://127.0.0.1:${callbackPort}/oauth/callback`;
-
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
-  documentClient = DynamoDBDocumentClient.from(dynamoClient);
-  kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
-  await ensureTables(dynamoClient, TABLES);
-
-  // Capture what the token endpoint really issued (the SDK uses the global fetch).
-  const realFetch = globalThis.fetch;
-  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
-    const response = await realFetch(input, init);
-    const url = input instanceof Request ? input.url : String(input);
-    if (url.startsWith(`${fake.url}/oauth/token`) && response.ok) {
-      const body = (await response.clone().json()) as { access_token: string; refresh_token: string };
-      issuedTokens.push(body.access_token, body.refresh_token);
-    }
-    return response;
+  backends = await startOAuthBackends({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    managementToken: AMT,
   });
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  ({ kms, fake, documentClient, redirectUri } = backends);
+  await ensureTables(backends.dynamoClient, TABLES);
+
+  // Capture what the token endpoint really issued.
+  recordIssuedTokens(fake, (issued) => issuedTokens.push(issued.accessToken, issued.refreshToken));
+  captureOutput(logs);
 
   const logger = new Logger({ serviceName: 'oauth-it', logLevel: 'DEBUG' });
   const metrics = new Metrics({ namespace: 'OAuthIT', serviceName: 'oauth-it' });
@@ -140,7 +96,7 @@ beforeAll(async () => {
   tokens = dynamoTokenStore({
     client: documentClient,
     tableName: TABLES.tokenTable,
-    cipher: kmsTokenCipher(kmsClient, KEY_ALIAS),
+    cipher: kmsTokenCipher(backends.kmsClient, KEY_ALIAS),
   });
   const links = dynamoVehicleLinks({
     client: documentClient,
@@ -182,13 +138,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-  dynamoClient?.destroy();
-  kmsClient?.destroy();
-  await Promise.all([fake?.stop(), kms?.stop(), dynamo?.stop()]);
+  await backends?.stop();
 });
 
 beforeEach(() => {

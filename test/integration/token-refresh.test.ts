@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import smartcar from 'smartcar';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
-import { startFakeSmartcar, type FakeSmartcar } from '../../local/fake-smartcar.js';
-import { startKmsFake, type KmsFake } from '../../local/kms-fake.js';
+import { startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import type { FakeSmartcar } from '../../local/fake-smartcar.js';
 import {
   BY_ACCESS_EXPIRY_INDEX as LOCAL_ACCESS_INDEX,
   BY_REFRESH_EXPIRY_INDEX as LOCAL_REFRESH_INDEX,
@@ -33,6 +32,9 @@ import {
 } from '../../lambdas/shared/token-store.js';
 import { dynamoVehicleLinks, type VehicleLinkStore } from '../../lambdas/shared/vehicle-links.js';
 import { createRefreshJob, type RefreshJob } from '../../lambdas/token-refresh/refresh-job.js';
+import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
+import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
+import { captureOutput } from '../support/output.js';
 import { freePort } from '../support/ports.js';
 
 /**
@@ -50,20 +52,13 @@ const KEY_ALIAS = 'alias/refresh-it-tokens';
 const DAY = 24 * 60 * 60 * 1000;
 const HOUR = 60 * 60 * 1000;
 const LEASE_MS = 60_000;
-const ORIGIN_VARS = [
-  'SMARTCAR_AUTH_ORIGIN',
-  'SMARTCAR_API_ORIGIN',
-  'SMARTCAR_MANAGEMENT_API_ORIGIN',
-] as const;
 
-let dynamo: DynamoDbLocal;
-let kms: KmsFake;
+let backends: OAuthBackends;
 let fake: FakeSmartcar;
 let dynamoClient: DynamoDBClient;
 let kmsClient: KMSClient;
 let documentClient: DynamoDBDocumentClient;
 let redirectUri: string;
-const savedEnv = new Map<string, string | undefined>();
 /** Every pair the fake's token endpoint issued, in order (read from its responses). */
 const issued: { accessToken: string; refreshToken: string }[] = [];
 const logs: string[] = [];
@@ -77,30 +72,13 @@ const metrics = new Metrics({ namespace: 'TokenRefreshIT', serviceName: 'token-r
 let gateway: ReturnType<typeof smartcarGateway>;
 
 beforeAll(async () => {
-  const [dynamoPort, kmsPort, fakePort, callbackPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
-  [dynamo, kms, fake] = await Promise.all([
-    startDynamoDbLocal({ port: dynamoPort }),
-    startKmsFake({ port: kmsPort }),
-    startFakeSmartcar({
-      port: fakePort,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      managementToken: AMT,
-      refreshReuseGraceSeconds: 60,
-    }),
-  ]);
-  for (const name of ORIGIN_VARS) {
-    savedEnv.set(name, process.env[name]);
-    process.env[name] = fake.env[name];
-  }
-  redirectUri = `http://127.0.0.1:${callbackPort}/oauth/callback`;
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
+  backends = await startOAuthBackends({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    managementToken: AMT,
+    refreshReuseGraceSeconds: 60,
+  });
+  ({ fake, dynamoClient, documentClient, kmsClient, redirectUri } = backends);
   // Records every command and, for Queries, how many items DynamoDB read (ScannedCount) and returned (Count).
   dynamoClient.middlewareStack.add(
     (next, context) => async (args) => {
@@ -118,38 +96,16 @@ beforeAll(async () => {
     },
     { step: 'initialize', name: 'recordCommands' },
   );
-  documentClient = DynamoDBDocumentClient.from(dynamoClient);
-  kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
   gateway = smartcarGateway({ secret, redirectUri, mode: 'test' });
 
-  const realFetch = globalThis.fetch;
-  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
-    const response = await realFetch(input, init);
-    const url = input instanceof Request ? input.url : String(input);
-    if (url.startsWith(`${fake.url}/oauth/token`) && response.ok) {
-      const body = (await response.clone().json()) as { access_token: string; refresh_token: string };
-      issued.push({ accessToken: body.access_token, refreshToken: body.refresh_token });
-    }
-    return response;
-  });
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  recordIssuedTokens(fake, (pair) => issued.push(pair));
+  captureOutput(logs);
   vi.spyOn(Metrics.prototype, 'addMetric');
 });
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-  dynamoClient?.destroy();
-  kmsClient?.destroy();
-  await Promise.all([fake?.stop(), kms?.stop(), dynamo?.stop()]);
+  await backends?.stop();
 });
 
 beforeEach(() => {

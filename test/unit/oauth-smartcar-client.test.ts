@@ -1,54 +1,31 @@
 import smartcar from 'smartcar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeSmartcar, type FakeSmartcar } from '../../local/fake-smartcar.js';
+import type { FakeSmartcar } from '../../local/fake-smartcar.js';
 import { deadline } from '../../lambdas/shared/deadline.js';
 import {
   describeSmartcarError,
   MAX_VEHICLES_PER_GRANT,
-  smartcarGateway,
   TooManyVehiclesError,
   type SmartcarGateway,
 } from '../../lambdas/shared/smartcar-client.js';
 import type { SmartcarSecret } from '../../lambdas/shared/smartcar-secret.js';
-import { freePort } from '../support/ports.js';
+import { startFakeSmartcarGateway, type FakeSmartcarGateway } from '../support/fake-smartcar-sdk.js';
 
 /** The gateway over the REAL smartcar SDK against the fake Smartcar (loopback). */
 
-const ORIGIN_VARS = [
-  'SMARTCAR_AUTH_ORIGIN',
-  'SMARTCAR_API_ORIGIN',
-  'SMARTCAR_MANAGEMENT_API_ORIGIN',
-] as const;
 let fake: FakeSmartcar;
 let redirectUri: string;
-let current: SmartcarSecret;
+let current: SmartcarSecret = { clientId: 'client', clientSecret: 'right', managementToken: 'amt' };
 let gateway: SmartcarGateway;
-const saved = new Map<string, string | undefined>();
+let harness: FakeSmartcarGateway;
 const limit = () => deadline({ perCallMs: 5_000, endsAt: Date.now() + 20_000 });
 
 beforeAll(async () => {
-  fake = await startFakeSmartcar({
-    port: await freePort(),
-    clientId: 'client',
-    clientSecret: 'right',
-    managementToken: 'amt',
-  });
-  for (const name of ORIGIN_VARS) {
-    saved.set(name, process.env[name]);
-    process.env[name] = fake.env[name];
-  }
-  redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
-  current = { clientId: 'client', clientSecret: 'right', managementToken: 'amt' };
-  gateway = smartcarGateway({ secret: { get: () => Promise.resolve(current) }, redirectUri, mode: 'test' });
+  harness = await startFakeSmartcarGateway(current, () => current);
+  ({ fake, redirectUri, gateway } = harness);
 });
 
-afterAll(async () => {
-  for (const [name, value] of saved) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-  await fake?.stop();
-});
+afterAll(() => harness?.stop());
 
 async function login(vehicles: number) {
   const { code, vehicleIds } = fake.createAuthorizationCode({

@@ -1,0 +1,52 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import type { FakeSmartcar, FakeSmartcarOptions } from '../../local/fake-smartcar.js';
+import { startKmsFake, type KmsFake } from '../../local/kms-fake.js';
+import { startSdkFakeSmartcar } from './fake-smartcar-sdk.js';
+import { freePort } from './ports.js';
+
+/** What the OAuth integration tests run against, on free loopback ports. */
+export interface OAuthBackends {
+  readonly kms: KmsFake;
+  /** The fake Smartcar, with the `smartcar` SDK pointed at it. */
+  readonly fake: FakeSmartcar;
+  readonly redirectUri: string;
+  /** For DynamoDB Local. */
+  readonly dynamoClient: DynamoDBClient;
+  readonly documentClient: DynamoDBDocumentClient;
+  /** For the KMS fake. */
+  readonly kmsClient: KMSClient;
+  /** Destroys the clients, stops everything and gives the SDK its previous origins back. */
+  stop(): Promise<void>;
+}
+
+/** Starts DynamoDB Local, the KMS fake and the fake Smartcar (accepting the client in `smartcar`). */
+export async function startOAuthBackends(
+  smartcar: Omit<FakeSmartcarOptions, 'port'>,
+): Promise<OAuthBackends> {
+  const [dynamoPort, kmsPort] = await Promise.all([freePort(), freePort()]);
+  const [dynamo, kms, sdk] = await Promise.all([
+    startDynamoDbLocal({ port: dynamoPort }),
+    startKmsFake({ port: kmsPort }),
+    startSdkFakeSmartcar(smartcar, '/oauth/callback'),
+  ]);
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
+  const kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
+  return {
+    kms,
+    fake: sdk.fake,
+    redirectUri: sdk.redirectUri,
+    dynamoClient,
+    // Shares the client's middleware stack: middleware added to `dynamoClient` later applies to it too.
+    documentClient: DynamoDBDocumentClient.from(dynamoClient),
+    kmsClient,
+    stop: async () => {
+      dynamoClient.destroy();
+      kmsClient.destroy();
+      await Promise.all([sdk.stop(), kms.stop(), dynamo.stop()]);
+    },
+  };
+}
