@@ -12,7 +12,7 @@ import { DEFAULT_LOCAL_MANAGEMENT_TOKEN, prepareWebhook, sendWebhook } from './w
 
 const USAGE = `Usage: npm run send-webhook -- <file.json> [--url URL] [--keep-id] [--token AMT]
 
-  <file.json>   webhook body to send (e.g. ../shared/reference/webhook-captures/polestar_2_all.json)
+  <file.json>   webhook body to send (e.g. examples/vehicle-state.json)
   --url URL     receiver URL (default http://127.0.0.1:\${PORT:-3000}/webhooks/smartcar)
   --keep-id     keep the file's eventId and send its bytes unchanged (default: a fresh eventId per send)
   --token AMT   Application Management Token to sign with (default $SMARTCAR_MANAGEMENT_TOKEN,

@@ -11,12 +11,12 @@ import { signature } from './webhook-client.js';
  * DynamoDB Local JVM included) before the process exits.
  */
 
-/** The vehicle of ../shared/reference/webhook-captures/polestar_2_all.json, for the copy-paste example. */
+/** The vehicle of examples/vehicle-state.json, for the copy-paste example. */
 // The AWS SDK warns on every start that its 2027 releases will need Node 22. Local mode supports Node >= 20 with
 // the SDK versions pinned in package-lock.json, and the Lambdas run on Node 24, so the warning is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const EXAMPLE_VEHICLE_ID = '875d9333-bbbb-4444-aaaa-17be22ebe970';
+const EXAMPLE_VEHICLE_ID = '3c1e7f7a-0000-4000-8000-00000000e001';
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
 const ALICE = 'alice';
@@ -85,7 +85,7 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
     `  curl -s -X POST ${stack.url}/webhooks/smartcar -H 'content-type: application/json' \\`,
     `       -d '${verifyBody}'`,
     `  # expected answer: {"challenge":"${expected}"}  (HMAC-SHA256 of "hello" keyed with the AMT)`,
-    `  ${portPrefix}${tokenPrefix}npm run send-webhook -- ../shared/reference/webhook-captures/polestar_2_all.json`,
+    `  ${portPrefix}${tokenPrefix}npm run send-webhook -- examples/vehicle-state.json`,
     `  curl -s ${stack.url}/vehicles/${EXAMPLE_VEHICLE_ID}`,
     '',
     ...oauthWalkThrough(config, stack),

@@ -117,6 +117,20 @@ describe('local webhook pipeline', () => {
     });
   });
 
+  it('stores the README example (examples/vehicle-state.json) with its signal error next to the good values', async () => {
+    const example = readFileSync(resolve(import.meta.dirname, '../../examples/vehicle-state.json'), 'utf8');
+    expect((await post(example)).status).toBe(200);
+    const view = await eventually(async () => {
+      const { status, body } = await getVehicle('3c1e7f7a-0000-4000-8000-00000000e001');
+      return status === 200 && body.make && Object.keys(body.signals).length === 4 ? body : undefined;
+    });
+    expect(view).toMatchObject({ make: 'VOLKSWAGEN', status: 'CONNECTED' });
+    expect(view.signals['tractionbattery-stateofcharge']).toMatchObject({
+      body: { value: 78, unit: 'percent' },
+    });
+    expect(view.signals['internalcombustionengine-fuellevel']?.status).toMatchObject({ value: 'ERROR' });
+  });
+
   it('404 with a JSON reason for an unknown vehicle', async () => {
     const response = await fetch(`${stack.baseUrl}/vehicles/${randomUUID()}`);
     expect(response.status).toBe(404);
