@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
@@ -24,9 +23,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/processor.js';
+import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CAPTURES = resolve(here, '../../../shared/reference/webhook-captures');
 const capture = (file: string) => readFileSync(join(CAPTURES, file), 'utf8');
 
 const ENV = {

@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -21,16 +18,12 @@ import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-rea
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/processor.js';
 import { freePort } from '../support/ports.js';
+import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
 
 /**
  * The processor and the read Lambda against a real DynamoDB Local: conditional writes, idempotency records
  * and the read queries run for real. Each test uses its own vehicle ids, so tests do not see each other.
  */
-
-const here = dirname(fileURLToPath(import.meta.url));
-const CAPTURES = resolve(here, '../../../shared/reference/webhook-captures');
-const captureJson = (file: string) =>
-  JSON.parse(readFileSync(join(CAPTURES, file), 'utf8')) as Record<string, unknown>;
 
 const TABLES = { vehicleTable: 'vehicle-state', idempotencyTable: 'idempotency' };
 
@@ -110,39 +103,7 @@ function readEvent(vehicleId: string, mode?: string): APIGatewayProxyEventV2 {
   };
 }
 
-/** A VEHICLE_STATE for one vehicle with the given state of charge, times and (optionally) an error signal. */
-function stateEvent(
-  vehicleId: string,
-  options: {
-    eventId?: string;
-    soc?: number;
-    oemUpdatedAt?: number;
-    deliveredAt?: number;
-    mode?: string;
-  } = {},
-) {
-  const oemUpdatedAt = options.oemUpdatedAt ?? 1_000_000;
-  return {
-    eventId: options.eventId ?? randomUUID(),
-    eventType: 'VEHICLE_STATE',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
-      signals: [
-        {
-          code: 'tractionbattery-stateofcharge',
-          name: 'StateOfCharge',
-          group: 'TractionBattery',
-          body: { value: options.soc ?? 50, unit: 'percent' },
-          meta: { oemUpdatedAt, retrievedAt: oemUpdatedAt + 100 },
-          status: { value: 'SUCCESS' },
-        },
-      ],
-    },
-    triggers: [{ type: 'SIGNAL_UPDATED', signal: 'TractionBattery.StateOfCharge' }],
-    meta: { deliveredAt: options.deliveredAt ?? oemUpdatedAt + 200, mode: options.mode ?? 'LIVE' },
-  };
-}
+const stateEvent = stateOfChargeEvent;
 
 function socErrorEvent(vehicleId: string, deliveredAt: number, eventId = randomUUID()) {
   return {

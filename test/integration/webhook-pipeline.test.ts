@@ -4,12 +4,12 @@ import { resolve } from 'node:path';
 import { ListQueuesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startLocalStack, type LocalStack } from '../support/local-stack.js';
+import { CAPTURES_DIR as CAPTURES, stateOfChargeEvent } from '../support/webhook-fixtures.js';
 
 /**
  * The whole pipeline through local mode, over loopback: HTTP → receiver handler → SQS emulator →
  * processor handler (event-source-mapping semantics) → DynamoDB Local → read handler.
  */
-const CAPTURES = resolve(import.meta.dirname, '../../../shared/reference/webhook-captures');
 
 let stack: LocalStack;
 let sqs: SQSClient;
@@ -52,28 +52,8 @@ async function getVehicle(vehicleId: string): Promise<{ status: number; body: Ve
   return { status: response.status, body: (await response.json()) as VehicleView };
 }
 
-function stateEvent(vehicleId: string, value: number, oemUpdatedAt: number, eventId = randomUUID()): string {
-  return JSON.stringify({
-    eventId,
-    eventType: 'VEHICLE_STATE',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'TESLA', model: 'Model 3', year: 2024 },
-      signals: [
-        {
-          code: 'tractionbattery-stateofcharge',
-          name: 'StateOfCharge',
-          group: 'TractionBattery',
-          body: { value, unit: 'percent' },
-          meta: { oemUpdatedAt, retrievedAt: oemUpdatedAt + 500 },
-          status: { value: 'SUCCESS' },
-        },
-      ],
-    },
-    triggers: [{ type: 'SIGNAL_UPDATED', signal: 'TractionBattery.StateOfCharge' }],
-    meta: { deliveryId: randomUUID(), deliveredAt: Date.now(), mode: 'LIVE', version: '4.0' },
-  });
-}
+const stateEvent = (vehicleId: string, soc: number, oemUpdatedAt: number, eventId = randomUUID()) =>
+  JSON.stringify(stateOfChargeEvent(vehicleId, { soc, oemUpdatedAt, eventId, deliveredAt: Date.now() }));
 
 const stateOfCharge = async (vehicleId: string) => {
   const { status, body } = await getVehicle(vehicleId);

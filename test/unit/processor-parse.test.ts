@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   codeFromPath,
@@ -13,10 +12,8 @@ import {
   type VehicleStateEvent,
 } from '../../lambdas/webhook-processor/parse.js';
 import { planEvent } from '../../lambdas/webhook-processor/plan.js';
+import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
-// In CI the repository is a fresh clone with `shared/` beside it: <repo>/../shared/reference/webhook-captures.
-const here = dirname(fileURLToPath(import.meta.url));
-const CAPTURES = resolve(here, '../../../shared/reference/webhook-captures');
 const captureFiles = readdirSync(CAPTURES)
   .filter((file) => file.endsWith('.json'))
   .sort();

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseWebhook } from '../../lambdas/webhook-processor/parse.js';
 import {
@@ -13,9 +12,8 @@ import {
   type WriteIntent,
 } from '../../lambdas/webhook-processor/plan.js';
 import { deriveVehicleStatus } from '../../lambdas/shared/vehicle-status.js';
+import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CAPTURES = resolve(here, '../../../shared/reference/webhook-captures');
 const capture = (file: string) => readFileSync(join(CAPTURES, file), 'utf8');
 
 const RECEIVED_AT = 1_800_000_000_000;
