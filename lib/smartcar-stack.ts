@@ -17,7 +17,7 @@ import type { Construct } from 'constructs';
 import { z } from 'zod';
 // The Lambdas' own list of Smartcar permissions (a dependency-free module): synth rejects exactly the scopes
 // the connect Lambda would reject at cold start, instead of a deploy that then fails on the first request.
-import { isKnownScope } from '../lambdas/shared/scopes.js';
+import { isKnownScope } from '../lambdas/oauth/scopes.js';
 import { DataKey } from './constructs/data-key.js';
 import { EncryptedTable } from './constructs/encrypted-table.js';
 import { NodeLambda } from './constructs/node-lambda.js';

@@ -34,7 +34,7 @@ const optionalUrl = optionalText.refine(
 /** Smartcar permissions Connect asks for when `POST /connect` names none (a few read-only ones). */
 export const LOCAL_DEFAULT_SCOPES = 'read_vehicle_info,read_odometer';
 
-/** Paths of the local stand-ins for the app's "connected" / "connection failed" pages (local/pages.ts). */
+/** Paths of the local stand-ins for the app's "connected" / "connection failed" pages (local/routes/pages.ts). */
 export const LOCAL_PAGE_PATHS = {
   connected: '/local/connected',
   connectFailed: '/local/connect-failed',
@@ -101,7 +101,7 @@ export interface LocalConfig {
     readonly connectFailureUrl: string;
   };
   /**
-   * The Smartcar stand-in (local/fake-smartcar.ts) instead of the real Smartcar: `--fake-smartcar`,
+   * The Smartcar stand-in (local/stand-ins/smartcar/index.ts) instead of the real Smartcar: `--fake-smartcar`,
    * `LOCAL_FAKE_SMARTCAR=true` or `npm start --fake-smartcar` (npm_config_fake_smartcar).
    */
   readonly fakeSmartcar: {

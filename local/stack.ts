@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { LocalConfig } from './config.js';
-import { startDynamoDbLocal } from './dynamodb-local.js';
+import { startDynamoDbLocal } from './stand-ins/dynamodb-local.js';
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_SECONDS,
@@ -12,19 +12,24 @@ import {
   type QueueFunction,
   type ScheduledFunction,
   type RouteAuth,
-} from './functions.js';
-import { startFakeSmartcar, type FakeSmartcar, type FakeVehicleInit } from './fake-smartcar.js';
-import { startHttpGateway, type Route } from './http-gateway.js';
-import { startKmsFake } from './kms-fake.js';
-import type { LocalFunction } from './lambda-runtime.js';
-import { applyLambdaEnvironment, functionEnvironment, lambdaEnvironment } from './lambda-env.js';
-import { LOCAL_PAGES } from './pages.js';
-import { grantsRoute } from './grants.js';
-import { runJobRoute, startSchedule } from './scheduler.js';
-import { startSecretsManagerFake } from './secrets-manager-fake.js';
-import { createWebhookQueues, localSqsClient, startSqsEmulator, type WebhookQueues } from './sqs-emulator.js';
-import { startSqsPoller } from './sqs-poller.js';
-import { ensureTables } from './tables.js';
+} from './runtime/functions.js';
+import { startFakeSmartcar, type FakeSmartcar, type FakeVehicleInit } from './stand-ins/smartcar/index.js';
+import { startHttpGateway, type Route } from './runtime/http-gateway.js';
+import { startKmsFake } from './stand-ins/kms.js';
+import type { LocalFunction } from './runtime/lambda-runtime.js';
+import { applyLambdaEnvironment, functionEnvironment, lambdaEnvironment } from './runtime/lambda-env.js';
+import { LOCAL_PAGES } from './routes/pages.js';
+import { grantsRoute } from './routes/grants.js';
+import { runJobRoute, startSchedule } from './runtime/scheduler.js';
+import { startSecretsManagerFake } from './stand-ins/secrets-manager.js';
+import {
+  createWebhookQueues,
+  localSqsClient,
+  startSqsEmulator,
+  type WebhookQueues,
+} from './stand-ins/sqs.js';
+import { startSqsPoller } from './runtime/sqs-poller.js';
+import { ensureTables } from './stand-ins/dynamodb-tables.js';
 
 /**
  * Starts the whole product locally: the stand-ins for AWS, then the real Lambda handlers on top of them.
@@ -63,7 +68,7 @@ export interface RunningLocalStack {
   readonly url: string;
   /** The Lambda routes, in table order. */
   readonly routes: readonly LocalRoute[];
-  /** Route keys of the local-only pages (local/pages.ts), served by the same HTTP API. */
+  /** Route keys of the local-only pages (local/routes/pages.ts), served by the same HTTP API. */
   readonly pages: readonly string[];
   /** Route keys that run a scheduled job once (local only). */
   readonly jobs: readonly string[];

@@ -1,5 +1,5 @@
 import { CONFIG_VARIABLES, loadLocalConfig, parseLocalArgs, USAGE, type LocalConfig } from './config.js';
-import { DEFAULT_TIMEOUT_SECONDS, LOCAL_FUNCTIONS } from './functions.js';
+import { DEFAULT_TIMEOUT_SECONDS, LOCAL_FUNCTIONS } from './runtime/functions.js';
 import { watchLauncher } from './launcher-watch.js';
 import { FAKE_SMARTCAR_VEHICLES, LOCAL_NAMES, startLocalStack, type RunningLocalStack } from './stack.js';
 import { signature } from './webhook-client.js';

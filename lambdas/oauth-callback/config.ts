@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../shared/config.js';
-import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../shared/oauth-config.js';
+import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** GET /oauth/callback (docs/design.md, "Lambda environment (new)"). */
 export const callbackConfigSchema = z

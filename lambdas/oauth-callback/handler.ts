@@ -4,12 +4,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { dynamoOAuthStateStore } from '../shared/oauth-state.js';
-import { smartcarGateway } from '../shared/smartcar-client.js';
-import { smartcarSecretSource } from '../shared/smartcar-secret.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../shared/token-store.js';
-import { dynamoVehicleLinks } from '../shared/vehicle-links.js';
-import { createCallbackHandler } from './callback.js';
+import { dynamoOAuthStateStore } from '../oauth/oauth-state.js';
+import { smartcarGateway } from '../smartcar/gateway.js';
+import { smartcarSecretSource } from '../smartcar/secret.js';
+import { dynamoTokenStore, kmsTokenCipher } from '../tokens/token-store.js';
+import { dynamoVehicleLinks } from '../vehicles/vehicle-links.js';
+import { createCallbackHandler } from './create-handler.js';
 import { loadCallbackConfig } from './config.js';
 
 // Cold start: configuration validated once (bad URLs fail here, loudly); clients created once and reused. The

@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { TokenSet, VehicleInfo } from '../shared/smartcar-client.js';
-import type { TokenStore } from '../shared/token-store.js';
-import type { VehicleLinkStore } from '../shared/vehicle-links.js';
+import type { TokenSet, VehicleInfo } from '../smartcar/gateway.js';
+import type { TokenStore } from '../tokens/token-store.js';
+import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 
 /**
  * Stores a completed Connect in the crash-safe order of docs/design.md ("Callback storage order"):

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../shared/config.js';
+import { loadConfig, nonEmpty } from '../runtime/config.js';
 import {
   absoluteUrl,
   booleanFlag,
   defaultScopes,
   requireHttps,
   smartcarMode,
-} from '../shared/oauth-config.js';
+} from '../oauth/oauth-config.js';
 
 /** POST /connect (docs/design.md, "Lambda environment (new)"). */
 export const connectConfigSchema = z

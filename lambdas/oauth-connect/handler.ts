@@ -2,11 +2,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { dynamoOAuthStateStore } from '../shared/oauth-state.js';
-import { smartcarGateway } from '../shared/smartcar-client.js';
-import { smartcarSecretSource } from '../shared/smartcar-secret.js';
+import { dynamoOAuthStateStore } from '../oauth/oauth-state.js';
+import { smartcarGateway } from '../smartcar/gateway.js';
+import { smartcarSecretSource } from '../smartcar/secret.js';
 import { loadConnectConfig } from './config.js';
-import { createConnectHandler } from './connect.js';
+import { createConnectHandler } from './create-handler.js';
 
 // Cold start: configuration validated once; clients created once and reused (AWS_ENDPOINT_URL_<SERVICE> and the
 // SMARTCAR_*_ORIGIN variables point them elsewhere locally).

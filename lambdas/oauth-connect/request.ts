@@ -1,5 +1,5 @@
-import { APP_USER_ID_RULE, isValidAppUserId } from '../shared/app-user.js';
-import { checkScopes, MAX_SCOPES } from '../shared/scopes.js';
+import { APP_USER_ID_RULE, isValidAppUserId } from '../oauth/app-user.js';
+import { checkScopes, MAX_SCOPES } from '../oauth/scopes.js';
 
 /** The body of POST /connect: `{"userId": "<app user id>", "scopes"?: ["read_vehicle_info", …]}`. Pure. */
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../shared/config.js';
-import { absoluteUrl, smartcarTimeoutMs } from '../shared/oauth-config.js';
+import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
+import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** The scheduled token refresh (docs/design.md, "Scheduled token refresh", "Environment"). */
 export const refreshConfigSchema = z.object({

@@ -4,10 +4,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { smartcarGateway } from '../shared/smartcar-client.js';
-import { smartcarSecretSource } from '../shared/smartcar-secret.js';
-import { createTokenRotation, dynamoVehicleReauth } from '../shared/token-rotation.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../shared/token-store.js';
+import { smartcarGateway } from '../smartcar/gateway.js';
+import { smartcarSecretSource } from '../smartcar/secret.js';
+import { createTokenRotation, dynamoVehicleReauth } from '../tokens/token-rotation.js';
+import { dynamoTokenStore, kmsTokenCipher } from '../tokens/token-store.js';
 import { loadRefreshConfig } from './config.js';
 import { createRefreshHandler, createRefreshJob } from './refresh-job.js';
 

@@ -4,9 +4,9 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { settleWithConcurrency } from '../shared/concurrency.js';
-import { createRateGate, type RotationResult, type TokenRotation } from '../shared/token-rotation.js';
-import type { DueGrant, TokenStore } from '../shared/token-store.js';
+import { settleWithConcurrency } from '../runtime/concurrency.js';
+import { createRateGate, type RotationResult, type TokenRotation } from '../tokens/token-rotation.js';
+import type { DueGrant, TokenStore } from '../tokens/token-store.js';
 
 /**
  * The scheduled token refresh (docs/design.md, "Scheduled token refresh with atomic rotation"): select the due

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../shared/config.js';
-import { absoluteUrl, smartcarTimeoutMs } from '../shared/oauth-config.js';
-import { DEFAULT_MANAGEMENT_ORIGIN } from '../shared/smartcar-client.js';
+import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
+import { DEFAULT_MANAGEMENT_ORIGIN } from '../smartcar/gateway.js';
 
 /** DELETE /vehicles/{vehicleId} (docs/design.md, "Lambda environment (new)"). */
 export const disconnectConfigSchema = z.object({

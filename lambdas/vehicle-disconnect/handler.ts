@@ -3,12 +3,12 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { smartcarGateway } from '../shared/smartcar-client.js';
-import { smartcarSecretSource } from '../shared/smartcar-secret.js';
-import { dynamoTokenStore } from '../shared/token-store.js';
-import { dynamoVehicleLinks } from '../shared/vehicle-links.js';
+import { smartcarGateway } from '../smartcar/gateway.js';
+import { smartcarSecretSource } from '../smartcar/secret.js';
+import { dynamoTokenStore } from '../tokens/token-store.js';
+import { dynamoVehicleLinks } from '../vehicles/vehicle-links.js';
 import { loadDisconnectConfig } from './config.js';
-import { createDisconnectHandler } from './disconnect.js';
+import { createDisconnectHandler } from './create-handler.js';
 
 // Cold start: configuration validated once; clients created once and reused (AWS_ENDPOINT_URL_<SERVICE>
 // points them at local stand-ins in local mode).

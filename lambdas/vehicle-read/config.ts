@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../shared/config.js';
+import { loadConfig, nonEmpty } from '../runtime/config.js';
 
 /** The read Lambda's environment (docs/design.md, "Runtime configuration"). */
 export const readConfigSchema = z.object({

@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadReadConfig } from './config.js';
 import { dynamoVehicleList } from './list.js';
 import { dynamoVehicleItems } from './store.js';
-import { createVehicleReadHandler } from './vehicle-read.js';
+import { createVehicleReadHandler } from './create-handler.js';
 
 // Cold start: configuration validated once; the client is created once and picks up AWS_ENDPOINT_URL_DYNAMODB.
 const config = loadReadConfig();

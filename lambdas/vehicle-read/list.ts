@@ -1,13 +1,13 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { mapWithLimit } from '../shared/concurrency.js';
-import { BY_APP_USER_INDEX } from '../shared/vehicle-links.js';
-import { ERROR_SK_PREFIX, PROFILE_SK, isValidVehicleId, vehiclePk } from '../shared/vehicle-keys.js';
+import { mapWithLimit } from '../runtime/concurrency.js';
+import { BY_APP_USER_INDEX } from '../vehicles/vehicle-links.js';
+import { ERROR_SK_PREFIX, PROFILE_SK, isValidVehicleId, vehiclePk } from '../vehicles/vehicle-keys.js';
 import {
   DISCONNECTED,
   NEEDS_REAUTH,
   deriveVehicleStatus,
   type StatusRelevantError,
-} from '../shared/vehicle-status.js';
+} from '../vehicles/vehicle-status.js';
 import { resolutionOf } from './read.js';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ERROR_SK_PREFIX, PROFILE_SK, SIGNAL_SK_PREFIX } from '../shared/vehicle-keys.js';
-import { deriveVehicleStatus } from '../shared/vehicle-status.js';
+import { ERROR_SK_PREFIX, PROFILE_SK, SIGNAL_SK_PREFIX } from '../vehicles/vehicle-keys.js';
+import { deriveVehicleStatus } from '../vehicles/vehicle-status.js';
 
 /**
  * The read model: items of one vehicle partition → the JSON of `GET /vehicles/{vehicleId}`.

@@ -1,5 +1,5 @@
 import { paginateQuery, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { ERROR_SK_PREFIX, STATE_SK_RANGE } from '../shared/vehicle-keys.js';
+import { ERROR_SK_PREFIX, STATE_SK_RANGE } from '../vehicles/vehicle-keys.js';
 
 /** Everything the read model needs from a vehicle partition: PROFILE, SIGNAL# and ERROR# items. */
 export interface VehicleItemSource {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../shared/config.js';
+import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
 
 /** The processor's environment (docs/design.md, "Runtime configuration"). */
 export const processorConfigSchema = z.object({

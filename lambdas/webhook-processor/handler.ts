@@ -3,7 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadProcessorConfig } from './config.js';
-import { createProcessorHandler } from './processor.js';
+import { createProcessorHandler } from './create-handler.js';
 
 // Cold start: configuration validated once (a bad value fails here, loudly); clients created once and reused.
 // The SDK picks up AWS_ENDPOINT_URL_DYNAMODB, so local mode runs this same code against DynamoDB Local.

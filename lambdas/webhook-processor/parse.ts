@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { isValidVehicleId, type VehicleMode } from '../shared/vehicle-keys.js';
+import { isValidVehicleId, type VehicleMode } from '../vehicles/vehicle-keys.js';
 
 /**
  * Lenient parsing of a webhook body into one normalized event.
  *
- * Real deliveries differ from the docs (see shared/reference/webhook-captures/README.md), so every object is
+ * Real deliveries differ from the docs (see test/fixtures/webhook-captures/README.md), so every object is
  * loose (unknown fields are kept, never rejected) and a field of an unexpected type degrades to "absent"
  * instead of failing the whole event. Only what we cannot do without — valid JSON, an event type we can route,
  * a vehicle id for vehicle events — makes the body unprocessable.

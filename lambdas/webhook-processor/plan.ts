@@ -5,7 +5,7 @@ import {
   signalSk,
   vehiclePk,
   type VehicleMode,
-} from '../shared/vehicle-keys.js';
+} from '../vehicles/vehicle-keys.js';
 import type {
   NormalizedEvent,
   NormalizedSignal,

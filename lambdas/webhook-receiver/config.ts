@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../shared/config.js';
+import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
 
 export const receiverConfigSchema = z.object({
   QUEUE_URL: nonEmpty,

@@ -1,10 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { smartcarSecretSource } from '../shared/smartcar-secret.js';
+import { smartcarSecretSource } from '../smartcar/secret.js';
 import { loadReceiverConfig } from './config.js';
 import { sqsWebhookQueue } from './queue.js';
-import { createReceiverHandler } from './receiver.js';
+import { createReceiverHandler } from './create-handler.js';
 
 // Cold start: configuration validated once, clients created once and reused by every invocation.
 const config = loadReceiverConfig();

@@ -147,7 +147,7 @@ export class SmartcarHttpApi extends Construct {
   }
 
   /**
-   * The OAuth routes of issue 3. Separate from the constructor because their Lambdas need this API's URL
+   * The OAuth routes. Separate from the constructor because their Lambdas need this API's URL
    * (the default Smartcar redirect URI) in their environment, so they are created after the API.
    */
   addOAuthRoutes(handlers: OAuthRouteHandlers): OAuthRoutes {

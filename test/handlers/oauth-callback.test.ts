@@ -18,13 +18,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startFakeSmartcar, type FakeSmartcar } from '../../local/fake-smartcar.js';
-import { createCallbackHandler, type CallbackDeps } from '../../lambdas/oauth-callback/callback.js';
-import { dynamoOAuthStateStore } from '../../lambdas/shared/oauth-state.js';
-import { smartcarGateway, type SmartcarGateway } from '../../lambdas/shared/smartcar-client.js';
-import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../../lambdas/shared/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/shared/vehicle-links.js';
+import { startFakeSmartcar, type FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
+import { createCallbackHandler, type CallbackDeps } from '../../lambdas/oauth-callback/create-handler.js';
+import { dynamoOAuthStateStore } from '../../lambdas/oauth/oauth-state.js';
+import { smartcarGateway, type SmartcarGateway } from '../../lambdas/smartcar/gateway.js';
+import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
+import { dynamoTokenStore, kmsTokenCipher } from '../../lambdas/tokens/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/vehicle-links.js';
 import { httpEvent, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
 import { freePort } from '../support/ports.js';
 

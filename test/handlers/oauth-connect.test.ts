@@ -3,10 +3,10 @@ import { DynamoDBClient, InternalServerError } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createConnectHandler } from '../../lambdas/oauth-connect/connect.js';
-import { dynamoOAuthStateStore, STATE_TTL_SECONDS } from '../../lambdas/shared/oauth-state.js';
-import { smartcarGateway } from '../../lambdas/shared/smartcar-client.js';
-import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
+import { createConnectHandler } from '../../lambdas/oauth-connect/create-handler.js';
+import { dynamoOAuthStateStore, STATE_TTL_SECONDS } from '../../lambdas/oauth/oauth-state.js';
+import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
+import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
 
 const documentClient = DynamoDBDocumentClient.from(

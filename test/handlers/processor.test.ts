@@ -22,7 +22,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
-import { createProcessorHandler } from '../../lambdas/webhook-processor/processor.js';
+import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
 const capture = (file: string) => readFileSync(join(CAPTURES, file), 'utf8');

@@ -2,8 +2,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { RotationRequest, RotationResult } from '../../lambdas/shared/token-rotation.js';
-import type { DueGrant, DueIndex } from '../../lambdas/shared/token-store.js';
+import type { RotationRequest, RotationResult } from '../../lambdas/tokens/token-rotation.js';
+import type { DueGrant, DueIndex } from '../../lambdas/tokens/token-store.js';
 import {
   createRefreshHandler,
   createRefreshJob,

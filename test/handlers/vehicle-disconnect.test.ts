@@ -13,11 +13,11 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { smartcarGateway } from '../../lambdas/shared/smartcar-client.js';
-import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
-import { dynamoTokenStore } from '../../lambdas/shared/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/shared/vehicle-links.js';
-import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/disconnect.js';
+import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
+import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
+import { dynamoTokenStore } from '../../lambdas/tokens/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/vehicle-links.js';
+import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create-handler.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
 
 /** DELETE /vehicles/{vehicleId} with DynamoDB mocked and the Management API answered by a stubbed fetch. */

@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
-import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
+import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 
 const documentClient = DynamoDBDocumentClient.from(
   new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),

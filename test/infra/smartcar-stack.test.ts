@@ -849,7 +849,7 @@ describe('least privilege (OAuth)', () => {
   });
 });
 
-describe('token refresh (issue 4)', () => {
+describe('token refresh', () => {
   const tableArn = (t: () => [string, CfnResource]) => `<${t()[0]}>`;
   const tableKeyActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
   const ruleArn = () => ({ 'Fn::GetAtt': [scheduleRule()[0], 'Arn'] });
@@ -862,7 +862,7 @@ describe('token refresh (issue 4)', () => {
         { AttributeName: 'dueShard', KeyType: 'HASH' },
         { AttributeName: sortKey, KeyType: 'RANGE' },
       ],
-      // Never ALL: the token ciphertexts stay out of the indexes (the same definition as local/tables.ts).
+      // Never ALL: the token ciphertexts stay out of the indexes (the same definition as local/stand-ins/dynamodb-tables.ts).
       Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['version', otherExpiry] },
     });
     expect(props(tokenTable()[1]).GlobalSecondaryIndexes).toEqual([

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../support/local-stack.js';
 
 /**
- * Issue 4 as a developer tries it in local mode: connect a vehicle through the fake Smartcar, run
+ * The token refresh as a developer tries it in local mode: connect a vehicle through the fake Smartcar, run
  * `POST /local/jobs/token-refresh` as of 55 days later, and see the grant rotated (new version, new expiry)
  * with its vehicles still CONNECTED — the real refresh handler, SDK, KMS stand-in and DynamoDB Local.
  */

@@ -10,26 +10,26 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { FakeSmartcar, NextAuthorization } from '../../local/fake-smartcar.js';
-import type { KmsFake } from '../../local/kms-fake.js';
-import { ensureTables } from '../../local/tables.js';
-import { createCallbackHandler } from '../../lambdas/oauth-callback/callback.js';
+import type { FakeSmartcar, NextAuthorization } from '../../local/stand-ins/smartcar/index.js';
+import type { KmsFake } from '../../local/stand-ins/kms.js';
+import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { createCallbackHandler } from '../../lambdas/oauth-callback/create-handler.js';
 import { CONNECT_ERRORS } from '../../lambdas/oauth-callback/query.js';
-import { createConnectHandler } from '../../lambdas/oauth-connect/connect.js';
-import { dynamoOAuthStateStore, STATE_TTL_SECONDS } from '../../lambdas/shared/oauth-state.js';
-import { smartcarGateway } from '../../lambdas/shared/smartcar-client.js';
-import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
+import { createConnectHandler } from '../../lambdas/oauth-connect/create-handler.js';
+import { dynamoOAuthStateStore, STATE_TTL_SECONDS } from '../../lambdas/oauth/oauth-state.js';
+import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
+import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
 import {
   dynamoTokenStore,
   kmsTokenCipher,
   TokenDecryptionError,
   type TokenStore,
-} from '../../lambdas/shared/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/shared/vehicle-links.js';
-import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/disconnect.js';
+} from '../../lambdas/tokens/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/vehicle-links.js';
+import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create-handler.js';
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
-import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
+import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';

@@ -6,22 +6,22 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import smartcar from 'smartcar';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startDynamoDbLocal } from '../../local/dynamodb-local.js';
-import type { FakeSmartcar } from '../../local/fake-smartcar.js';
+import { startDynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
+import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import {
   BY_ACCESS_EXPIRY_INDEX as LOCAL_ACCESS_INDEX,
   BY_REFRESH_EXPIRY_INDEX as LOCAL_REFRESH_INDEX,
   ensureTables,
-} from '../../local/tables.js';
+} from '../../local/stand-ins/dynamodb-tables.js';
 import {
   createAccessTokenProvider,
   GrantNeedsReauthError,
   VehicleNotConnectedError,
-} from '../../lambdas/shared/access-token.js';
-import { deadline } from '../../lambdas/shared/deadline.js';
-import { smartcarGateway, type TokenSet } from '../../lambdas/shared/smartcar-client.js';
-import type { SmartcarSecretSource } from '../../lambdas/shared/smartcar-secret.js';
-import { createTokenRotation, dynamoVehicleReauth } from '../../lambdas/shared/token-rotation.js';
+} from '../../lambdas/tokens/access-token.js';
+import { deadline } from '../../lambdas/runtime/deadline.js';
+import { smartcarGateway, type TokenSet } from '../../lambdas/smartcar/gateway.js';
+import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
+import { createTokenRotation, dynamoVehicleReauth } from '../../lambdas/tokens/token-rotation.js';
 import {
   BY_ACCESS_EXPIRY_INDEX,
   BY_REFRESH_EXPIRY_INDEX,
@@ -29,8 +29,8 @@ import {
   kmsTokenCipher,
   type GrantRecord,
   type TokenStore,
-} from '../../lambdas/shared/token-store.js';
-import { dynamoVehicleLinks, type VehicleLinkStore } from '../../lambdas/shared/vehicle-links.js';
+} from '../../lambdas/tokens/token-store.js';
+import { dynamoVehicleLinks, type VehicleLinkStore } from '../../lambdas/vehicles/vehicle-links.js';
 import { createRefreshJob, type RefreshJob } from '../../lambdas/token-refresh/refresh-job.js';
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
@@ -775,7 +775,7 @@ async function upgradesOldTokenTable(client: DynamoDBClient): Promise<void> {
     oauthStateTable: 'old-rf-states',
     tokenTable: 'old-rf-tokens',
   };
-  // The token table as local/tables.ts created it in issue 3: no GSI, grants without `dueShard`.
+  // The token table as local/stand-ins/dynamodb-tables.ts created it before the refresh job existed: no GSI, grants without `dueShard`.
   await client.send(
     new CreateTableCommand({
       TableName: names.tokenTable,
@@ -829,7 +829,7 @@ async function upgradesOldTokenTable(client: DynamoDBClient): Promise<void> {
       status: 'ACTIVE',
     },
   ]);
-  // The ACTIVE grant from before issue 4 was put into the due indexes; the one awaiting re-auth was not.
+  // The ACTIVE grant from before the refresh job was put into the due indexes; the one awaiting re-auth was not.
   const store = dynamoTokenStore({ client: documents, tableName: names.tokenTable });
   expect(await store.listDue('refresh', 10_000)).toEqual([
     { grantId: 'old-active', version: 1, accessExpiresAt: 1_000, refreshExpiresAt: 2_000 },

@@ -11,12 +11,12 @@ import type {
   SQSRecord,
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
-import { ensureTables } from '../../local/tables.js';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
+import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
-import { createVehicleReadHandler } from '../../lambdas/vehicle-read/vehicle-read.js';
+import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
-import { createProcessorHandler } from '../../lambdas/webhook-processor/processor.js';
+import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { freePort } from '../support/ports.js';
 import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
 

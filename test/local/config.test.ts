@@ -6,7 +6,11 @@ import {
   loadLocalConfig,
   parseLocalArgs,
 } from '../../local/config.js';
-import { lambdaEnvironment, applyLambdaEnvironment, NO_LOCAL_ENDPOINT } from '../../local/lambda-env.js';
+import {
+  lambdaEnvironment,
+  applyLambdaEnvironment,
+  NO_LOCAL_ENDPOINT,
+} from '../../local/runtime/lambda-env.js';
 
 describe('local config', () => {
   it('has working defaults for a bare `npm start`', () => {

@@ -6,7 +6,7 @@ import {
   isTextContentType,
   startHttpGateway,
   type HttpGateway,
-} from '../../local/http-gateway.js';
+} from '../../local/runtime/http-gateway.js';
 import { freePort } from '../support/ports.js';
 
 let gateway: HttpGateway;

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { connectedPage, connectFailedPage, LOCAL_PAGES } from '../../local/pages.js';
+import { connectedPage, connectFailedPage, LOCAL_PAGES } from '../../local/routes/pages.js';
 
 async function render(
   handler: typeof connectedPage,

@@ -13,8 +13,8 @@ import {
   startSqsEmulator,
   type SqsEmulator,
   type WebhookQueues,
-} from '../../local/sqs-emulator.js';
-import { interpretBatchResponse, startSqsPoller, type SqsPoller } from '../../local/sqs-poller.js';
+} from '../../local/stand-ins/sqs.js';
+import { interpretBatchResponse, startSqsPoller, type SqsPoller } from '../../local/runtime/sqs-poller.js';
 import { freePort } from '../support/ports.js';
 
 const REGION = 'us-east-1';

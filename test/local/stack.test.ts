@@ -13,7 +13,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyHandlerV2, Handler, ScheduledEvent, SQSEvent, SQSHandler } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLocalConfig } from '../../local/config.js';
-import type { LocalFunctions } from '../../local/functions.js';
+import type { LocalFunctions } from '../../local/runtime/functions.js';
 import { LOCAL_NAMES, startLocalStack, type RunningLocalStack } from '../../local/stack.js';
 import { freePort } from '../support/ports.js';
 

@@ -1,7 +1,11 @@
 import { vi } from 'vitest';
-import { startFakeSmartcar, type FakeSmartcar, type FakeSmartcarOptions } from '../../local/fake-smartcar.js';
-import { smartcarGateway, type SmartcarGateway } from '../../lambdas/shared/smartcar-client.js';
-import type { SmartcarSecret } from '../../lambdas/shared/smartcar-secret.js';
+import {
+  startFakeSmartcar,
+  type FakeSmartcar,
+  type FakeSmartcarOptions,
+} from '../../local/stand-ins/smartcar/index.js';
+import { smartcarGateway, type SmartcarGateway } from '../../lambdas/smartcar/gateway.js';
+import type { SmartcarSecret } from '../../lambdas/smartcar/secret.js';
 import { freePort } from './ports.js';
 
 /** Where the `smartcar` SDK sends its requests, read from process.env (auth: when an AuthClient is built). */

@@ -1,9 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { startDynamoDbLocal } from '../../local/dynamodb-local.js';
-import type { FakeSmartcar, FakeSmartcarOptions } from '../../local/fake-smartcar.js';
-import { startKmsFake, type KmsFake } from '../../local/kms-fake.js';
+import { startDynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
+import type { FakeSmartcar, FakeSmartcarOptions } from '../../local/stand-ins/smartcar/index.js';
+import { startKmsFake, type KmsFake } from '../../local/stand-ins/kms.js';
 import { startSdkFakeSmartcar } from './fake-smartcar-sdk.js';
 import { freePort } from './ports.js';
 

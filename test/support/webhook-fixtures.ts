@@ -3,10 +3,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /**
- * Webhook bodies shared by the tests: the real captured deliveries in `../shared/reference/webhook-captures`
- * (in CI the repository is a fresh clone with `shared/` beside it) and a small VEHICLE_STATE builder.
+ * Webhook bodies for the tests: real captured deliveries, copied into the repository with their attribution
+ * and licence (`test/fixtures/webhook-captures/README.md`), and a small VEHICLE_STATE builder.
  */
-export const CAPTURES_DIR = resolve(import.meta.dirname, '../../../shared/reference/webhook-captures');
+export const CAPTURES_DIR = resolve(import.meta.dirname, '../fixtures/webhook-captures');
 
 /** The capture files, sorted (VERIFY included). */
 export const captureFiles = (): string[] =>

@@ -5,8 +5,8 @@ import {
   parseCallbackQuery,
 } from '../../lambdas/oauth-callback/query.js';
 import { parseConnectRequest } from '../../lambdas/oauth-connect/request.js';
-import { isWellFormedState, newState } from '../../lambdas/shared/oauth-state.js';
-import { redirect, withQuery } from '../../lambdas/shared/urls.js';
+import { isWellFormedState, newState } from '../../lambdas/oauth/oauth-state.js';
+import { redirect, withQuery } from '../../lambdas/runtime/urls.js';
 import { decodeNextToken, encodeNextToken } from '../../lambdas/vehicle-read/list.js';
 
 describe('POST /connect body', () => {

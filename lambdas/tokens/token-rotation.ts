@@ -1,0 +1,519 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mapWithLimit } from '../runtime/concurrency.js';
+import { deadline } from '../runtime/deadline.js';
+import { isConditionalFailure } from '../runtime/dynamo-errors.js';
+import { countFailure } from '../runtime/metrics.js';
+import {
+  classifyTokenExchangeError,
+  describeSmartcarError,
+  type SmartcarGateway,
+  type TokenExchangeError,
+  type TokenSet,
+} from '../smartcar/gateway.js';
+import {
+  GrantConflictError,
+  TokenDecryptionError,
+  type GrantClaim,
+  type GrantRecord,
+  type TokenStore,
+} from './token-store.js';
+import { PROFILE_SK, vehiclePk } from '../vehicles/vehicle-keys.js';
+import { NEEDS_REAUTH } from '../vehicles/vehicle-status.js';
+
+/*
+ * Atomic rotation of a grant's token pair (docs/design.md, "Atomic rotation"), shared by the scheduled refresh
+ * job and getAccessToken so that both follow exactly one protocol:
+ *
+ *   1. CLAIM    UpdateItem SET leaseOwner, leaseUntil  IF version = :v AND ACTIVE AND no live lease.
+ *               Losing the claim means someone else is rotating (or already did): no Smartcar call.
+ *   2. EXCHANGE decrypt the stored refresh token, AuthClient.exchangeRefreshToken. From Smartcar's answer on,
+ *               the new pair exists only in this process's memory.
+ *   3. PERSIST  UpdateItem new ciphertexts, version + 1, REMOVE lease  IF version = :v AND leaseOwner = me.
+ *
+ * THE CRASH WINDOW is between Smartcar rotating (2) and our write landing (3): a Lambda timeout, an OOM, a
+ * DynamoDB or KMS outage, or Smartcar's answer lost on the network after it rotated. The new pair is then gone,
+ * and the stored refresh token is the one Smartcar just rotated. What keeps that from costing the owner a
+ * re-connect is that Smartcar (like the fake) keeps accepting a rotated refresh token for about a minute, and
+ * every party retries with the STORED token:
+ *   - Lost answer / timeout / 5xx during the exchange: retried right here with the same token, a few seconds
+ *     later, which is inside the reuse window whether or not Smartcar had rotated.
+ *   - Persist failures: retried here with backoff until the invocation's end (not only the lease's: the write
+ *     is conditional on leaseOwner, so it still succeeds late as long as nobody took the grant over). A write
+ *     whose acknowledgement was lost is recognised by `rotatedBy = owner` on the conflict that its retry hits.
+ *   - The process dies: the claim leaves `leaseUntil` behind (REFRESH_LEASE_SECONDS, short on purpose). After it,
+ *     the next claimant (a parallel run, the next run, or getAccessToken) finds the expired lease, claims,
+ *     exchanges the stored token again and, within the reuse window, stores a valid newest pair ("resumed",
+ *     metric TokenRotationRecovered). Later than that Smartcar answers invalid_grant and the grant needs
+ *     re-authorization; the log line then says `afterInterruptedRotation` so it can be told from a revocation.
+ *   - On every failure that leaves the stored token valid or possibly in its reuse window (429, 5xx, timeouts,
+ *     our own errors) the lease is released at once, so that a getAccessToken call can retry within the window
+ *     instead of waiting for the lease to expire.
+ *   - The job never starts a rotation with less than ~15 s of invocation left, and the exchange must end
+ *     PERSIST_RESERVE_MS before the lease does, so the persist normally runs while the lease is still ours.
+ * A pair that could not be stored is logged at error level with metric TokenRotationNotPersisted: the alarm for
+ * the one case that can still end in a re-connect.
+ */
+
+export const DEFAULT_LEASE_MS = 60_000;
+/** Transient exchange failures (5xx, timeouts, network) tried this many times in one rotation. */
+export const EXCHANGE_ATTEMPTS = 3;
+const EXCHANGE_BACKOFF_BASE_MS = 500;
+const EXCHANGE_BACKOFF_CAP_MS = 4_000;
+/** After a 429 the same rotation tries once more (after Retry-After), then gives the grant back. */
+const RATE_LIMIT_RETRIES = 1;
+/** Wait on 429 without a Retry-After (first retry); doubled per further 429. */
+const RATE_LIMIT_BACKOFF_MS = 2_000;
+/** Up to this much is added to Retry-After, so that parallel callers do not come back in lockstep. */
+export const RETRY_AFTER_JITTER_MS = 1_000;
+/** No Smartcar call is started with less time than this before its deadline. */
+const MIN_CALL_BUDGET_MS = 1_000;
+/** The exchange must be done this long before the lease (or invocation) ends, to persist under the lease. */
+export const PERSIST_RESERVE_MS = 5_000;
+const PERSIST_ATTEMPTS = 6;
+const PERSIST_BACKOFF_BASE_MS = 200;
+const PERSIST_BACKOFF_CAP_MS = 3_000;
+/** A grant without vehicles older than this is garbage of an interrupted callback (design: "a few minutes"). */
+export const ORPHAN_MIN_AGE_MS = 15 * 60 * 1000;
+/** Vehicle profiles marked NEEDS_REAUTH at once. */
+const PROFILE_CONCURRENCY = 5;
+
+export type ReauthReason = 'invalid_grant' | 'refresh_token_expired';
+export type RotationFailure =
+  | 'claim_failed'
+  | 'decrypt_failed'
+  | 'smartcar_unavailable'
+  | 'smartcar_rejected'
+  | 'client_rejected'
+  | 'no_time'
+  | 'lease_lost'
+  | 'not_persisted'
+  | 'reauth_not_stored'
+  | 'unexpected';
+
+export type RotationResult =
+  | {
+      readonly outcome: 'rotated';
+      readonly grant: GrantRecord;
+      readonly tokens: TokenSet;
+      /** True when this rotation took over the expired lease of one that did not finish. */
+      readonly resumed: boolean;
+    }
+  | {
+      readonly outcome: 'skipped';
+      readonly reason: 'claimed_elsewhere' | 'orphan_deleted' | 'orphan_young' | 'grant_deleted';
+    }
+  | { readonly outcome: 'needs_reauth'; readonly reason: ReauthReason }
+  | { readonly outcome: 'throttled'; readonly retryAfterMs?: number }
+  | { readonly outcome: 'failed'; readonly reason: RotationFailure };
+
+/**
+ * Shared between the rotations of one job run (or one container, for getAccessToken): once Smartcar answered
+ * 429, no exchange is sent before `blockedUntil`, and `tripped` tells the job to start no new refreshes.
+ */
+export interface RateGate {
+  readonly tripped: boolean;
+  blockedUntil(): number;
+  block(until: number): void;
+}
+
+export function createRateGate(): RateGate {
+  let until = 0;
+  let tripped = false;
+  return {
+    get tripped() {
+      return tripped;
+    },
+    blockedUntil: () => until,
+    block(next) {
+      tripped = true;
+      until = Math.max(until, next);
+    },
+  };
+}
+
+export interface RotationRequest {
+  readonly grantId: string;
+  /** The version the caller saw (index entry or read); the claim fails if the grant has moved on. */
+  readonly version: number;
+  /** Decision time (the job: the scheduled event's time): a refresh token expiring by then is expired. */
+  readonly now: number;
+  /** Wall-clock epoch ms by which this rotation must be done, persist retries included. */
+  readonly endsAt: number;
+  /** Who claims, e.g. `job:<request id>`; a random suffix makes every claim's owner unique. */
+  readonly claimant: string;
+  /** Default: the rotation's own gate (one per createTokenRotation). */
+  readonly gate?: RateGate;
+}
+
+/** Marks the vehicle profiles of a grant NEEDS_REAUTH (vehicle state table). */
+export interface VehicleReauthMarker {
+  markNeedsReauth(vehicleIds: readonly string[], grantId: string, now: number): Promise<void>;
+}
+
+/**
+ * Profile `status = NEEDS_REAUTH`, each conditional on the profile still pointing at this grant: a vehicle
+ * that was re-connected (new grant) or disconnected (no grant) meanwhile is left alone.
+ */
+export function dynamoVehicleReauth(options: {
+  readonly client: DynamoDBDocumentClient;
+  readonly vehicleTableName: string;
+}): VehicleReauthMarker {
+  return {
+    async markNeedsReauth(vehicleIds, grantId, now) {
+      await mapWithLimit(vehicleIds, PROFILE_CONCURRENCY, async (vehicleId) => {
+        try {
+          await options.client.send(
+            new UpdateCommand({
+              TableName: options.vehicleTableName,
+              Key: { pk: vehiclePk(vehicleId), sk: PROFILE_SK },
+              UpdateExpression: 'SET #status = :needsReauth, needsReauthAt = :now',
+              ConditionExpression: 'grantId = :grantId',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':needsReauth': NEEDS_REAUTH, ':now': now, ':grantId': grantId },
+            }),
+          );
+        } catch (error) {
+          if (!isConditionalFailure(error)) throw error;
+        }
+      });
+    },
+  };
+}
+
+export interface TokenRotationDeps {
+  readonly tokens: Pick<
+    TokenStore,
+    'claimGrant' | 'persistRotation' | 'releaseClaim' | 'markNeedsReauth' | 'deleteGrantIfUnused' | 'getGrant'
+  >;
+  readonly profiles: VehicleReauthMarker;
+  readonly smartcar: Pick<SmartcarGateway, 'exchangeRefreshToken'>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** REFRESH_LEASE_SECONDS × 1000. */
+  readonly leaseMs: number;
+  /** Limit of one exchange request (SMARTCAR_TIMEOUT_MS). */
+  readonly smartcarTimeoutMs: number;
+  /** Wall clock for leases: compared with other processes' clocks, so never the (replayable) event time. */
+  readonly clock?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** [0, 1) for jitter; injectable for tests. */
+  readonly random?: () => number;
+}
+
+export interface TokenRotation {
+  rotate(request: RotationRequest): Promise<RotationResult>;
+}
+
+type ExchangeOutcome =
+  | { readonly kind: 'ok'; readonly tokens: TokenSet }
+  | { readonly kind: 'failed'; readonly error: TokenExchangeError | undefined; readonly throttled: boolean };
+
+export const realSleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
+  const { tokens, logger, metrics } = deps;
+  const clock = deps.clock ?? Date.now;
+  const sleep = deps.sleep ?? realSleep;
+  const random = deps.random ?? Math.random;
+  const ownGate = createRateGate();
+
+  /** Exponential backoff with "equal jitter": half fixed, half random, so waits never collapse to zero. */
+  function backoff(attempt: number, baseMs: number, capMs: number): number {
+    const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+    return ceiling / 2 + random() * (ceiling / 2);
+  }
+
+  /** Waits out a 429 block (+ jitter) if that still leaves time for a call before `endsAt`; false otherwise. */
+  async function passGate(gate: RateGate, endsAt: number): Promise<boolean> {
+    const wait = gate.blockedUntil() - clock();
+    if (wait <= 0) return true;
+    const delay = wait + random() * RETRY_AFTER_JITTER_MS;
+    if (clock() + delay + MIN_CALL_BUDGET_MS > endsAt) return false;
+    await sleep(delay);
+    return true;
+  }
+
+  async function release(claim: GrantClaim): Promise<void> {
+    try {
+      await tokens.releaseClaim(claim);
+    } catch (error) {
+      // The lease then simply expires (REFRESH_LEASE_SECONDS).
+      logger.warn('Could not release the rotation lease', {
+        grantId: claim.grant.grantId,
+        error: error as Error,
+      });
+    }
+  }
+
+  async function exchange(
+    grantId: string,
+    refreshToken: string,
+    endsAt: number,
+    gate: RateGate,
+  ): Promise<ExchangeOutcome> {
+    let transientFailures = 0;
+    let rateLimited = 0;
+    let last: TokenExchangeError | undefined;
+    for (;;) {
+      if (!(await passGate(gate, endsAt))) return { kind: 'failed', error: last, throttled: true };
+      if (endsAt - clock() < MIN_CALL_BUDGET_MS) return { kind: 'failed', error: last, throttled: false };
+      try {
+        const issuedAt = clock();
+        const limit = deadline({ perCallMs: deps.smartcarTimeoutMs, endsAt, now: clock });
+        return {
+          kind: 'ok',
+          tokens: await deps.smartcar.exchangeRefreshToken(refreshToken, limit, issuedAt),
+        };
+      } catch (error) {
+        const failure = classifyTokenExchangeError(error, clock());
+        last = failure;
+        logger.warn('Refresh token exchange failed', {
+          grantId,
+          smartcarError: describeSmartcarError(failure),
+        });
+        if (failure.kind === 'rate_limited') {
+          rateLimited += 1;
+          metrics.addMetric('SmartcarRateLimited', MetricUnit.Count, 1);
+          const wait =
+            failure.details.retryAfterMs ?? RATE_LIMIT_BACKOFF_MS * 2 ** Math.max(0, rateLimited - 1);
+          // Everyone sharing the gate (the whole run) holds back until then; passGate adds the jitter.
+          gate.block(clock() + wait);
+          if (rateLimited > RATE_LIMIT_RETRIES) return { kind: 'failed', error: failure, throttled: true };
+          continue;
+        }
+        if (failure.kind === 'transient') {
+          transientFailures += 1;
+          const delay = backoff(transientFailures, EXCHANGE_BACKOFF_BASE_MS, EXCHANGE_BACKOFF_CAP_MS);
+          if (transientFailures >= EXCHANGE_ATTEMPTS || clock() + delay + MIN_CALL_BUDGET_MS > endsAt) {
+            return { kind: 'failed', error: failure, throttled: false };
+          }
+          await sleep(delay);
+          continue;
+        }
+        return { kind: 'failed', error: failure, throttled: false };
+      }
+    }
+  }
+
+  type PersistOutcome =
+    | { readonly kind: 'ok'; readonly grant: GrantRecord }
+    | { readonly kind: 'lost' }
+    | { readonly kind: 'gone' }
+    | { readonly kind: 'failed'; readonly error: unknown };
+
+  async function persist(claim: GrantClaim, pair: TokenSet, endsAt: number): Promise<PersistOutcome> {
+    const { grantId } = claim.grant;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= PERSIST_ATTEMPTS; attempt += 1) {
+      try {
+        return { kind: 'ok', grant: await tokens.persistRotation(claim, pair, clock()) };
+      } catch (error) {
+        if (error instanceof GrantConflictError) {
+          // Either someone took the grant over after our lease ran out, or an earlier attempt of ours (or the
+          // SDK's own retry of this one) landed and its acknowledgement was lost: `rotatedBy` tells which.
+          try {
+            const current = await tokens.getGrant(grantId);
+            // Its last vehicle was disconnected meanwhile: nothing left to store the pair for.
+            if (current === undefined) return { kind: 'gone' };
+            if (current.version === claim.grant.version + 1 && current.rotatedBy === claim.owner) {
+              return { kind: 'ok', grant: current };
+            }
+          } catch (readError) {
+            logger.warn('Could not re-read the grant after a lost persist race', {
+              grantId,
+              error: readError as Error,
+            });
+          }
+          return { kind: 'lost' };
+        }
+        lastError = error;
+        logger.warn('Could not store the rotated pair, retrying', {
+          grantId,
+          attempt,
+          error: error as Error,
+        });
+        const delay = backoff(attempt, PERSIST_BACKOFF_BASE_MS, PERSIST_BACKOFF_CAP_MS);
+        if (attempt === PERSIST_ATTEMPTS || clock() + delay > endsAt) break;
+        await sleep(delay);
+      }
+    }
+    return { kind: 'failed', error: lastError };
+  }
+
+  async function needsReauth(
+    claim: GrantClaim,
+    reason: ReauthReason,
+    resumed: boolean,
+  ): Promise<RotationResult> {
+    const { grant } = claim;
+    const at = clock();
+    try {
+      // Vehicles first: if this fails, the grant is still ACTIVE and in the index, so a later run redoes both.
+      await deps.profiles.markNeedsReauth(grant.vehicleIds, grant.grantId, at);
+      await tokens.markNeedsReauth(grant, at, { owner: claim.owner, reason });
+    } catch (error) {
+      if (error instanceof GrantConflictError) {
+        logger.warn('Lease lost before the grant could be marked NEEDS_REAUTH', { grantId: grant.grantId });
+        return { outcome: 'failed', reason: 'lease_lost' };
+      }
+      logger.error('Could not mark the grant NEEDS_REAUTH', {
+        grantId: grant.grantId,
+        error: error as Error,
+      });
+      await release(claim);
+      return { outcome: 'failed', reason: 'reauth_not_stored' };
+    }
+    countFailure(metrics, 'GrantNeedsReauth', reason);
+    // The one line operations act on (prompt the owner to reconnect). Identifiers only, never tokens.
+    logger.warn('Grant needs re-authorization', {
+      grantId: grant.grantId,
+      appUserId: grant.appUserId,
+      vehicleIds: grant.vehicleIds,
+      reason,
+      ...(resumed && { afterInterruptedRotation: true }),
+    });
+    return { outcome: 'needs_reauth', reason };
+  }
+
+  async function rotateClaimed(
+    claim: GrantClaim,
+    request: RotationRequest,
+    gate: RateGate,
+  ): Promise<RotationResult> {
+    const { grant } = claim;
+    const resumed = grant.leaseOwner !== undefined;
+    if (resumed) {
+      logger.warn('Taking over an interrupted rotation', {
+        grantId: grant.grantId,
+        previousLeaseUntil: grant.leaseUntil,
+      });
+    }
+
+    if (grant.vehicleIds.length === 0) {
+      if (
+        grant.createdAt <= request.now - ORPHAN_MIN_AGE_MS &&
+        (await tokens.deleteGrantIfUnused(grant.grantId))
+      ) {
+        logger.info('Deleted grant without vehicles', { grantId: grant.grantId });
+        metrics.addMetric('TokenRefreshOrphansDeleted', MetricUnit.Count, 1);
+        return { outcome: 'skipped', reason: 'orphan_deleted' };
+      }
+      // A callback may still be linking its vehicles: leave it alone this time.
+      await release(claim);
+      return { outcome: 'skipped', reason: 'orphan_young' };
+    }
+
+    // Past its 60 days Smartcar would only answer invalid_grant: no call.
+    if (grant.refreshExpiresAt <= request.now) return needsReauth(claim, 'refresh_token_expired', resumed);
+
+    let refreshToken: string;
+    try {
+      refreshToken = await claim.refreshToken();
+    } catch (error) {
+      await release(claim);
+      if (error instanceof TokenDecryptionError) {
+        logger.error('The stored refresh token does not decrypt under its grant', { grantId: grant.grantId });
+      } else {
+        logger.error('Could not decrypt the refresh token', {
+          grantId: grant.grantId,
+          error: error as Error,
+        });
+      }
+      return { outcome: 'failed', reason: 'decrypt_failed' };
+    }
+
+    const exchangeEndsAt = Math.min(request.endsAt, claim.leaseUntil) - PERSIST_RESERVE_MS;
+    const exchanged = await exchange(grant.grantId, refreshToken, exchangeEndsAt, gate);
+    if (exchanged.kind === 'failed') {
+      const { error, throttled } = exchanged;
+      if (error?.kind === 'invalid_grant') return needsReauth(claim, 'invalid_grant', resumed);
+      // Smartcar did not rotate (or, after a lost answer, the stored token is in its reuse window): hand the
+      // grant back at once so the next claimant need not wait for the lease.
+      await release(claim);
+      if (throttled) {
+        return {
+          outcome: 'throttled',
+          ...(error?.details.retryAfterMs !== undefined && { retryAfterMs: error.details.retryAfterMs }),
+        };
+      }
+      if (error?.kind === 'client_rejected') {
+        // Our client id/secret, not the owner's grant: never NEEDS_REAUTH for this.
+        metrics.addMetric('SmartcarClientRejected', MetricUnit.Count, 1);
+        logger.error('Smartcar rejected the client credentials', {
+          smartcarError: describeSmartcarError(error),
+        });
+        return { outcome: 'failed', reason: 'client_rejected' };
+      }
+      if (error === undefined) return { outcome: 'failed', reason: 'no_time' };
+      return {
+        outcome: 'failed',
+        reason: error.kind === 'rejected' ? 'smartcar_rejected' : 'smartcar_unavailable',
+      };
+    }
+
+    const stored = await persist(claim, exchanged.tokens, request.endsAt);
+    if (stored.kind === 'ok') {
+      if (resumed) {
+        metrics.addMetric('TokenRotationRecovered', MetricUnit.Count, 1);
+        logger.info('Recovered an interrupted rotation', { grantId: grant.grantId });
+      }
+      return { outcome: 'rotated', grant: stored.grant, tokens: exchanged.tokens, resumed };
+    }
+    if (stored.kind === 'gone') {
+      logger.info('The grant was deleted during its rotation', { grantId: grant.grantId });
+      return { outcome: 'skipped', reason: 'grant_deleted' };
+    }
+    metrics.addMetric('TokenRotationNotPersisted', MetricUnit.Count, 1);
+    if (stored.kind === 'lost') {
+      logger.error('Another claimant took the grant over: the pair Smartcar issued to us was discarded', {
+        grantId: grant.grantId,
+      });
+      return { outcome: 'failed', reason: 'lease_lost' };
+    }
+    logger.error(
+      'Smartcar rotated the refresh token but the new pair could not be stored; the stored token works for ' +
+        'about a minute more',
+      { grantId: grant.grantId, error: stored.error as Error },
+    );
+    // Released so that a claimant within the reuse window can recover with the stored token.
+    await release(claim);
+    return { outcome: 'failed', reason: 'not_persisted' };
+  }
+
+  return {
+    async rotate(request) {
+      const gate = request.gate ?? ownGate;
+      // While Smartcar asked us to hold back longer than this rotation could wait, do not even claim.
+      if (!(await passGate(gate, request.endsAt - PERSIST_RESERVE_MS))) {
+        return { outcome: 'throttled' };
+      }
+      const owner = `${request.claimant}#${randomUUID()}`;
+      let claim: GrantClaim | undefined;
+      try {
+        claim = await tokens.claimGrant({
+          grantId: request.grantId,
+          version: request.version,
+          owner,
+          now: clock(),
+          leaseMs: deps.leaseMs,
+        });
+      } catch (error) {
+        logger.error('Could not claim the grant', { grantId: request.grantId, error: error as Error });
+        return { outcome: 'failed', reason: 'claim_failed' };
+      }
+      if (claim === undefined) return { outcome: 'skipped', reason: 'claimed_elsewhere' };
+      try {
+        return await rotateClaimed(claim, request, gate);
+      } catch (error) {
+        // Unexpected (a bug, or DynamoDB failing in the orphan clean-up): give the grant back.
+        logger.error('Rotation failed unexpectedly', { grantId: request.grantId, error: error as Error });
+        await release(claim);
+        return { outcome: 'failed', reason: 'unexpected' };
+      }
+    },
+  };
+}

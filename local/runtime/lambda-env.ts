@@ -1,0 +1,118 @@
+import type { LocalConfig } from '../config.js';
+
+/**
+ * The environment the Lambda handlers see locally: the same variables the stack sets in AWS
+ * (docs/design.md), pointed at the local stand-ins. The handlers have no local-mode branches; everything
+ * local happens here, through `AWS_ENDPOINT_URL_<SERVICE>` and dummy credentials.
+ */
+
+export interface LocalResources {
+  readonly dynamoDbEndpoint: string;
+  readonly sqsEndpoint: string;
+  readonly secretsManagerEndpoint: string;
+  readonly kmsEndpoint: string;
+  readonly queueUrl: string;
+  readonly secretId: string;
+  readonly vehicleTableName: string;
+  readonly idempotencyTableName: string;
+  readonly oauthStateTableName: string;
+  readonly tokenTableName: string;
+  /** ARN of the token key in the KMS stand-in (in AWS: the token CMK's ARN). */
+  readonly tokenKeyId: string;
+  /** The fake Smartcar's origins (`FakeSmartcar.env`); undefined = the real Smartcar. */
+  readonly smartcarOrigins?: SmartcarOrigins;
+}
+
+/** The variables the `smartcar` SDK (and the disconnect Lambda) read to find Smartcar. */
+export interface SmartcarOrigins {
+  readonly SMARTCAR_AUTH_ORIGIN: string;
+  readonly SMARTCAR_API_ORIGIN: string;
+  readonly SMARTCAR_MANAGEMENT_API_ORIGIN: string;
+}
+
+/**
+ * Any AWS service without a local stand-in resolves here: a closed loopback port, so a call fails at once
+ * with ECONNREFUSED instead of reaching real AWS (with dummy credentials) from a developer machine.
+ */
+export const NO_LOCAL_ENDPOINT = 'http://127.0.0.1:1';
+
+/** The stack uses `Smartcar/<stage>`; local mode is the stage `local`. */
+export const POWERTOOLS_METRICS_NAMESPACE = 'Smartcar/local';
+
+/** Variables removed so nothing from the developer's shell (a profile, a session, a token) reaches the handlers. */
+export const REMOVED_VARIABLES = [
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',
+  // In AWS the Smartcar credentials exist only in the secret, never in a Lambda's environment; same here.
+  'SMARTCAR_CLIENT_ID',
+  'SMARTCAR_CLIENT_SECRET',
+  'SMARTCAR_MANAGEMENT_TOKEN',
+  'SMARTCAR_PREVIOUS_MANAGEMENT_TOKEN',
+] as const;
+
+/** What the stack sets beyond names and ARNs (lib/smartcar-stack.ts); a value in the shell wins, for experiments. */
+const STACK_SETTINGS = {
+  MAX_BODY_BYTES: '131072',
+  DEDUPE_TTL_SECONDS: '1209600',
+} as const;
+
+export function lambdaEnvironment(
+  config: LocalConfig,
+  resources: LocalResources,
+  shell: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  return {
+    MAX_BODY_BYTES: shell.MAX_BODY_BYTES || STACK_SETTINGS.MAX_BODY_BYTES,
+    DEDUPE_TTL_SECONDS: shell.DEDUPE_TTL_SECONDS || STACK_SETTINGS.DEDUPE_TTL_SECONDS,
+    AWS_REGION: config.region,
+    AWS_DEFAULT_REGION: config.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL: NO_LOCAL_ENDPOINT,
+    AWS_ENDPOINT_URL_DYNAMODB: resources.dynamoDbEndpoint,
+    AWS_ENDPOINT_URL_SQS: resources.sqsEndpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: resources.secretsManagerEndpoint,
+    AWS_ENDPOINT_URL_KMS: resources.kmsEndpoint,
+    QUEUE_URL: resources.queueUrl,
+    SMARTCAR_SECRET_ID: resources.secretId,
+    VEHICLE_TABLE_NAME: resources.vehicleTableName,
+    IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,
+    OAUTH_STATE_TABLE_NAME: resources.oauthStateTableName,
+    TOKEN_TABLE_NAME: resources.tokenTableName,
+    TOKEN_KEY_ID: resources.tokenKeyId,
+    TEST_EVENTS: config.testEvents,
+    SMARTCAR_REDIRECT_URI: config.smartcar.redirectUri,
+    SMARTCAR_MODE: config.smartcar.mode,
+    SMARTCAR_DEFAULT_SCOPES: config.smartcar.defaultScopes,
+    CONNECT_SUCCESS_URL: config.smartcar.connectSuccessUrl,
+    CONNECT_FAILURE_URL: config.smartcar.connectFailureUrl,
+    // The stack sets `true` (https only); local URLs are http://127.0.0.1.
+    REQUIRE_HTTPS_URLS: 'false',
+    // Without the fake, whatever the shell says (normally nothing: the SDK's defaults, the real Smartcar).
+    ...(resources.smartcarOrigins ?? {}),
+    POWERTOOLS_METRICS_NAMESPACE,
+    POWERTOOLS_LOG_LEVEL: config.powertools.logLevel,
+    POWERTOOLS_METRICS_DISABLED: String(config.powertools.metricsDisabled),
+  };
+}
+
+/** Applies the environment to this process (the handlers run in-process and read `process.env`). */
+export function applyLambdaEnvironment(
+  env: Record<string, string>,
+  target: NodeJS.ProcessEnv = process.env,
+): void {
+  for (const name of REMOVED_VARIABLES) delete target[name];
+  Object.assign(target, env);
+}
+
+/** Per-function variables, set right before that function's module is imported (its cold start). */
+export function functionEnvironment(functionName: string): Record<string, string> {
+  return { AWS_LAMBDA_FUNCTION_NAME: functionName, POWERTOOLS_SERVICE_NAME: functionName };
+}

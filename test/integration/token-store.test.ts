@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
+import { startKmsFake, type KmsFake } from '../../local/stand-ins/kms.js';
+import { BY_APP_USER_INDEX, ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import {
+  dynamoTokenStore,
+  GRANT_NEEDS_REAUTH,
+  GrantConflictError,
+  kmsTokenCipher,
+  TokenDecryptionError,
+  type TokenStore,
+} from '../../lambdas/tokens/token-store.js';
+import { BY_APP_USER_INDEX as LAMBDA_INDEX } from '../../lambdas/vehicles/vehicle-links.js';
+import { freePort } from '../support/ports.js';
+
+/**
+ * The token store's API for the refresh job (read + decrypt, rotate with a version condition, mark
+ * NEEDS_REAUTH, delete when unused) against DynamoDB Local and the KMS fake; and local/stand-ins/dynamodb-tables.ts upgrading an
+ * old local vehicle table with the `byAppUser` index.
+ */
+
+const TABLES = {
+  vehicleTable: 'ts-it-vehicles',
+  idempotencyTable: 'ts-it-idempotency',
+  oauthStateTable: 'ts-it-states',
+  tokenTable: 'ts-it-tokens',
+};
+const DAY = 24 * 60 * 60 * 1000;
+
+let dynamo: DynamoDbLocal;
+let kms: KmsFake;
+let dynamoClient: DynamoDBClient;
+let kmsClient: KMSClient;
+let documentClient: DynamoDBDocumentClient;
+let store: TokenStore;
+
+beforeAll(async () => {
+  const [dynamoPort, kmsPort] = await Promise.all([freePort(), freePort()]);
+  [dynamo, kms] = await Promise.all([
+    startDynamoDbLocal({ port: dynamoPort }),
+    startKmsFake({ port: kmsPort }),
+  ]);
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
+  documentClient = DynamoDBDocumentClient.from(dynamoClient);
+  kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
+  await ensureTables(dynamoClient, TABLES);
+  store = dynamoTokenStore({
+    client: documentClient,
+    tableName: TABLES.tokenTable,
+    cipher: kmsTokenCipher(kmsClient, 'alias/ts-it'),
+  });
+});
+
+afterAll(async () => {
+  dynamoClient?.destroy();
+  kmsClient?.destroy();
+  await Promise.all([kms?.stop(), dynamo?.stop()]);
+});
+
+function pair(label: string, now = Date.now()) {
+  return {
+    accessToken: `access-${label}-${randomUUID()}`,
+    refreshToken: `refresh-${label}-${randomUUID()}`,
+    accessExpiresAt: now + 2 * 60 * 60 * 1000,
+    refreshExpiresAt: now + 60 * DAY,
+  };
+}
+
+describe('token store', () => {
+  it('creates a grant once, reads it back decrypted, and never stores the plaintext', async () => {
+    const tokens = pair('create');
+    const now = Date.now();
+    const grant = await store.createGrant({
+      appUserId: 'user-1',
+      smartcarUserId: 'sc-user-1',
+      scopes: ['read_vehicle_info'],
+      tokens,
+      now,
+    });
+    expect(grant).toMatchObject({ version: 1, status: 'ACTIVE', vehicleIds: [], createdAt: now });
+    const item = (
+      await documentClient.send(
+        new GetCommand({ TableName: TABLES.tokenTable, Key: { grantId: grant.grantId } }),
+      )
+    ).Item;
+    expect(JSON.stringify(item)).not.toContain(tokens.accessToken);
+    expect(JSON.stringify(item)).not.toContain(tokens.refreshToken);
+    expect(await store.readGrantTokens(grant.grantId)).toEqual({ grant, tokens });
+    expect(await store.readGrantTokens('no-such-grant')).toBeUndefined();
+
+    // attribute_not_exists(grantId): a second create with the same id fails instead of overwriting.
+    await expect(
+      store.createGrant({
+        grantId: grant.grantId,
+        appUserId: 'user-2',
+        smartcarUserId: 'sc-user-2',
+        scopes: [],
+        tokens: pair('other'),
+        now,
+      }),
+    ).rejects.toThrow();
+    expect((await store.readGrantTokens(grant.grantId))?.tokens).toEqual(tokens);
+  });
+
+  it('rotates conditionally on version: the first writer wins, a stale one gets GrantConflictError', async () => {
+    const grant = await store.createGrant({
+      appUserId: 'user-r',
+      smartcarUserId: 'sc-r',
+      scopes: [],
+      tokens: pair('v1'),
+      now: Date.now(),
+    });
+    const second = pair('v2');
+    const rotated = await store.rotateTokens(grant, second, Date.now());
+    expect(rotated.version).toBe(2);
+    expect((await store.readGrantTokens(grant.grantId))?.tokens).toEqual(second);
+
+    // A concurrent refresher still holding version 1 must not overwrite version 2.
+    await expect(store.rotateTokens(grant, pair('stale'), Date.now())).rejects.toBeInstanceOf(
+      GrantConflictError,
+    );
+    expect((await store.readGrantTokens(grant.grantId))?.tokens).toEqual(second);
+
+    await expect(store.markNeedsReauth(grant, Date.now())).rejects.toBeInstanceOf(GrantConflictError);
+    await store.markNeedsReauth(rotated, Date.now());
+    expect((await store.getGrant(grant.grantId))?.status).toBe(GRANT_NEEDS_REAUTH);
+    // A successful rotation makes it ACTIVE again.
+    const third = await store.rotateTokens((await store.getGrant(grant.grantId))!, pair('v3'), Date.now());
+    expect(third).toMatchObject({ version: 3, status: 'ACTIVE' });
+  });
+
+  it('a rotation of a deleted grant fails instead of re-creating it', async () => {
+    const grant = await store.createGrant({
+      appUserId: 'user-d',
+      smartcarUserId: 'sc-d',
+      scopes: [],
+      tokens: pair('d'),
+      now: Date.now(),
+    });
+    expect(await store.deleteGrantIfUnused(grant.grantId)).toBe(true);
+    await expect(store.rotateTokens(grant, pair('late'), Date.now())).rejects.toBeInstanceOf(
+      GrantConflictError,
+    );
+    expect(await store.getGrant(grant.grantId)).toBeUndefined();
+    expect(await store.deleteGrantIfUnused(grant.grantId)).toBe(false);
+  });
+
+  it('a grant encrypted under another key does not decrypt with this store', async () => {
+    const other = dynamoTokenStore({
+      client: documentClient,
+      tableName: TABLES.tokenTable,
+      cipher: kmsTokenCipher(kmsClient, 'alias/someone-else'),
+    });
+    const grant = await other.createGrant({
+      appUserId: 'user-k',
+      smartcarUserId: 'sc-k',
+      scopes: [],
+      tokens: pair('k'),
+      now: Date.now(),
+    });
+    await expect(store.readGrantTokens(grant.grantId)).rejects.toBeInstanceOf(TokenDecryptionError);
+  });
+});
+
+describe('local tables', () => {
+  it('adds the byAppUser index to a vehicle table created before it existed', async () => {
+    expect(BY_APP_USER_INDEX).toBe(LAMBDA_INDEX);
+    const names = {
+      vehicleTable: `old-vehicles-${randomUUID()}`,
+      idempotencyTable: `old-idempotency-${randomUUID()}`,
+    };
+    // The vehicle table as local/stand-ins/dynamodb-tables.ts created it before OAuth existed: no GSI.
+    await dynamoClient.send(
+      new CreateTableCommand({
+        TableName: names.vehicleTable,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      }),
+    );
+    await dynamoClient.send(
+      new PutItemCommand({
+        TableName: names.vehicleTable,
+        Item: {
+          pk: { S: 'VEHICLE#v-1' },
+          sk: { S: 'PROFILE' },
+          vehicleId: { S: 'v-1' },
+          appUserId: { S: 'old-user' },
+        },
+      }),
+    );
+
+    // Callers that pass only the two original names keep working, and get the index.
+    await ensureTables(dynamoClient, names);
+    const table = (await dynamoClient.send(new DescribeTableCommand({ TableName: names.vehicleTable })))
+      .Table;
+    expect(table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus])).toEqual([
+      [BY_APP_USER_INDEX, 'ACTIVE'],
+    ]);
+    const listed = await documentClient.send(
+      new QueryCommand({
+        TableName: names.vehicleTable,
+        IndexName: BY_APP_USER_INDEX,
+        KeyConditionExpression: 'appUserId = :u',
+        ExpressionAttributeValues: { ':u': 'old-user' },
+      }),
+    );
+    expect(listed.Items?.map((item) => item.vehicleId)).toEqual(['v-1']);
+
+    // Idempotent.
+    await ensureTables(dynamoClient, names);
+  });
+
+  it('creates the OAuth tables with their keys and TTL', async () => {
+    const states = await dynamoClient.send(new DescribeTableCommand({ TableName: TABLES.oauthStateTable }));
+    expect(states.Table?.KeySchema).toEqual([{ AttributeName: 'state', KeyType: 'HASH' }]);
+    const tokens = await dynamoClient.send(new DescribeTableCommand({ TableName: TABLES.tokenTable }));
+    expect(tokens.Table?.KeySchema).toEqual([{ AttributeName: 'grantId', KeyType: 'HASH' }]);
+  });
+});
