@@ -1,4 +1,4 @@
-import { json, v2ErrorBody, type Reply, type V2ErrorFields } from './http.js';
+import { json, NOT_FOUND, v2ErrorBody, type Reply, type V2ErrorFields } from './http.js';
 import type { Ctx } from './router.js';
 import type { DownOptions, FailureOptions, FakeSmartcarRoute } from './types.js';
 
@@ -26,13 +26,7 @@ const DEFAULT_FAILURES: Readonly<Record<number, V2ErrorFields>> = {
     resolution: 'REAUTHENTICATE',
     docPath: 'permission-errors',
   },
-  404: {
-    type: 'RESOURCE_NOT_FOUND',
-    code: 'PATH',
-    description: 'The requested resource does not exist.',
-    resolution: null,
-    docPath: 'resource-errors',
-  },
+  404: NOT_FOUND,
   409: {
     type: 'VEHICLE_STATE',
     code: 'UNKNOWN',

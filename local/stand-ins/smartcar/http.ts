@@ -117,14 +117,16 @@ export function validationError(requestId: string, description: string): Reply {
   });
 }
 
+export const NOT_FOUND: V2ErrorFields = {
+  type: 'RESOURCE_NOT_FOUND',
+  code: 'PATH',
+  description: 'The requested resource does not exist.',
+  resolution: null,
+  docPath: 'resource-errors',
+};
+
 export function notFoundError(requestId: string): Reply {
-  return v2Error(requestId, 404, {
-    type: 'RESOURCE_NOT_FOUND',
-    code: 'PATH',
-    description: 'The requested resource does not exist.',
-    resolution: null,
-    docPath: 'resource-errors',
-  });
+  return v2Error(requestId, 404, NOT_FOUND);
 }
 
 /** OAuth 2.0 error (RFC 6749 §5.2) from the token endpoint; the SDK maps `error` to `SmartcarError.type`. */

@@ -11,21 +11,8 @@ import { tokenSurface } from './token.js';
 import type { FakeSmartcar, FakeSmartcarOptions } from './types.js';
 import { vehicleApiSurface } from './vehicle-api.js';
 
-export type {
-  ConnectError,
-  DownOptions,
-  FailureOptions,
-  FakeConnection,
-  FakeSmartcar,
-  FakeSmartcarCall,
-  FakeSmartcarOptions,
-  FakeSmartcarRoute,
-  FakeUser,
-  FakeVehicle,
-  FakeVehicleInit,
-  NextAuthorization,
-  RefreshTokenState,
-} from './types.js';
+/** The public types (options, the handle, recorded calls…) are all in `types.ts`. */
+export type * from './types.js';
 
 /**
  * A loopback stand-in for the Smartcar HTTP APIs the OAuth feature talks to, for tests and
