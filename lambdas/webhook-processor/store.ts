@@ -5,7 +5,8 @@ import {
   type PutCommandInput,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { mapWithConcurrency } from './concurrency.js';
+import { isConditionalFailure } from '../runtime/dynamo-errors.js';
+import type { VehicleWriter } from './apply.js';
 import type {
   ProfileWrite,
   RawEventWrite,
@@ -13,26 +14,12 @@ import type {
   SignalValueWrite,
   VehicleErrorWrite,
   WriteIntent,
-  WriteKind,
 } from './plan.js';
 
 /**
  * DynamoDB adapter: executes write intents as conditional writes (never read-then-write). A failed condition
  * means "the table already holds something newer (or this very write)": the intent is stale, not an error.
  */
-
-export type WriteOutcome = 'written' | 'stale';
-
-export interface VehicleWriter {
-  write(intent: WriteIntent): Promise<WriteOutcome>;
-}
-
-export type ApplySummary = Record<WriteKind, { written: number; stale: number }>;
-
-/** DynamoDB's answer to a failed ConditionExpression; matched by name so any SDK copy or mock is recognized. */
-export function isConditionalCheckFailed(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Expression building. Every attribute goes through a `#name` placeholder (status, name, group, … are
@@ -203,48 +190,9 @@ export function dynamoVehicleWriter(client: DynamoDBDocumentClient, tableName: s
         else await client.send(new UpdateCommand(updateFor(tableName, intent)));
         return 'written';
       } catch (error) {
-        if (isConditionalCheckFailed(error)) return 'stale';
+        if (isConditionalFailure(error)) return 'stale';
         throw error;
       }
     },
   };
-}
-
-export function emptySummary(): ApplySummary {
-  return {
-    profile: { written: 0, stale: 0 },
-    'signal-value': { written: 0, stale: 0 },
-    'signal-error': { written: 0, stale: 0 },
-    'vehicle-error': { written: 0, stale: 0 },
-    'raw-event': { written: 0, stale: 0 },
-  };
-}
-
-/** Bounded so a 60-signal event is fast without flooding the connection pool (records also run in parallel). */
-export const WRITE_CONCURRENCY = 10;
-
-/**
- * Executes every intent, WRITE_CONCURRENCY at a time. All writes are attempted even if one fails (each is
- * conditional, so the retry of the whole event repeats the done ones harmlessly); then the first failure is
- * thrown so the message is retried.
- */
-export async function applyIntents(
-  writer: VehicleWriter,
-  intents: readonly WriteIntent[],
-  concurrency = WRITE_CONCURRENCY,
-): Promise<ApplySummary> {
-  const results = await mapWithConcurrency(intents, concurrency, async (intent) => {
-    try {
-      return { intent, outcome: await writer.write(intent) };
-    } catch (error) {
-      return { intent, error };
-    }
-  });
-  const failure = results.find((result) => 'error' in result);
-  if (failure && 'error' in failure) throw failure.error;
-  const summary = emptySummary();
-  for (const result of results) {
-    if ('outcome' in result && result.outcome !== undefined) summary[result.intent.kind][result.outcome] += 1;
-  }
-  return summary;
 }
