@@ -1,9 +1,8 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { settleWithConcurrency } from '../runtime/concurrency.js';
 import type { DueGrant } from '../tokens/grant.js';
 import { createRateGate } from '../tokens/rate-gate.js';
-import type { RotationResult, TokenRotation } from '../tokens/token-rotation.js';
+import type { RotationResult, TokenRotation, TokenRotationDeps } from '../tokens/token-rotation.js';
 import type { TokenStore } from '../tokens/token-store.js';
 
 /**
@@ -31,14 +30,11 @@ export interface RefreshJobConfig {
   readonly concurrency: number;
 }
 
-export interface RefreshJobDeps {
+/** `clock`: the rotation's wall clock, for the time left (never for "what is due"). */
+export interface RefreshJobDeps extends Pick<TokenRotationDeps, 'logger' | 'metrics' | 'clock'> {
   readonly tokens: Pick<TokenStore, 'listDue'>;
   readonly rotation: TokenRotation;
   readonly config: RefreshJobConfig;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  /** Wall clock (the same one the rotation uses): time left, never "what is due". */
-  readonly clock?: () => number;
 }
 
 export interface RefreshRun {

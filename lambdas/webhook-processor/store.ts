@@ -70,17 +70,18 @@ function updateInput(
   };
 }
 
+/** The named attributes of an intent, under their own names and in this order (the SET clause's order). */
+function pick<T extends object>(
+  intent: T,
+  attributes: readonly (keyof T & string)[],
+): Record<string, unknown> {
+  return Object.fromEntries(attributes.map((attribute) => [attribute, intent[attribute]]));
+}
+
 /** Profile: newer event wins; `status` is left alone (absent = CONNECTED, other flows set it). */
 function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
   return updateInput(tableName, intent, {
-    set: {
-      vehicleId: intent.vehicleId,
-      smartcarUserId: intent.smartcarUserId,
-      make: intent.make,
-      model: intent.model,
-      year: intent.year,
-      updatedAt: intent.at,
-    },
+    set: { ...pick(intent, ['vehicleId', 'smartcarUserId', 'make', 'model', 'year']), updatedAt: intent.at },
     condition: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
   });
 }
@@ -93,15 +94,17 @@ function signalValueUpdate(tableName: string, intent: SignalValueWrite): UpdateC
   const hasOrder = intent.orderKey !== undefined;
   return updateInput(tableName, intent, {
     set: {
-      code: intent.code,
-      name: intent.name,
-      group: intent.group,
-      body: intent.body,
-      status: intent.status,
-      oemUpdatedAt: intent.oemUpdatedAt,
-      retrievedAt: intent.retrievedAt,
-      orderKey: intent.orderKey,
-      eventId: intent.eventId,
+      ...pick(intent, [
+        'code',
+        'name',
+        'group',
+        'body',
+        'status',
+        'oemUpdatedAt',
+        'retrievedAt',
+        'orderKey',
+        'eventId',
+      ]),
       updatedAt: intent.at,
     },
     // A value's timestamps describe that value only; never leave an older value's behind.
@@ -118,11 +121,7 @@ function signalValueUpdate(tableName: string, intent: SignalValueWrite): UpdateC
 function signalErrorUpdate(tableName: string, intent: SignalErrorWrite): UpdateCommandInput {
   return updateInput(tableName, intent, {
     set: {
-      code: intent.code,
-      name: intent.name,
-      group: intent.group,
-      status: intent.status,
-      error: intent.error,
+      ...pick(intent, ['code', 'name', 'group', 'status', 'error']),
       errorAt: intent.at,
       updatedAt: intent.at,
     },
@@ -137,14 +136,7 @@ function signalErrorUpdate(tableName: string, intent: SignalErrorWrite): UpdateC
 function vehicleErrorUpdate(tableName: string, intent: VehicleErrorWrite): UpdateCommandInput {
   return updateInput(tableName, intent, {
     set: {
-      type: intent.type,
-      code: intent.code,
-      description: intent.description,
-      resolution: intent.resolution,
-      signals: intent.signals,
-      state: intent.state,
-      at: intent.at,
-      expiresAt: intent.expiresAt,
+      ...pick(intent, ['type', 'code', 'description', 'resolution', 'signals', 'state', 'at', 'expiresAt']),
     },
     removeWhenMissing: ['expiresAt'],
     condition: 'attribute_not_exists(#at) OR #at < :at',
