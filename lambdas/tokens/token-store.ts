@@ -16,6 +16,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalFailure } from '../runtime/dynamo-errors.js';
 import type { TokenSet } from '../smartcar/gateway.js';
+import {
+  BY_ACCESS_EXPIRY_INDEX,
+  BY_REFRESH_EXPIRY_INDEX,
+  DUE_SHARD,
+  tokenEncryptionContext,
+  type TokenContext,
+  type TokenType,
+} from '../../contracts/index.js';
 
 /**
  * The grant repository (docs/design.md, "Token table"): one item per Connect authorization, holding its token
@@ -28,28 +36,14 @@ import type { TokenSet } from '../smartcar/gateway.js';
  * not decrypt. Plaintext tokens exist only in memory, are never logged and never written to DynamoDB.
  */
 
-export type TokenType = 'access' | 'refresh';
-
-export interface TokenContext {
-  readonly grantId: string;
-  readonly appUserId: string;
-  readonly tokenType: TokenType;
-}
+export type { TokenContext, TokenType } from '../../contracts/index.js';
 
 export const GRANT_ACTIVE = 'ACTIVE';
 export const GRANT_NEEDS_REAUTH = 'NEEDS_REAUTH';
 export type GrantStatus = typeof GRANT_ACTIVE | typeof GRANT_NEEDS_REAUTH;
 
-/**
- * Partition key value of the two sparse due-time GSIs (docs/design.md, "Selection"). Written while a grant is
- * ACTIVE, removed when it becomes NEEDS_REAUTH: such a grant drops out of both indexes, so the refresh job
- * neither reads nor retries it again.
- */
-export const DUE_SHARD = 'DUE';
-/** GSI `dueShard` + `refreshExpiresAt` (N); projection: keys + `version`, `accessExpiresAt`. */
-export const BY_REFRESH_EXPIRY_INDEX = 'byRefreshExpiry';
-/** GSI `dueShard` + `accessExpiresAt` (N); projection: keys + `version`, `refreshExpiresAt`. */
-export const BY_ACCESS_EXPIRY_INDEX = 'byAccessExpiry';
+// The due-time GSIs and their partition key value (docs/design.md, "Selection"), declared in contracts/tables.ts.
+export { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD } from '../../contracts/index.js';
 /** Query page size of the due indexes (items are ~100 bytes: one page is far below the 1 MB limit). */
 const DUE_PAGE_SIZE = 500;
 
@@ -159,9 +153,7 @@ export class MalformedGrantError extends Error {
   }
 }
 
-function contextOf(context: TokenContext): Record<string, string> {
-  return { grantId: context.grantId, appUserId: context.appUserId, tokenType: context.tokenType };
-}
+const contextOf = tokenEncryptionContext;
 
 /** KMS Encrypt/Decrypt of tokens (< 4 KB, so no envelope encryption is needed). */
 export function kmsTokenCipher(kms: KMSClient, keyId: string): TokenCipher {

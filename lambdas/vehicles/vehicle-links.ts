@@ -15,8 +15,8 @@ import { CONNECTED, DISCONNECTED } from './vehicle-status.js';
  * tables never disagree about which grant a vehicle uses, even with concurrent callbacks for the same vehicle.
  */
 
-/** GSI of the vehicle table: partition key `appUserId`, sort key `vehicleId`, projection ALL (sparse). */
-export const BY_APP_USER_INDEX = 'byAppUser';
+/** GSI of the vehicle table (contracts/tables.ts): partition key `appUserId`, sort key `vehicleId`, projection ALL. */
+export { BY_APP_USER_INDEX } from '../../contracts/index.js';
 
 /** Re-reads after a lost race before giving up (each attempt is two reads and one transaction). */
 const MAX_ATTEMPTS = 4;
