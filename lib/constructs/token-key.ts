@@ -2,16 +2,13 @@ import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { TOKEN_ENCRYPTION_CONTEXT_KEYS, TOKEN_TYPES } from '../../contracts/index.js';
 
 export interface TokenKeyProps {
   /** Alias without the `alias/` prefix, e.g. `Smartcar-dev/tokens`. */
   readonly alias: string;
   readonly description: string;
 }
-
-/** The encryption context every token ciphertext is bound to (docs/design.md, token table). */
-export const TOKEN_ENCRYPTION_CONTEXT_KEYS = ['grantId', 'appUserId', 'tokenType'] as const;
-export const TOKEN_TYPES = ['access', 'refresh'] as const;
 
 /**
  * What a token Lambda may do with the key directly. No GenerateDataKey: tokens are a few hundred bytes
@@ -98,7 +95,7 @@ export class TokenKey extends Construct {
 
   /**
    * Lets `role` call `actions` on the key directly, only for token ciphertexts: the encryption context
-   * must consist of exactly grantId, appUserId and tokenType (access|refresh). The role is also exempted
+   * must consist of exactly grantId, appUserId and tokenType (access|refresh), contracts/token-encryption.ts. The role is also exempted
    * from the key policy's Deny. Use for the callback and the token-refresh job, nothing else.
    */
   grantTokenCrypto(role: iam.IRole, actions: readonly TokenCryptoAction[]): void {

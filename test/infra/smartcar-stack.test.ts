@@ -8,13 +8,11 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_RUNTIME } from '../../lib/constructs/node-lambda.js';
-import {
-  createSmartcarApp,
-  LAMBDA_ENTRIES,
-  PROCESSOR_TIMEOUT,
-  type SmartcarStack,
-  TOKEN_REFRESH_TIMEOUT,
-} from '../../lib/smartcar-stack.js';
+import { createSmartcarApp } from '../../lib/app.js';
+import { LAMBDA_ENTRIES } from '../../lib/entries.js';
+import { PROCESSOR_TIMEOUT } from '../../lib/features/webhook-pipeline.js';
+import { TOKEN_REFRESH_TIMEOUT } from '../../lib/features/token-refresh.js';
+import type { SmartcarStack } from '../../lib/smartcar-stack.js';
 import { standInEntries } from './stand-in-entries.js';
 
 // ---------------------------------------------------------------------------------------------------------
