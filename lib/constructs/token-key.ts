@@ -1,7 +1,8 @@
-import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Lazy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { retainedKey } from './data-key.js';
 import { TOKEN_ENCRYPTION_CONTEXT_KEYS, TOKEN_TYPES } from '../../contracts/index.js';
 
 export interface TokenKeyProps {
@@ -41,17 +42,9 @@ export class TokenKey extends Construct {
     super(scope, id);
     const region = Stack.of(this).region;
 
-    this.key = new kms.Key(this, 'Key', {
-      alias: props.alias,
-      description: props.description,
-      // Yearly automatic rotation of the key material (cdk-nag KMS5); old versions still decrypt old tokens.
-      enableKeyRotation: true,
-      // RETAIN: the token table is retained with the stack and is worthless without this key; losing it
-      // would force every vehicle owner through Smartcar Connect again.
-      removalPolicy: RemovalPolicy.RETAIN,
-      // If someone schedules deletion by hand, keep the maximum window to notice and cancel it.
-      pendingWindow: Duration.days(30),
-    });
+    // RETAIN: the token table is retained with the stack and is worthless without this key; losing it
+    // would force every vehicle owner through Smartcar Connect again.
+    this.key = retainedKey(this, props);
 
     // The default key policy (account root: kms:*) delegates to IAM, so any principal of the account with
     // an over-broad IAM policy could decrypt tokens. This Deny narrows direct cryptography to the token

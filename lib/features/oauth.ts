@@ -43,13 +43,15 @@ export interface OAuthProps {
  * CMK) + vehicle profiles; `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda; and their alarms.
  */
 export class OAuth extends Construct {
+  readonly alarms: OAuthAlarms;
+  // One Lambda per route: POST /connect, GET /oauth/callback, DELETE /vehicles/{vehicleId}.
   readonly connect: NodeLambda<'oauthConnect'>;
   readonly callback: NodeLambda<'oauthCallback'>;
   readonly disconnect: NodeLambda<'vehicleDisconnect'>;
+  /** Single-use `state` records, minutes long. */
   readonly stateTable: EncryptedTable;
   /** The redirect URI registered in the Smartcar Dashboard (stack output OAuthCallbackUrl). */
   readonly redirectUri: string;
-  readonly alarms: OAuthAlarms;
 
   constructor(scope: Construct, id: string, props: OAuthProps) {
     super(scope, id);

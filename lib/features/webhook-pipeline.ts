@@ -43,9 +43,13 @@ export interface WebhookPipelineProps {
  * Lambda → DynamoDB, with its idempotency table and on-call alarms.
  */
 export class WebhookPipeline extends Construct {
+  /** Behind `POST /webhooks/smartcar`: checks the signature, then queues the raw event. */
   readonly receiver: NodeLambda<'receiver'>;
+  /** Consumes the queue in batches and applies the events to the vehicle-state table. */
   readonly processor: NodeLambda<'processor'>;
+  /** Between the two, with the dead-letter queue an operator redrives from. */
   readonly queue: WebhookQueue;
+  /** The processor's record of the event ids it has applied (Powertools Idempotency). */
   readonly idempotencyTable: EncryptedTable;
   readonly alarms: PipelineAlarms;
 
