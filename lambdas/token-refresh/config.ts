@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
+import { loadConfig, nonEmpty, positiveInt, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** The scheduled token refresh (docs/design.md, "Scheduled token refresh", "Environment"). */
@@ -25,7 +25,7 @@ export const refreshConfigSchema = z.object({
   REFRESH_LEASE_SECONDS: z.coerce.number().int().min(20).max(300).default(60),
   /** The recovery queue: rotated pairs that could not be stored, applied first by the next run. */
   TOKEN_RECOVERY_QUEUE_URL: nonEmpty,
-});
+} satisfies ConfigShape<'tokenRefresh'>);
 
 export type RefreshConfig = z.infer<typeof refreshConfigSchema>;
 
