@@ -6,6 +6,7 @@ import {
   InvalidCiphertextException,
   type KMSClient,
 } from '@aws-sdk/client-kms';
+import { RECOVERY_TOKEN_TYPE } from '../../contracts/index.js';
 import type { GrantRecord } from './grant.js';
 import {
   readSealedTokens,
@@ -22,7 +23,6 @@ import {
  * The cleartext fields of the message are the GCM additional data: none can be altered.
  */
 
-export const RECOVERY_TOKEN_TYPE = 'recovery';
 const IV_BYTES = 12;
 
 function recoveryContext(grant: Pick<GrantRecord, 'grantId' | 'appUserId'>): Record<string, string> {
