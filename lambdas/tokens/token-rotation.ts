@@ -38,8 +38,11 @@ import type { TokenStore } from './token-store.js';
  *   - Lost answer / timeout / 5xx during the exchange: retried right here with the same token, a few seconds
  *     later, which is inside the reuse window whether or not Smartcar had rotated.
  *   - Persist failures: retried here with backoff until the invocation's end (not only the lease's: the write
- *     is conditional on leaseOwner, so it still succeeds late as long as nobody took the grant over). A write
- *     whose acknowledgement was lost is recognised by `rotatedBy = owner` on the conflict that its retry hits.
+ *     is conditional on leaseOwner, so it still succeeds late as long as nobody took the grant over), each
+ *     attempt time-limited. A write whose acknowledgement was lost is recognised by `rotatedBy = owner` on the
+ *     conflict that its retry hits. Shortly before the end the pair is PARKED instead: sealed under a data key
+ *     fetched before the exchange (so no KMS call is needed) and sent to the recovery queue, which the next
+ *     run applies before anything else (token-recovery.ts; metric TokenRotationParked, alarmed).
  *   - The process dies: the claim leaves `leaseUntil` behind (REFRESH_LEASE_SECONDS, short on purpose). After it,
  *     the next claimant (a parallel run, the next run, or getAccessToken) finds the expired lease, claims,
  *     exchanges the stored token again and, within the reuse window, stores a valid newest pair ("resumed",
@@ -50,8 +53,8 @@ import type { TokenStore } from './token-store.js';
  *     instead of waiting for the lease to expire.
  *   - The job never starts a rotation with less than ~15 s of invocation left, and the exchange must end
  *     PERSIST_RESERVE_MS before the lease does, so the persist normally runs while the lease is still ours.
- * A pair that could not be stored is logged at error level with metric TokenRotationNotPersisted: the alarm for
- * the one case that can still end in a re-connect.
+ * A pair that could be neither stored nor parked is logged at error level with metric TokenRotationNotPersisted:
+ * the alarm for the cases that can still end in a re-connect (with a process death, which logs nothing).
  */
 
 /** Transient exchange failures (5xx, timeouts, network) tried this many times in one rotation. */
