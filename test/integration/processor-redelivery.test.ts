@@ -3,13 +3,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
 import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
+import { lambdaContext } from '../support/api-gateway-events.js';
 import { freePort } from '../support/ports.js';
+import { sqsRecord } from '../support/sqs-events.js';
 import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
 
 /**
@@ -28,43 +30,7 @@ let dynamo: DynamoDbLocal;
 const clients: DynamoDBClient[] = [];
 const logger = new Logger({ serviceName: 'redelivery', logLevel: 'SILENT' });
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'webhook-processor',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:webhook-processor',
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: 'group',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => INVOCATION_MS,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/** One SQS message; a redelivery is the same message with a higher receive count. */
-function message(body: unknown, sentAt: number): SQSRecord {
-  const messageId = randomUUID();
-  return {
-    messageId,
-    receiptHandle: messageId,
-    body: JSON.stringify(body),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(sentAt),
-      SenderId: 'receiver',
-      ApproximateFirstReceiveTimestamp: String(sentAt),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
-    awsRegion: 'us-east-1',
-  };
-}
+const message = (body: unknown, sentAt: number): SQSRecord => sqsRecord(body, { sentAt });
 const redelivered = (record: SQSRecord): SQSRecord => ({
   ...record,
   attributes: { ...record.attributes, ApproximateReceiveCount: '2' },
@@ -102,7 +68,11 @@ function container(options: { readonly dieAfterWrites?: number } = {}) {
     metrics: new Metrics({ namespace: 'Redelivery', serviceName: 'redelivery' }),
   });
   return {
-    invoke: (records: SQSRecord[]) => handler({ Records: records }, context()) as Promise<SQSBatchResponse>,
+    invoke: (records: SQSRecord[]) =>
+      handler(
+        { Records: records },
+        lambdaContext('webhook-processor', INVOCATION_MS),
+      ) as Promise<SQSBatchResponse>,
     isDead: () => dead,
   };
 }

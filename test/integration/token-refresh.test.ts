@@ -453,6 +453,13 @@ describe('scheduled token refresh', () => {
   });
 
   describe('a KMS or DynamoDB outage while Smartcar has just rotated the pair (runs 15 minutes apart)', () => {
+    /** The pair Smartcar issued during the outage is the stored one, current at Smartcar, and works. */
+    const STORED_AND_WORKING = {
+      version: 2,
+      status: 'ACTIVE',
+      refreshTokenState: 'active',
+      accessTokenWorks: true,
+    };
     const scenario = (overrides: Partial<Parameters<typeof runRotationOutage>[0]>) =>
       runRotationOutage({ backends, smartcar: gateway, service: 'dynamodb', ...overrides });
 
@@ -461,12 +468,7 @@ describe('scheduled token refresh', () => {
         const report = await scenario({ service, outageMs: 30_000 });
         expect(report.runs[0]).toEqual({ due: 1, refreshed: 1, skipped: 0, failed: 0, needsReauth: 0 });
         expect(report.parked).toBe(0);
-        expect(report.storedAfterOutage).toEqual({
-          version: 2,
-          status: 'ACTIVE',
-          refreshTokenState: 'active',
-          accessTokenWorks: true,
-        });
+        expect(report.storedAfterOutage).toEqual(STORED_AND_WORKING);
         expect(report.runs[2]).toMatchObject({ due: 1, refreshed: 1, needsReauth: 0 });
         expect(report.lost).toBe(false);
       });
@@ -478,12 +480,7 @@ describe('scheduled token refresh', () => {
         // The next run applied the parked pair before selecting: nothing was due, Smartcar was not called.
         expect(report.runs[1]).toEqual({ due: 0, refreshed: 0, skipped: 0, failed: 0, needsReauth: 0 });
         expect(report.queueLeft).toBe(0);
-        expect(report.storedAfterOutage).toEqual({
-          version: 2,
-          status: 'ACTIVE',
-          refreshTokenState: 'active',
-          accessTokenWorks: true,
-        });
+        expect(report.storedAfterOutage).toEqual(STORED_AND_WORKING);
         // One exchange during the outage, one 55 days later with the pair that had been parked.
         expect(report.exchanges).toBe(2);
         expect(report.runs[2]).toMatchObject({ due: 1, refreshed: 1, needsReauth: 0 });
@@ -514,12 +511,7 @@ describe('scheduled token refresh', () => {
       });
       expect(report.parked).toBe(1);
       expect(report.statusBeforeNextRun).toBe('NEEDS_REAUTH');
-      expect(report.storedAfterOutage).toEqual({
-        version: 2,
-        status: 'ACTIVE',
-        refreshTokenState: 'active',
-        accessTokenWorks: true,
-      });
+      expect(report.storedAfterOutage).toEqual(STORED_AND_WORKING);
       expect(report.vehicleStatuses).toEqual(['CONNECTED']);
       expect(report.lost).toBe(false);
     });

@@ -321,9 +321,9 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
       accessExpiresAt: t0 + 4 * 60 * 1000,
       now: t0,
     });
-    const exchangesBefore = fake.calls.filter(
-      (call) => call.route === 'token' && call.grantType === 'refresh_token',
-    ).length;
+    const refreshExchanges = () =>
+      fake.calls.filter((call) => call.route === 'token' && call.grantType === 'refresh_token').length;
+    const exchangesBefore = refreshExchanges();
     let outageStarted = false;
     const startOutage = () => {
       if (outageStarted) return;
@@ -338,10 +338,25 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
       client: backends.documentClient,
       vehicleTableName: env.vehicleTable,
     });
-    const rotation = createTokenRotation({
-      tokens: env.store,
-      profiles,
-      smartcar: {
+    const rotationWith = (
+      smartcarApi: Pick<SmartcarGateway, 'exchangeRefreshToken'>,
+      recovery?: Parameters<typeof createTokenRotation>[0]['recovery'],
+    ) =>
+      createTokenRotation({
+        tokens: env.store,
+        profiles,
+        smartcar: smartcarApi,
+        logger,
+        metrics,
+        leaseMs: 60_000,
+        smartcarTimeoutMs: 5_000,
+        clock: clock.now,
+        sleep: clock.sleep,
+        random: () => 0.5,
+        ...(recovery !== undefined && { recovery }),
+      });
+    const rotation = rotationWith(
+      {
         // The outage begins the moment Smartcar has answered: the new pair exists only in memory.
         exchangeRefreshToken: async (...args) => {
           const pair = await options.smartcar.exchangeRefreshToken(...args);
@@ -349,15 +364,8 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
           return pair;
         },
       },
-      logger,
-      metrics,
-      leaseMs: 60_000,
-      smartcarTimeoutMs: 5_000,
-      clock: clock.now,
-      sleep: clock.sleep,
-      random: () => 0.5,
-      recovery: { sealer, queue },
-    });
+      { sealer, queue },
+    );
     const job = createRefreshJob({
       tokens: env.store,
       rotation,
@@ -387,17 +395,7 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
       const provider = createAccessTokenProvider({
         links: env.links,
         tokens: env.store,
-        rotation: createTokenRotation({
-          tokens: env.store,
-          profiles,
-          smartcar: options.smartcar,
-          logger,
-          metrics,
-          leaseMs: 60_000,
-          smartcarTimeoutMs: 5_000,
-          clock: clock.now,
-          sleep: clock.sleep,
-        }),
+        rotation: rotationWith(options.smartcar),
         clock: clock.now,
         sleep: clock.sleep,
       });
@@ -421,9 +419,7 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
     // When the new refresh token is due itself (its 60 days minus the 7-day window, and a bit).
     const third = await runAt(t0 + 55 * DAY);
     const final = await env.store.getGrant(connected.grant.grantId);
-    const exchanges =
-      fake.calls.filter((call) => call.route === 'token' && call.grantType === 'refresh_token').length -
-      exchangesBefore;
+    const exchanges = refreshExchanges() - exchangesBefore;
     return {
       runs: [first, second, third],
       parked,
