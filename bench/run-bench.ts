@@ -7,7 +7,7 @@ import { ourCost, PRICES, recipeCost, total, type CostInputs } from './cost.js';
 import { benchProcessor, PROCESSOR_MEMORY_MB } from './processor.js';
 import { benchReceiver } from './receiver.js';
 import { benchRefresh } from './refresh.js';
-import { fixed, printChecks, table } from './stats.js';
+import { fixed, printChecks, progress, table } from './stats.js';
 
 /**
  * `npm run bench`: every figure beside a baseline measured in the same run (interleaved, median of
@@ -23,7 +23,7 @@ const quick = values.quick === true;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const RECEIVER_MEMORY_MB = 256;
-const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const log = progress('bench');
 
 log('receiver CPU per request …');
 const receiver = await benchReceiver({ requests: quick ? 500 : 2000, batches: quick ? 5 : 9 });

@@ -68,23 +68,34 @@ export function printChecks(checks: readonly Check[], write: (line: string) => v
 }
 
 /**
- * Swallows what the code under test writes to stdout (Powertools writes its JSON log lines and EMF metrics
- * there) into `sink` while `run` runs, so the command's own output stays readable. The lines are still
+ * Sends what the code under test writes to stdout and stderr (Powertools writes its JSON log lines and EMF
+ * metrics there) to `sink` while `run` runs, so the command's own output stays readable. The lines are still
  * produced and serialized, so their cost stays in the measurement.
  */
 export async function withStdoutTo<T>(sink: (chunk: string) => void, run: () => Promise<T>): Promise<T> {
-  const original = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    sink(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
-    callback?.();
-    return true;
-  }) as typeof process.stdout.write;
+  const streams = [process.stdout, process.stderr];
+  const originals = streams.map((stream) => stream.write);
+  for (const stream of streams) {
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      sink(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
+      callback?.();
+      return true;
+    }) as typeof stream.write;
+  }
   try {
     return await run();
   } finally {
-    process.stdout.write = original;
+    streams.forEach((stream, i) => (stream.write = originals[i] ?? stream.write));
   }
 }
+
+/** Progress lines for the operator: on stderr, past any capture `withStdoutTo` has in place. */
+const stderrWrite = process.stderr.write.bind(process.stderr);
+export const progress =
+  (prefix: string) =>
+  (line: string): void => {
+    stderrWrite(`[${prefix}] ${line}\n`);
+  };
 
 export const discard = (): void => undefined;
