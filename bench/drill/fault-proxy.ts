@@ -7,8 +7,12 @@ import type { AddressInfo } from 'node:net';
  */
 export interface FaultProxy {
   readonly endpoint: string;
-  /** Where connections go (set once the stand-in's port is known). */
-  target(port: number): void;
+  /**
+   * Where connections go (set once the stand-in's port is known). With `rewriteOwnPort`, the proxy's own
+   * `127.0.0.1:<port>` in requests becomes the target's (the SQS emulator resolves queue URLs by their exact
+   * origin); both ports have the same number of digits, so no Content-Length changes.
+   */
+  target(port: number, options?: { rewriteOwnPort?: boolean }): void;
   down(): void;
   up(): void;
   stop(): Promise<void>;
@@ -17,6 +21,8 @@ export interface FaultProxy {
 export async function startFaultProxy(): Promise<FaultProxy> {
   let isDown = false;
   let targetPort = 1;
+  let rewrite: { from: string; to: string } | undefined;
+  let ownPort = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     if (isDown) {
@@ -32,14 +38,26 @@ export async function startFaultProxy(): Promise<FaultProxy> {
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(
+        rewrite
+          ? Buffer.from(chunk.toString('latin1').replaceAll(rewrite.from, rewrite.to), 'latin1')
+          : chunk,
+      );
+    });
+    client.on('end', () => upstream.end());
+    upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  ownPort = port;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    target(port) {
+    target(port, options) {
       targetPort = port;
+      const from = `127.0.0.1:${ownPort}`;
+      const to = `127.0.0.1:${port}`;
+      rewrite = options?.rewriteOwnPort === true && from.length === to.length ? { from, to } : undefined;
     },
     down() {
       isDown = true;

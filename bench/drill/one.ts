@@ -25,6 +25,10 @@ function behindProxies(
     async () => {
       process.env.AWS_ENDPOINT_URL_DYNAMODB = proxies.dynamo.endpoint;
       process.env.AWS_ENDPOINT_URL_SQS = proxies.sqs.endpoint;
+      // The SQS client sends to its QueueUrl's host, not to the endpoint: the URL must name the proxy too.
+      if (process.env.QUEUE_URL !== undefined) {
+        process.env.QUEUE_URL = `${proxies.sqs.endpoint}${new URL(process.env.QUEUE_URL).pathname}`;
+      }
       return load();
     };
   return {
@@ -72,7 +76,7 @@ export async function runDrill(name: DrillName, events: number): Promise<DrillRe
     },
     (ports) => {
       proxies.dynamo.target(ports.dynamoDb);
-      proxies.sqs.target(ports.sqs);
+      proxies.sqs.target(ports.sqs, { rewriteOwnPort: true });
       return behindProxies(proxies, name === 'processor-killed' ? killMidBatch(killed) : undefined);
     },
   );
