@@ -10,7 +10,8 @@ import { loadProcessorConfig } from '../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../lambdas/webhook-processor/create-handler.js';
 import { meterDynamo } from './dynamo-meter.js';
 import { signalSpecs, vehicleStateEvent } from './events.js';
-import { lambdaContext, sqsRecord } from './lambda-context.js';
+import { lambdaContext } from '../test/support/api-gateway-events.js';
+import { sqsRecord } from './sqs-record.js';
 import { freePort } from '../test/support/ports.js';
 import { check, discard, interleave, median, withStdoutTo, type Check } from './stats.js';
 
@@ -103,7 +104,7 @@ export async function benchProcessor(options: {
           const b0 = performance.now();
           const response = (await handler(
             { Records: records },
-            lambdaContext('webhook-processor', PROCESSOR_MEMORY_MB),
+            { ...lambdaContext('webhook-processor', 30_000), memoryLimitInMB: String(PROCESSOR_MEMORY_MB) },
           )) as SQSBatchResponse | undefined;
           batchTimes.push(performance.now() - b0);
           failures += response?.batchItemFailures.length ?? 0;
