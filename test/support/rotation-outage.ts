@@ -250,7 +250,7 @@ export interface RotationOutageOptions {
   readonly smartcar: SmartcarGateway;
   /** What is down. */
   readonly service: 'kms' | 'dynamodb';
-  /** How long, from the moment Smartcar answered with the new pair. @default 30_000 */
+  /** How long, from the moment Smartcar answered with the new pair (less than RUN_GAP_MS). @default 30_000 */
   readonly outageMs?: number;
   /** KMS only: `hang` leaves requests unanswered (the SDK's request timeout must end them). @default 'error' */
   readonly kmsMode?: 'error' | 'hang';
@@ -402,8 +402,9 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
       await provider.getAccessToken(connected.vehicleIds[0] ?? '').catch(() => undefined);
     }
 
-    const statusBeforeNextRun = (await env.store.getGrant(connected.grant.grantId))?.status ?? 'missing';
     clock.advance(RUN_GAP_MS);
+    // Read once the outage is over (it may outlast the first run), still before the next run.
+    const statusBeforeNextRun = (await env.store.getGrant(connected.grant.grantId))?.status ?? 'missing';
     const second = await runAt(clock.now());
     const stored = await env.store.readGrantTokens(connected.grant.grantId);
     const vehicleStatuses = await Promise.all(
