@@ -20,6 +20,7 @@ export interface PersistInput {
   readonly appUserId: string;
   readonly smartcarUserId: string;
   readonly scopes: readonly string[];
+  readonly permissions?: readonly string[];
   readonly tokens: TokenSet;
   readonly vehicles: readonly VehicleInfo[];
   readonly now: number;
@@ -53,6 +54,7 @@ export async function persistConnection(
       appUserId: input.appUserId,
       smartcarUserId: input.smartcarUserId,
       scopes: input.scopes,
+      ...(input.permissions && { permissions: input.permissions }),
       tokens: input.tokens,
       now: input.now,
     });

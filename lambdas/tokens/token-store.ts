@@ -68,6 +68,11 @@ export interface GrantRecord {
   readonly vehicleIds: readonly string[];
   readonly status: GrantStatus;
   readonly scopes: readonly string[];
+  /**
+   * The permissions the owner actually granted (Smartcar `GET /vehicles/{id}/permissions` at connect time);
+   * absent for grants stored before it was read, or when that read failed.
+   */
+  readonly permissions?: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
   /** Who holds the rotation lease (present only while claimed, or after a claimant died). */
@@ -115,6 +120,8 @@ export interface NewGrant {
   readonly appUserId: string;
   readonly smartcarUserId: string;
   readonly scopes: readonly string[];
+  /** The permissions Smartcar says were granted, when they could be read. */
+  readonly permissions?: readonly string[];
   readonly tokens: TokenSet;
   readonly now: number;
 }
@@ -286,6 +293,9 @@ export function grantFromItem(item: Record<string, unknown>): GrantRecord {
     vehicleIds: stringList(item.vehicleIds),
     status,
     scopes: Array.isArray(item.scopes) ? item.scopes.filter((s): s is string => typeof s === 'string') : [],
+    ...(Array.isArray(item.permissions) && {
+      permissions: item.permissions.filter((p): p is string => typeof p === 'string'),
+    }),
     createdAt: requireNumber(item, 'createdAt', grantId),
     updatedAt: requireNumber(item, 'updatedAt', grantId),
     ...(typeof item.leaseOwner === 'string' && { leaseOwner: item.leaseOwner }),
@@ -398,6 +408,7 @@ export function dynamoTokenStore(options: {
         // In the due-time indexes from the start: the refresh job finds it when its refresh token nears expiry.
         dueShard: DUE_SHARD,
         scopes: [...input.scopes],
+        ...(input.permissions !== undefined && { permissions: [...input.permissions] }),
         createdAt: input.now,
         updatedAt: input.now,
       };
