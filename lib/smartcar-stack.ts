@@ -28,6 +28,7 @@ import { ScheduledJob } from './constructs/scheduled-job.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
+import { VehicleCommands } from './constructs/vehicle-commands.js';
 import { TokenRefreshAlarms } from './constructs/token-refresh-alarms.js';
 import { DLQ_RETENTION, WebhookQueue } from './constructs/webhook-queue.js';
 import { parseScheduleExpression, type ScheduleCadence } from './schedule-expression.js';
@@ -45,6 +46,8 @@ export interface LambdaEntries {
   readonly vehicleDisconnect: string;
   /** The scheduled token refresh (issue 4). */
   readonly tokenRefresh: string;
+  /** `POST`/`GET /vehicles/{vehicleId}/commands`. */
+  readonly vehicleCommand: string;
 }
 
 /** Handler entries, as fixed by docs/design.md. */
@@ -56,6 +59,7 @@ export const LAMBDA_ENTRIES: LambdaEntries = {
   oauthCallback: path.join(REPO_ROOT, 'lambdas/oauth-callback/handler.ts'),
   vehicleDisconnect: path.join(REPO_ROOT, 'lambdas/vehicle-disconnect/handler.ts'),
   tokenRefresh: path.join(REPO_ROOT, 'lambdas/token-refresh/handler.ts'),
+  vehicleCommand: path.join(REPO_ROOT, 'lambdas/vehicle-command/handler.ts'),
 };
 
 const DEPS_LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
@@ -144,6 +148,7 @@ export const CONTEXT_KEYS = [
   'refreshWindowDays',
   'accessWarmWindowMinutes',
   'refreshConcurrency',
+  'commandAuditDays',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -300,6 +305,8 @@ const settingsSchema = z
     accessWarmWindowMinutes: blankAsUnset(integer(0, MAX_ACCESS_WARM_WINDOW_MINUTES).default(0)),
     /** Refreshes in flight at once within a run (Smartcar calls, KMS and DynamoDB requests scale with it). */
     refreshConcurrency: blankAsUnset(integer(1, 50).default(10)),
+    /** How long vehicle command audit items are kept. */
+    commandAuditDays: blankAsUnset(integer(1, 3650).default(90)),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',
@@ -738,6 +745,23 @@ export class SmartcarStack extends Stack {
 
     // --- Operations -------------------------------------------------------------------------------------
     const onCall = new OnCallTopic(this, 'OnCall', { email: settings.alarmEmail });
+
+    // --- Vehicle commands (lock, unlock, charging) -------------------------------------------------------
+    const vehicleCommands = new VehicleCommands(this, 'VehicleCommands', {
+      ...common,
+      entry: entries.vehicleCommand,
+      dataKey,
+      vehicleTable,
+      tokenTable,
+      tokenKey,
+      secret,
+      redirectUri,
+      auditDays: settings.commandAuditDays,
+      httpApi: api.httpApi,
+      alarmTopic: onCall.topic,
+      processor,
+    });
+    new CfnOutput(this, 'CommandAuditTableName', { value: vehicleCommands.auditTable.table.tableName });
     new PipelineAlarms(this, 'Alarms', {
       topic: onCall.topic,
       stage: api.stage,

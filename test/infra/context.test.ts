@@ -34,6 +34,7 @@ describe('parseSettings (CDK context validation)', () => {
       refreshWindowDays: 7,
       accessWarmWindowMinutes: 0,
       refreshConcurrency: 10,
+      commandAuditDays: 90,
     });
   });
 

@@ -98,6 +98,15 @@ const oauthConnect = () => fn('OAuth connect');
 const oauthCallback = () => fn('OAuth callback');
 const vehicleDisconnect = () => fn('Vehicle disconnect API');
 const tokenRefresh = () => fn('Token refresh job');
+const vehicleCommand = () => fn('Vehicle commands');
+/** The command audit table: the only table keyed by vehicleId + sk. */
+const auditTable = () =>
+  only('AWS::DynamoDB::Table', (t) =>
+    isDeepStrictEqual(props(t).KeySchema, [
+      { AttributeName: 'vehicleId', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ]),
+  );
 const allFunctions = () => ofType('AWS::Lambda::Function');
 const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -262,6 +271,8 @@ describe('HTTP API', () => {
       'POST /connect': 'AWS_IAM',
       'GET /oauth/callback': 'NONE',
       'DELETE /vehicles/{vehicleId}': 'AWS_IAM',
+      'POST /vehicles/{vehicleId}/commands': 'AWS_IAM',
+      'GET /vehicles/{vehicleId}/commands': 'AWS_IAM',
     });
   });
 
@@ -491,6 +502,7 @@ describe('Lambda functions', () => {
       IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyTable()[0] },
       TEST_EVENTS: 'separate',
       DEDUPE_TTL_SECONDS: String(14 * 24 * 3600),
+      COMMAND_AUDIT_TABLE_NAME: { Ref: auditTable()[0] },
     });
     expect(envOf(vehicleRead()[1])).toEqual({ ...common, VEHICLE_TABLE_NAME: { Ref: stateTable()[0] } });
   });
@@ -508,7 +520,7 @@ describe('Lambda functions', () => {
 
 describe('least privilege', () => {
   it('has no wildcard action or resource and no managed policy in any Lambda role', () => {
-    expect(allFunctions()).toHaveLength(7);
+    expect(allFunctions()).toHaveLength(8);
     for (const f of allFunctions()) {
       for (const statement of statementsOf(f)) {
         for (const action of list(statement.Action)) expect(action).not.toContain('*');
@@ -539,11 +551,11 @@ describe('least privilege', () => {
     expect(allowsAny(statements, 'kms:')).toBe(false);
   });
 
-  it('lets the processor use only its two tables, its queue and the data key, and not the secret', () => {
+  it('lets the processor use only its two tables, its queue, the data key and the command audit (confirmations), and not the secret', () => {
     const statements = statementsOf(processor());
     expect(allowsAny(statements, 'secretsmanager:')).toBe(false);
     expect(allowsAny(statements, 'sqs:SendMessage')).toBe(false);
-    const tables = new Set([stateTable()[0], idempotencyTable()[0]]);
+    const tables = new Set([stateTable()[0], idempotencyTable()[0], auditTable()[0]]);
     const dataKey = refOf(
       (props(stateTable()[1]).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId,
     );
@@ -564,7 +576,10 @@ describe('least privilege', () => {
     const dynamoResources = statements
       .filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:PutItem')))
       .flatMap(resourceIds);
-    expect(new Set(dynamoResources)).toEqual(tables);
+    expect(new Set(dynamoResources)).toEqual(new Set([stateTable()[0], idempotencyTable()[0]]));
+    // On the audit: one Query per lock/charging report and the conditional SENT → CONFIRMED update only.
+    const onAudit = statements.filter((s) => resourceIds(s).includes(auditTable()[0]));
+    expect(new Set(actionsOf(onAudit))).toEqual(new Set(['dynamodb:Query', 'dynamodb:UpdateItem']));
   });
 
   it('lets the read Lambda only read items of the state table, query its byAppUser index and decrypt', () => {
@@ -777,7 +792,12 @@ describe('least privilege (OAuth)', () => {
       list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)),
     );
     expect(new Set(onTokenKey.flatMap(({ roles }) => roles))).toEqual(
-      new Set([roleOf(oauthCallback()), roleOf(vehicleDisconnect()), roleOf(tokenRefresh())]),
+      new Set([
+        roleOf(oauthCallback()),
+        roleOf(vehicleDisconnect()),
+        roleOf(tokenRefresh()),
+        roleOf(vehicleCommand()),
+      ]),
     );
     const direct = onTokenKey
       .filter(({ statement }) => !isDeepStrictEqual(statement.Condition, viaDynamoDb()))
@@ -801,9 +821,16 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt', 'kms:Encrypt'],
           condition: TOKEN_CONTEXT_CONDITION,
         },
+        // getAccessToken: decrypts the access token, refreshes (and re-encrypts) an expiring pair.
+        {
+          roles: [roleOf(vehicleCommand())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:Encrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
       ]),
     );
-    expect(direct).toHaveLength(2);
+    expect(direct).toHaveLength(3);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
@@ -833,6 +860,7 @@ describe('least privilege (OAuth)', () => {
             'aws:PrincipalArn': [
               { 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(tokenRefresh()), 'Arn'] },
+              { 'Fn::GetAtt': [roleOf(vehicleCommand()), 'Arn'] },
             ],
           },
           // ... and not for AWS services (DynamoDB's grant for background work).
@@ -984,14 +1012,16 @@ describe('token refresh', () => {
     );
   });
 
-  it('is the only role that may decrypt tokens directly', () => {
+  it('is, with the command Lambda (getAccessToken), the only role that may decrypt tokens directly', () => {
     const decryptors = identityStatements().filter(
       ({ statement }) =>
         list(statement.Action).includes('kms:Decrypt') &&
         list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)) &&
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
-    expect(decryptors.flatMap(({ roles }) => roles)).toEqual([roleOf(tokenRefresh())]);
+    expect(new Set(decryptors.flatMap(({ roles }) => roles))).toEqual(
+      new Set([roleOf(tokenRefresh()), roleOf(vehicleCommand())]),
+    );
   });
 
   it('alarms on-call on failures in 3 runs in a row, a burst of NEEDS_REAUTH, crashes, and a schedule that stopped', () => {
@@ -1178,6 +1208,80 @@ describe('cdk-nag (AWS Solutions)', () => {
     for (const [rule, reason] of acknowledgements) {
       expect(rule).toMatch(/AwsSolutions-/);
       expect(reason.length, rule).toBeGreaterThan(60);
+    }
+  });
+});
+
+describe('vehicle commands', () => {
+  const tableArn = (t: () => [string, CfnResource]) => `<${t()[0]}>`;
+  const tableKeyActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
+  it('gives the command Lambda exactly what getAccessToken, the checks and the audit use', () => {
+    expect(permissionsOf(vehicleCommand())).toEqual(
+      new Set([
+        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem'], tableArn(stateTable)),
+        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
+        ...each(
+          ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          tableArn(auditTable),
+        ),
+        ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
+        ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
+        // Only under the token encryption context: a ciphertext moved to another grant does not decrypt.
+        `kms:Decrypt <${tokenKeyId()}> with token context`,
+        `kms:Encrypt <${tokenKeyId()}> with token context`,
+        `secretsmanager:GetSecretValue <${secretId()}>`,
+      ]),
+    );
+  });
+
+  it('never lets the command Lambda delete or scan the audit', () => {
+    const onAudit = statementsOf(vehicleCommand()).filter((s) =>
+      list(s.Resource).some((r) => render(r).startsWith(`<${auditTable()[0]}>`)),
+    );
+    expect(actionsOf(onAudit)).not.toEqual(
+      expect.arrayContaining([expect.stringMatching(/DeleteItem|Scan|BatchWrite/)]),
+    );
+  });
+
+  it('keeps the command Lambda under API Gateway’s 30 s and gives it its environment', () => {
+    const [, f] = vehicleCommand();
+    expect(props(f).Timeout as number).toBeLessThan(30);
+    expect(envOf(f)).toMatchObject({
+      COMMAND_AUDIT_TABLE_NAME: { Ref: auditTable()[0] },
+      COMMAND_AUDIT_DAYS: '90',
+      VEHICLE_TABLE_NAME: { Ref: stateTable()[0] },
+      TOKEN_TABLE_NAME: { Ref: tokenTable()[0] },
+      TOKEN_KEY_ID: expect.anything(),
+      SMARTCAR_SECRET_ID: { Ref: secretId() },
+      SMARTCAR_REDIRECT_URI: expect.anything(),
+    });
+  });
+
+  it('keeps the audit table with a TTL, encrypted, point-in-time recoverable and retained', () => {
+    const [, t] = auditTable();
+    expect(props(t).TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(t.DeletionPolicy).toBe('Retain');
+    expect(props(t).SSESpecification).toMatchObject({ SSEEnabled: true });
+    expect(props(t).PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+  });
+
+  it('pages on-call on command Lambda errors and on a spike of UNKNOWN outcomes', () => {
+    const [topicId] = only('AWS::SNS::Topic');
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => props(a));
+    const unknown = alarms.find((a) => a.MetricName === 'CommandOutcomeUnknown');
+    expect(unknown).toMatchObject({
+      Namespace: stack.metricsNamespace,
+      Dimensions: [{ Name: 'service', Value: 'vehicle-command' }],
+    });
+    const errors = alarms.find(
+      (a) =>
+        a.MetricName === 'Errors' &&
+        list(a.Dimensions as { Value: unknown }[]).some((d) => refOf(d.Value) === vehicleCommand()[0]),
+    );
+    expect(errors).toBeDefined();
+    for (const alarm of [unknown, errors]) {
+      expect(list(alarm?.AlarmActions).map(refOf)).toEqual([topicId]);
     }
   });
 });
