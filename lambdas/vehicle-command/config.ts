@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** POST/GET /vehicles/{vehicleId}/commands (docs/design.md, "Vehicle commands", "Environment"). */
@@ -20,7 +20,7 @@ export const commandConfigSchema = z.object({
    * tens of seconds on some brands; the Lambda's timeout (below API Gateway's 30 s) caps it anyway.
    */
   SMARTCAR_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(24_000),
-});
+} satisfies ConfigShape<'vehicleCommand'>);
 
 export type CommandConfig = z.infer<typeof commandConfigSchema>;
 

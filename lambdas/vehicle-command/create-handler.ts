@@ -17,14 +17,15 @@ import {
 } from '../commands/command-request.js';
 import { header, json, problem } from '../runtime/http.js';
 import { countFailure } from '../runtime/metrics.js';
-import { describeSmartcarError } from '../smartcar/gateway.js';
+import { describeSmartcarError } from '../smartcar/errors.js';
 import {
   AccessTokenUnavailableError,
   GrantNeedsReauthError,
   VehicleNotConnectedError,
   type AccessTokenProvider,
 } from '../tokens/access-token.js';
-import { GRANT_NEEDS_REAUTH, type TokenStore } from '../tokens/token-store.js';
+import { GRANT_NEEDS_REAUTH } from '../tokens/grant.js';
+import type { TokenStore } from '../tokens/token-store.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { DISCONNECTED, NEEDS_REAUTH } from '../vehicles/vehicle-status.js';

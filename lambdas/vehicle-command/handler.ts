@@ -9,9 +9,10 @@ import { smartcarCommandGateway } from '../commands/command-gateway.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
 import { createAccessTokenProvider } from '../tokens/access-token.js';
-import { createTokenRotation, DEFAULT_LEASE_MS, dynamoVehicleReauth } from '../tokens/token-rotation.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../tokens/token-store.js';
-import { dynamoVehicleLinks } from '../vehicles/vehicle-links.js';
+import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
+import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
+import { createTokenRotation } from '../tokens/token-rotation.js';
+import { dynamoVehicleLinks, dynamoVehicleReauth } from '../vehicles/dynamo-vehicle-links.js';
 import { loadCommandConfig } from './config.js';
 import { createCommandHandler } from './create-handler.js';
 
@@ -48,7 +49,8 @@ export const handler = createCommandHandler({
       smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
       logger,
       metrics,
-      leaseMs: DEFAULT_LEASE_MS,
+      // As the refresh job's (REFRESH_LEASE_SECONDS default): short, see token-rotation.ts.
+      leaseMs: 60_000,
       smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
     }),
     claimant: 'vehicle-command',

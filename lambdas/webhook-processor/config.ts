@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
+import { loadConfig, nonEmpty, positiveInt, type ConfigShape } from '../runtime/config.js';
 
 /** The processor's environment (docs/design.md, "Runtime configuration"). */
 export const processorConfigSchema = z.object({
@@ -11,7 +11,7 @@ export const processorConfigSchema = z.object({
   RAW_EVENT_TTL_DAYS: positiveInt(30),
   /** The vehicle command audit table; when set, lock/charging reports confirm sent commands. */
   COMMAND_AUDIT_TABLE_NAME: nonEmpty.optional(),
-});
+} satisfies ConfigShape<'processor'>);
 
 export type ProcessorConfig = z.infer<typeof processorConfigSchema>;
 
