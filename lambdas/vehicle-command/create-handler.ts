@@ -278,7 +278,7 @@ export function createCommandHandler(deps: CommandDeps) {
         sent.status === 'UNKNOWN' ? 'CommandOutcomeUnknown' : 'CommandFailed',
         String(stored.body.error),
       );
-      logger.warn('Command not sent', {
+      logger.warn('Command did not succeed', {
         ...fields,
         commandId,
         status: sent.status,
