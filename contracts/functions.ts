@@ -13,6 +13,7 @@ export const VEHICLE_PATH = '/vehicles/{vehicleId}';
 export const VEHICLES_PATH = '/vehicles';
 export const CONNECT_PATH = '/connect';
 export const OAUTH_CALLBACK_PATH = '/oauth/callback';
+export const VEHICLE_COMMANDS_PATH = '/vehicles/{vehicleId}/commands';
 
 export interface RouteContract {
   readonly method: HttpMethod;
@@ -71,7 +72,14 @@ export const FUNCTIONS = {
     // The queue's visibility timeout is derived from it (× 6).
     timeoutSeconds: 30,
     routes: [],
-    environment: ['VEHICLE_TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'TEST_EVENTS', 'DEDUPE_TTL_SECONDS'],
+    environment: [
+      'VEHICLE_TABLE_NAME',
+      'IDEMPOTENCY_TABLE_NAME',
+      'TEST_EVENTS',
+      'DEDUPE_TTL_SECONDS',
+      // Lock/charging reports confirm sent vehicle commands (set by lib/features/vehicle-commands.ts).
+      'COMMAND_AUDIT_TABLE_NAME',
+    ],
     optionalEnvironment: ['RAW_EVENT_TTL_DAYS'],
   },
   vehicleRead: {
@@ -177,6 +185,34 @@ export const FUNCTIONS = {
       'TOKEN_RECOVERY_QUEUE_URL',
     ],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS'],
+  },
+  vehicleCommand: {
+    entry: 'lambdas/vehicle-command/handler.ts',
+    // Also the `service` dimension of its CommandOutcomeUnknown metric (the UNKNOWN-spike alarm).
+    serviceName: 'vehicle-command',
+    description: 'Vehicle commands: lock, unlock and charging through the stored grant, with an audit trail',
+    // TLS to Smartcar, KMS and DynamoDB per request; the latency is Smartcar's, not CPU.
+    memorySize: 256,
+    // Below API Gateway's 30 s integration limit, so that our answer (502 + audit UNKNOWN after a Smartcar
+    // timeout) always reaches the caller instead of API Gateway's 503. Commands take seconds to tens of seconds
+    // on some brands: the command call gets up to SMARTCAR_COMMAND_TIMEOUT_MS (24 s), cut to what is left
+    // after the access token (usually no call, ≤ 8 s for a refresh) minus 3 s for the audit write and answer.
+    timeoutSeconds: 28,
+    routes: [
+      { method: 'POST', path: VEHICLE_COMMANDS_PATH, auth: 'iam' },
+      { method: 'GET', path: VEHICLE_COMMANDS_PATH, auth: 'iam' },
+    ],
+    environment: [
+      'VEHICLE_TABLE_NAME',
+      'TOKEN_TABLE_NAME',
+      'TOKEN_KEY_ID',
+      'COMMAND_AUDIT_TABLE_NAME',
+      'COMMAND_AUDIT_DAYS',
+      'SMARTCAR_SECRET_ID',
+      // getAccessToken may refresh an expiring access token; the SDK's AuthClient requires one.
+      'SMARTCAR_REDIRECT_URI',
+    ],
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_COMMAND_TIMEOUT_MS'],
   },
 } as const satisfies Record<string, FunctionContract>;
 

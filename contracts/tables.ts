@@ -59,6 +59,8 @@ export const VEHICLE_TTL_ATTRIBUTE = 'expiresAt';
 export const IDEMPOTENCY_TTL_ATTRIBUTE = 'expiration';
 /** TTL attribute of the OAuth state table. */
 export const OAUTH_STATE_TTL_ATTRIBUTE = 'expiresAt';
+/** TTL attribute of the command audit table (commands: commandAuditDays; Idempotency-Key claims: 24 h). */
+export const COMMAND_AUDIT_TTL_ATTRIBUTE = 'expiresAt';
 
 /**
  * A due-time index of the token table. Projection: the keys plus what a run needs to pick and claim grants
@@ -109,6 +111,13 @@ export const TABLES = {
       // add or delete an index (a backfill of the whole table, and the one-index-per-update limit).
       dueIndex(BY_ACCESS_EXPIRY_INDEX, 'accessExpiresAt'),
     ],
+  },
+  commandAudit: {
+    // `CMD#<requestedAt>#<commandId>` (newest first by a reverse Query) and `KEY#<Idempotency-Key>` items of
+    // one vehicle (docs/design.md, "Command audit table").
+    partitionKey: string('vehicleId'),
+    sortKey: string('sk'),
+    timeToLiveAttribute: COMMAND_AUDIT_TTL_ATTRIBUTE,
   },
 } as const satisfies Record<string, TableSchema>;
 

@@ -41,6 +41,7 @@ export const CONTEXT_KEYS = [
   'refreshWindowDays',
   'accessWarmWindowMinutes',
   'refreshConcurrency',
+  'commandAuditDays',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -187,6 +188,8 @@ const settingsSchema = z
     accessWarmWindowMinutes: blankAsUnset(integer(0, MAX_ACCESS_WARM_WINDOW_MINUTES).default(0)),
     /** Refreshes in flight at once within a run (Smartcar calls, KMS and DynamoDB requests scale with it). */
     refreshConcurrency: blankAsUnset(integer(1, 50).default(10)),
+    /** How long vehicle command audit items are kept (days). */
+    commandAuditDays: blankAsUnset(integer(1, 3650).default(90)),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',

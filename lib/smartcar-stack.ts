@@ -11,6 +11,7 @@ import type { LambdaEntries } from './entries.js';
 import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
+import { VehicleCommands } from './features/vehicle-commands.js';
 import { WebhookPipeline } from './features/webhook-pipeline.js';
 import { parseSettings, type SmartcarSettings } from './settings.js';
 
@@ -31,7 +32,8 @@ export interface SmartcarStackProps extends StackProps {
  * - VehicleApi: `GET /vehicles/{vehicleId}` and `GET /vehicles?userId=` (IAM) → read Lambda → DynamoDB;
  * - OAuth: `POST /connect` (IAM) → state table; Smartcar → `GET /oauth/callback` → token table (token CMK) +
  *   vehicle profiles; `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda;
- * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs.
+ * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs;
+ * - VehicleCommands: `POST`/`GET /vehicles/{vehicleId}/commands` (IAM) → command Lambda → Smartcar, audit table.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -42,6 +44,7 @@ export class SmartcarStack extends Stack {
   readonly vehicleApi: VehicleApi;
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
+  readonly vehicleCommands: VehicleCommands;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -114,6 +117,15 @@ export class SmartcarStack extends Stack {
       redirectUri: this.oauth.redirectUri,
       settings,
     });
+    this.vehicleCommands = new VehicleCommands(this, 'VehicleCommands', {
+      ...shared,
+      dataKey,
+      tokenTable,
+      tokenKey,
+      redirectUri: this.oauth.redirectUri,
+      processor: this.webhookPipeline.processor,
+      settings,
+    });
 
     // --- Outputs ----------------------------------------------------------------------------------------
     const queue = this.webhookPipeline.queue;
@@ -144,6 +156,11 @@ export class SmartcarStack extends Stack {
       description: 'POST here (SigV4-signed) to start Smartcar Connect for an app user',
     });
     new CfnOutput(this, 'TokenTableName', { value: tokenTable.table.tableName });
+    new CfnOutput(this, 'CommandAuditTableName', {
+      value: this.vehicleCommands.auditTable.table.tableName,
+      description:
+        'Audit of every vehicle command (lock, unlock, charging): who asked, when, what Smartcar said',
+    });
     new CfnOutput(this, 'TokenRefreshFunctionName', {
       value: this.tokenRefresh.job.function.functionName,
       description: 'The scheduled token refresh; invoke it to run a refresh now (see the README)',

@@ -47,6 +47,7 @@ export const LOCAL_NAMES = {
   idempotencyTable: 'smartcar-local-idempotency',
   oauthStateTable: 'smartcar-local-oauth-states',
   tokenTable: 'smartcar-local-tokens',
+  commandAuditTable: 'smartcar-local-command-audit',
   queue: 'smartcar-local-webhooks',
   deadLetterQueue: 'smartcar-local-webhooks-dlq',
   recoveryQueue: 'smartcar-local-token-recovery',
@@ -214,6 +215,7 @@ export async function startLocalStack(
         idempotencyTable: LOCAL_NAMES.idempotencyTable,
         oauthStateTable: LOCAL_NAMES.oauthStateTable,
         tokenTable: LOCAL_NAMES.tokenTable,
+        commandAuditTable: LOCAL_NAMES.commandAuditTable,
       });
     } finally {
       dynamoClient.destroy();
@@ -248,6 +250,7 @@ export async function startLocalStack(
       idempotencyTableName: LOCAL_NAMES.idempotencyTable,
       oauthStateTableName: LOCAL_NAMES.oauthStateTable,
       tokenTableName: LOCAL_NAMES.tokenTable,
+      commandAuditTableName: LOCAL_NAMES.commandAuditTable,
       tokenKeyId,
       ...(fakeSmartcar ? { smartcarOrigins: fakeSmartcar.env } : {}),
     });

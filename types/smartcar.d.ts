@@ -112,6 +112,34 @@ declare module 'smartcar' {
     attributes(): Promise<VehicleAttributes>;
     /** `GET {api}/v2.0/vehicles/{id}/vin`. */
     vin(): Promise<{ vin: string; meta: Meta }>;
+    /** `GET {api}/v2.0/vehicles/{id}/permissions?limit=&offset=`: what the owner granted for this vehicle. */
+    permissions(paging?: { limit?: number; offset?: number }): Promise<Permissions>;
+    /** `POST {api}/v2.0/vehicles/{id}/security` `{"action":"LOCK"}`. */
+    lock(): Promise<ActionResponse>;
+    /** `POST {api}/v2.0/vehicles/{id}/security` `{"action":"UNLOCK"}`. */
+    unlock(): Promise<ActionResponse>;
+    /** `POST {api}/v2.0/vehicles/{id}/charge` `{"action":"START"}`. */
+    startCharge(): Promise<ActionResponse>;
+    /** `POST {api}/v2.0/vehicles/{id}/charge` `{"action":"STOP"}`. */
+    stopCharge(): Promise<ActionResponse>;
+    /** `POST {api}/v2.0/vehicles/{id}/charge/limit` `{"limit":"<String(limit)>"}`; limit is a fraction 0–1. */
+    setChargeLimit(limit: number): Promise<ActionResponse>;
+  }
+
+  export interface Permissions {
+    permissions: string[];
+    paging?: { count?: number; offset?: number };
+    meta: Meta;
+  }
+
+  /**
+   * A command's answer: Smartcar's `{status: "success", message}`. "success" means the request reached the
+   * vehicle's cloud, not that the vehicle carried it out.
+   */
+  export interface ActionResponse {
+    status?: string;
+    message?: string;
+    meta: Meta;
   }
 
   /** A resolution hint from a v2 error body, e.g. `{ type: 'RETRY_LATER' }` or `{ type: null }`. */

@@ -21,6 +21,15 @@ export interface CallbackDeps {
   readonly smartcar: SmartcarGateway;
   readonly tokens: TokenStore;
   readonly links: VehicleLinkStore;
+  /**
+   * Reads the permissions the owner granted (Smartcar `GET /vehicles/{id}/permissions`), stored on the grant
+   * for the command Lambda. Optional: without it (or when it fails) the grant is stored without them.
+   */
+  readonly grantedPermissions?: (
+    accessToken: string,
+    vehicleId: string,
+    limit: Deadline,
+  ) => Promise<readonly string[]>;
   readonly successUrl: string;
   readonly failureUrl: string;
   /** Limit of each Smartcar call (further cut to the invocation's remaining time). */
@@ -51,6 +60,7 @@ interface SmartcarResult {
   readonly tokens: TokenSet;
   readonly smartcarUserId: string;
   readonly vehicles: VehicleInfo[];
+  readonly permissions?: readonly string[];
 }
 
 /**
@@ -72,6 +82,24 @@ export function createCallbackHandler(deps: CallbackDeps) {
     return redirect(withQuery(deps.failureUrl, { reason }));
   }
 
+  /**
+   * One read per grant, not per vehicle: the owner approves one permission list in Connect for every vehicle
+   * of the authorization. A failure only costs the command Lambda a read of its own later.
+   */
+  async function readPermissions(
+    accessToken: string,
+    vehicleId: string | undefined,
+    limit: Deadline,
+  ): Promise<readonly string[] | undefined> {
+    if (!deps.grantedPermissions || vehicleId === undefined) return undefined;
+    try {
+      return await deps.grantedPermissions(accessToken, vehicleId, limit);
+    } catch (error) {
+      logger.warn('Could not read the granted permissions', { smartcarError: describeSmartcarError(error) });
+      return undefined;
+    }
+  }
+
   async function callSmartcar(code: string, limit: Deadline): Promise<SmartcarResult> {
     let tokens: TokenSet;
     try {
@@ -91,8 +119,11 @@ export function createCallbackHandler(deps: CallbackDeps) {
           skipped: vehicleIds.length - usable.length,
         });
       }
-      const vehicles = await deps.smartcar.vehicleAttributes(tokens.accessToken, usable, limit);
-      return { tokens, smartcarUserId, vehicles };
+      const [vehicles, permissions] = await Promise.all([
+        deps.smartcar.vehicleAttributes(tokens.accessToken, usable, limit),
+        readPermissions(tokens.accessToken, usable[0], limit),
+      ]);
+      return { tokens, smartcarUserId, vehicles, ...(permissions && { permissions }) };
     } catch (error) {
       if (error instanceof TooManyVehiclesError) throw new Failure('too_many_vehicles', { cause: error });
       logger.warn('Smartcar call after the exchange failed', { smartcarError: describeSmartcarError(error) });
@@ -152,6 +183,7 @@ export function createCallbackHandler(deps: CallbackDeps) {
           appUserId,
           smartcarUserId: result.smartcarUserId,
           scopes: state.scopes,
+          ...(result.permissions && { permissions: result.permissions }),
           tokens: result.tokens,
           vehicles: result.vehicles,
           now: now(),

@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { smartcarCommandGateway } from '../commands/command-gateway.js';
 import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
@@ -18,6 +19,7 @@ import { loadCallbackConfig } from './config.js';
 const config = loadCallbackConfig();
 const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
+const commandGateway = smartcarCommandGateway();
 
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
@@ -32,6 +34,8 @@ export const handler = createCallbackHandler({
     vehicleTableName: config.VEHICLE_TABLE_NAME,
     tokenTableName: config.TOKEN_TABLE_NAME,
   }),
+  grantedPermissions: (accessToken, vehicleId, limit) =>
+    commandGateway.permissions(vehicleId, accessToken, limit.budget()),
   successUrl: config.CONNECT_SUCCESS_URL,
   failureUrl: config.CONNECT_FAILURE_URL,
   smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,

@@ -50,6 +50,7 @@ export async function persistConnection(
       appUserId: input.appUserId,
       smartcarUserId: input.smartcarUserId,
       scopes: input.scopes,
+      ...(input.permissions && { permissions: input.permissions }),
       tokens: input.tokens,
       now: input.now,
     });

@@ -68,6 +68,9 @@ export function grantFromItem(item: Record<string, unknown>): GrantRecord {
     vehicleIds: stringList(item.vehicleIds),
     status,
     scopes: Array.isArray(item.scopes) ? item.scopes.filter((s): s is string => typeof s === 'string') : [],
+    ...(Array.isArray(item.permissions) && {
+      permissions: item.permissions.filter((p): p is string => typeof p === 'string'),
+    }),
     createdAt: requireNumber(item, 'createdAt', grantId),
     updatedAt: requireNumber(item, 'updatedAt', grantId),
     ...(typeof item.leaseOwner === 'string' && { leaseOwner: item.leaseOwner }),
@@ -174,6 +177,7 @@ export function dynamoTokenStore(options: {
         // In the due-time indexes from the start: the refresh job finds it when its refresh token nears expiry.
         dueShard: DUE_SHARD,
         scopes: [...input.scopes],
+        ...(input.permissions !== undefined && { permissions: [...input.permissions] }),
         createdAt: input.now,
         updatedAt: input.now,
       };

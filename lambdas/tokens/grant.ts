@@ -30,6 +30,11 @@ export interface GrantRecord {
   readonly vehicleIds: readonly string[];
   readonly status: GrantStatus;
   readonly scopes: readonly string[];
+  /**
+   * The permissions the owner actually granted (Smartcar `GET /vehicles/{id}/permissions` at connect time);
+   * absent for grants stored before it was read, or when that read failed.
+   */
+  readonly permissions?: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
   /** Who holds the rotation lease (present only while claimed, or after a claimant died). */
@@ -77,6 +82,8 @@ export interface NewGrant {
   readonly appUserId: string;
   readonly smartcarUserId: string;
   readonly scopes: readonly string[];
+  /** The permissions Smartcar says were granted, when they could be read. */
+  readonly permissions?: readonly string[];
   readonly tokens: TokenSet;
   readonly now: number;
 }

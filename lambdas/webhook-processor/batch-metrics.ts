@@ -14,7 +14,8 @@ export type ProcessorMetric =
   | 'RawEventsStored'
   | 'UnprocessableEvents'
   | 'EventsInProgressElsewhere'
-  | 'ProcessingFailures';
+  | 'ProcessingFailures'
+  | 'CommandsConfirmed';
 
 /** Event types become a dimension; anything outside this set is folded into OTHER to bound cardinality. */
 const KNOWN_EVENT_TYPES = new Set(['VEHICLE_STATE', 'VEHICLE_ERROR', 'VERIFY', 'V2', 'UNPARSEABLE']);

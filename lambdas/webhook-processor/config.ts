@@ -9,6 +9,8 @@ export const processorConfigSchema = z.object({
   /** 14 days = the DLQ's retention, so a redrive from the DLQ is deduplicated too. */
   DEDUPE_TTL_SECONDS: positiveInt(1_209_600),
   RAW_EVENT_TTL_DAYS: positiveInt(30),
+  /** The vehicle command audit table; when set, lock/charging reports confirm sent commands. */
+  COMMAND_AUDIT_TABLE_NAME: nonEmpty.optional(),
 } satisfies ConfigShape<'processor'>);
 
 export type ProcessorConfig = z.infer<typeof processorConfigSchema>;

@@ -8,6 +8,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { observedSignals, type ObservedSignal } from '../commands/command-confirmation.js';
 import type { ProcessorConfig } from './config.js';
 import { BatchMetrics } from './batch-metrics.js';
 import { parseWebhook } from './parse.js';
@@ -24,6 +25,11 @@ export interface ProcessorDeps {
   readonly dynamoClient: DynamoDBClient;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * Confirms sent vehicle commands from the lock/charging state an event reports (lambdas/commands/
+   * command-confirmation.ts); absent when no command audit table is configured.
+   */
+  readonly confirmCommands?: (vehicleId: string, observed: readonly ObservedSignal[]) => Promise<number>;
 }
 
 /**
@@ -213,6 +219,13 @@ export function createProcessorHandler(deps: ProcessorDeps) {
     }
     try {
       const result = await applyOnce({ dedupeKey: event.dedupeKey, intents: plan.intents });
+      // Also for a duplicate: a failure here fails the record, and its retry finds the event already applied.
+      if (deps.confirmCommands && event.kind === 'vehicle-state' && event.mode === 'live') {
+        const observed = observedSignals(event.signals);
+        if (observed.length > 0) {
+          batch.count(dimension, 'CommandsConfirmed', await deps.confirmCommands(event.vehicle.id, observed));
+        }
+      }
       if (result.duplicate) {
         batch.count(dimension, 'DuplicateEvents');
         logger.info('Duplicate event skipped', fields);

@@ -2,6 +2,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoCommandAudit } from '../commands/command-audit.js';
+import { confirmCommands } from '../commands/command-confirmation.js';
 import { loadProcessorConfig } from './config.js';
 import { createProcessorHandler } from './create-handler.js';
 
@@ -19,4 +21,16 @@ export const handler = createProcessorHandler({
   documentClient,
   logger: new Logger({ serviceName: 'webhook-processor' }),
   metrics: new Metrics({ serviceName: 'webhook-processor' }),
+  ...(config.COMMAND_AUDIT_TABLE_NAME !== undefined && {
+    confirmCommands: (() => {
+      // Confirmation never expires items: the retention only matters to the command Lambda's writes.
+      const audit = dynamoCommandAudit({
+        client: documentClient,
+        tableName: config.COMMAND_AUDIT_TABLE_NAME,
+        retentionDays: 1,
+      });
+      return (vehicleId: string, observed: Parameters<typeof confirmCommands>[2]) =>
+        confirmCommands(audit, vehicleId, observed);
+    })(),
+  }),
 });

@@ -80,6 +80,7 @@ export const LOCAL_FUNCTIONS: LocalFunctions = {
       ...settingsOf('vehicleDisconnect'),
       load: () => import('../../lambdas/vehicle-disconnect/handler.js'),
     },
+    { ...settingsOf('vehicleCommand'), load: () => import('../../lambdas/vehicle-command/handler.js') },
   ],
   webhookProcessor: {
     ...settingsOf('processor'),

@@ -21,6 +21,8 @@ export interface LocalResources {
   readonly idempotencyTableName: string;
   readonly oauthStateTableName: string;
   readonly tokenTableName: string;
+  /** The vehicle command audit table (command Lambda, processor confirmations). */
+  readonly commandAuditTableName?: string;
   /** ARN of the token key in the KMS stand-in (in AWS: the token CMK's ARN). */
   readonly tokenKeyId: string;
   /** The fake Smartcar's origins (`FakeSmartcar.env`); undefined = the real Smartcar. */
@@ -72,6 +74,7 @@ const STACK_SETTINGS = {
   ACCESS_WARM_WINDOW_MINUTES: '0',
   REFRESH_CONCURRENCY: '10',
   REFRESH_LEASE_SECONDS: '60',
+  COMMAND_AUDIT_DAYS: '90',
 } as const;
 
 /**
@@ -105,6 +108,9 @@ export function lambdaEnvironment(
     IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,
     OAUTH_STATE_TABLE_NAME: resources.oauthStateTableName,
     TOKEN_TABLE_NAME: resources.tokenTableName,
+    ...(resources.commandAuditTableName !== undefined && {
+      COMMAND_AUDIT_TABLE_NAME: resources.commandAuditTableName,
+    }),
     TOKEN_KEY_ID: resources.tokenKeyId,
     TEST_EVENTS: config.testEvents,
     SMARTCAR_REDIRECT_URI: config.smartcar.redirectUri,

@@ -34,6 +34,8 @@ export interface TableNames {
   readonly oauthStateTable?: string;
   /** Grants with KMS-encrypted token pairs (partition key `grantId`). */
   readonly tokenTable?: string;
+  /** Vehicle command audit (partition key `vehicleId`, sort key `sk`, TTL `expiresAt`). */
+  readonly commandAuditTable?: string;
 }
 
 // The GSI names, as the Lambdas query them (contracts/tables.ts).
@@ -93,6 +95,7 @@ export function tableDefinitions(names: TableNames): TableDefinition[] {
     [names.idempotencyTable, TABLES.idempotency],
     [names.oauthStateTable, TABLES.oauthState],
     [names.tokenTable, TABLES.token],
+    [names.commandAuditTable, TABLES.commandAudit],
   ];
   return tables.flatMap(([name, schema]) => (name === undefined ? [] : [definitionOf(name, schema)]));
 }

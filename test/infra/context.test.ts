@@ -31,6 +31,7 @@ describe('parseSettings (CDK context validation)', () => {
       refreshWindowDays: 7,
       accessWarmWindowMinutes: 0,
       refreshConcurrency: 10,
+      commandAuditDays: 90,
     });
   });
 

@@ -7,6 +7,7 @@ import { FUNCTION_IDS, FUNCTIONS, type FunctionId } from '../../contracts/index.
 import { callbackConfigSchema } from '../../lambdas/oauth-callback/config.js';
 import { connectConfigSchema } from '../../lambdas/oauth-connect/config.js';
 import { refreshConfigSchema } from '../../lambdas/token-refresh/config.js';
+import { commandConfigSchema } from '../../lambdas/vehicle-command/config.js';
 import { disconnectConfigSchema } from '../../lambdas/vehicle-disconnect/config.js';
 import { readConfigSchema } from '../../lambdas/vehicle-read/config.js';
 import { processorConfigSchema } from '../../lambdas/webhook-processor/config.js';
@@ -40,6 +41,7 @@ const CONFIG_SCHEMAS: Record<FunctionId, z.ZodObject> = {
   oauthCallback: callbackConfigSchema,
   vehicleDisconnect: disconnectConfigSchema,
   tokenRefresh: refreshConfigSchema,
+  vehicleCommand: commandConfigSchema,
 };
 
 interface FunctionResource {

@@ -63,6 +63,8 @@ describe('HTTP API', () => {
       'POST /connect': 'AWS_IAM',
       'GET /oauth/callback': 'NONE',
       'DELETE /vehicles/{vehicleId}': 'AWS_IAM',
+      'POST /vehicles/{vehicleId}/commands': 'AWS_IAM',
+      'GET /vehicles/{vehicleId}/commands': 'AWS_IAM',
     });
   });
 

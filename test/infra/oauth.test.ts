@@ -35,6 +35,7 @@ import {
   vehicleDisconnect,
   vehicleRead,
   viaDynamoDb,
+  vehicleCommand,
 } from './stack-template.js';
 
 /** OAuth (lib/features/oauth.ts): its state table, Lambdas and grants, and the token table and key it writes. */
@@ -239,7 +240,12 @@ describe('least privilege (OAuth)', () => {
       list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)),
     );
     expect(new Set(onTokenKey.flatMap(({ roles }) => roles))).toEqual(
-      new Set([roleOf(oauthCallback()), roleOf(vehicleDisconnect()), roleOf(tokenRefresh())]),
+      new Set([
+        roleOf(oauthCallback()),
+        roleOf(vehicleDisconnect()),
+        roleOf(tokenRefresh()),
+        roleOf(vehicleCommand()),
+      ]),
     );
     const direct = onTokenKey
       .filter(({ statement }) => !isDeepStrictEqual(statement.Condition, viaDynamoDb()))
@@ -270,9 +276,16 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
           condition: RECOVERY_CONTEXT_CONDITION,
         },
+        // getAccessToken: decrypts the access token, refreshes (and re-encrypts) an expiring pair.
+        {
+          roles: [roleOf(vehicleCommand())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:Encrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
       ]),
     );
-    expect(direct).toHaveLength(3);
+    expect(direct).toHaveLength(4);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
@@ -302,6 +315,7 @@ describe('least privilege (OAuth)', () => {
             'aws:PrincipalArn': [
               { 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(tokenRefresh()), 'Arn'] },
+              { 'Fn::GetAtt': [roleOf(vehicleCommand()), 'Arn'] },
             ],
           },
           // ... and not for AWS services (DynamoDB's grant for background work).

@@ -93,6 +93,7 @@ export const oauthConnect = () => fn('OAuth connect');
 export const oauthCallback = () => fn('OAuth callback');
 export const vehicleDisconnect = () => fn('Vehicle disconnect API');
 export const tokenRefresh = () => fn('Token refresh job');
+export const vehicleCommand = () => fn('Vehicle commands');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -226,6 +227,7 @@ export const stateTable = () => table('pk');
 export const idempotencyTable = () => table('id');
 export const tokenTable = () => table('grantId');
 export const oauthStateTable = () => table('state');
+export const auditTable = () => table('vehicleId');
 export const secretId = () => only('AWS::SecretsManager::Secret')[0];
 export const keyOf = ([, t]: [string, CfnResource]) =>
   refOf((props(t).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId) as string;

@@ -32,6 +32,7 @@ import {
   tokenRefresh,
   tokenTable,
   viaDynamoDb,
+  vehicleCommand,
 } from './stack-template.js';
 
 /** The scheduled token refresh (lib/features/token-refresh.ts). */
@@ -180,15 +181,18 @@ describe('token refresh', () => {
     );
   });
 
-  it('is the only role that may decrypt tokens directly', () => {
+  it('is, with the command Lambda (getAccessToken), the only role that may decrypt tokens directly', () => {
     const decryptors = identityStatements().filter(
       ({ statement }) =>
         list(statement.Action).includes('kms:Decrypt') &&
         list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)) &&
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
-    // Tokens (token context) and the data keys of parked rotations (recovery context): the same role.
-    expect(new Set(decryptors.flatMap(({ roles }) => roles))).toEqual(new Set([roleOf(tokenRefresh())]));
+    // Tokens (token context) and the data keys of parked rotations (recovery context) for the refresh job;
+    // getAccessToken's refresh for the command Lambda.
+    expect(new Set(decryptors.flatMap(({ roles }) => roles))).toEqual(
+      new Set([roleOf(tokenRefresh()), roleOf(vehicleCommand())]),
+    );
   });
 
   it('alarms on-call on failures in 3 runs in a row, a burst of NEEDS_REAUTH, crashes, and a schedule that stopped', () => {

@@ -29,6 +29,7 @@ import {
   stateTable,
   synthesizeStack,
   vehicleRead,
+  auditTable,
 } from './stack-template.js';
 
 /** The webhook pipeline (lib/features/webhook-pipeline.ts) and the vehicle read API (lib/features/vehicle-api.ts). */
@@ -108,6 +109,7 @@ describe('Lambda functions', () => {
       IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyTable()[0] },
       TEST_EVENTS: 'separate',
       DEDUPE_TTL_SECONDS: String(14 * 24 * 3600),
+      COMMAND_AUDIT_TABLE_NAME: { Ref: auditTable()[0] },
     });
     expect(envOf(vehicleRead()[1])).toEqual({ ...common, VEHICLE_TABLE_NAME: { Ref: stateTable()[0] } });
   });
@@ -125,7 +127,7 @@ describe('Lambda functions', () => {
 
 describe('least privilege', () => {
   it('has no wildcard action or resource and no managed policy in any Lambda role', () => {
-    expect(allFunctions()).toHaveLength(7);
+    expect(allFunctions()).toHaveLength(8);
     for (const f of allFunctions()) {
       for (const statement of statementsOf(f)) {
         for (const action of list(statement.Action)) expect(action).not.toContain('*');
@@ -156,11 +158,11 @@ describe('least privilege', () => {
     expect(allowsAny(statements, 'kms:')).toBe(false);
   });
 
-  it('lets the processor use only its two tables, its queue and the data key, and not the secret', () => {
+  it('lets the processor use only its two tables, its queue, the data key and the command audit (confirmations), and not the secret', () => {
     const statements = statementsOf(processor());
     expect(allowsAny(statements, 'secretsmanager:')).toBe(false);
     expect(allowsAny(statements, 'sqs:SendMessage')).toBe(false);
-    const tables = new Set([stateTable()[0], idempotencyTable()[0]]);
+    const tables = new Set([stateTable()[0], idempotencyTable()[0], auditTable()[0]]);
     const dataKey = refOf(
       (props(stateTable()[1]).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId,
     );
@@ -181,7 +183,10 @@ describe('least privilege', () => {
     const dynamoResources = statements
       .filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:PutItem')))
       .flatMap(resourceIds);
-    expect(new Set(dynamoResources)).toEqual(tables);
+    expect(new Set(dynamoResources)).toEqual(new Set([stateTable()[0], idempotencyTable()[0]]));
+    // On the audit: one Query per lock/charging report and the conditional SENT → CONFIRMED update only.
+    const onAudit = statements.filter((s) => resourceIds(s).includes(auditTable()[0]));
+    expect(new Set(actionsOf(onAudit))).toEqual(new Set(['dynamodb:Query', 'dynamodb:UpdateItem']));
   });
 
   it('lets the read Lambda only read items of the state table, query its byAppUser index and decrypt', () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { closeServer, httpOrigin, listen } from '../../loopback-server.js';
 import { connectSurface, createAuthorizationCode } from './connect.js';
+import { createFakeCommands } from './commands.js';
 import { createFaults, serverError } from './failures.js';
 import { HttpFailure, notFoundError, readBody, singleParams, type Reply } from './http.js';
 import { managementSurface } from './management.js';
@@ -29,6 +30,10 @@ export type * from './types.js';
  * | `getVehicles`                     | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/?limit&offset` (Bearer)|
  * | `new Vehicle(id, t).attributes()` | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/` (Bearer)        |
  * | `Vehicle#vin`                     | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/vin` (Bearer)     |
+ * | `Vehicle#permissions`             | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/permissions`      |
+ * | `Vehicle#lock` / `unlock`         | `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/security`        |
+ * | `Vehicle#startCharge`/`stopCharge`| `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/charge`          |
+ * | `Vehicle#setChargeLimit`          | `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/charge/limit`    |
  * | `getConnections`                  | `GET {MANAGEMENT}/v2.0/management/connections` (Basic AMT)      |
  * | `deleteConnections`               | `DELETE {MANAGEMENT}/v2.0/management/connections?vehicle_id=…`  |
  *
@@ -51,11 +56,13 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
   const log = options.log ?? (() => undefined);
   const state = createState(options);
   const faults = createFaults();
+  const commands = createFakeCommands();
   const surfaces: readonly Surface[] = [
     connectSurface(state),
     tokenSurface(state),
-    vehicleApiSurface(state),
+    vehicleApiSurface(state, commands),
     managementSurface(state),
+    commands.controlSurface,
   ];
 
   async function answer(ctx: Ctx, req: IncomingMessage, url: URL): Promise<Reply> {
@@ -69,7 +76,7 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
     match.surface.note?.(ctx, req, body);
     return (
       faults.injectedReply(ctx, match.entry.route) ??
-      match.entry.run({ ctx, req, url, body, params: match.params })
+      (await match.entry.run({ ctx, req, url, body, params: match.params }))
     );
   }
 
@@ -144,6 +151,8 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
     },
     createAuthorizationCode: (input) => createAuthorizationCode(state, input),
     failNext: (route, status, body, failureOptions) => faults.failNext(route, status, body, failureOptions),
+    failCommand: (vehicleId, failure) => commands.failCommand(vehicleId, failure),
+    vehicleState: (vehicleId) => commands.vehicleState(vehicleId),
     setDown: (isDown, downOptions) => faults.setDown(isDown, downOptions),
     now: state.now,
     advanceClock: (ms) => state.advanceClock(ms),

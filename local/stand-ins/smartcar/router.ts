@@ -40,7 +40,7 @@ export interface RouteEntry {
   readonly path: string;
   /** The label `failNext`/`setDown` target and `calls` report. */
   readonly route: FakeSmartcarRoute;
-  readonly run: (request: RouteRequest) => Reply;
+  readonly run: (request: RouteRequest) => Reply | Promise<Reply>;
 }
 
 export interface Surface {

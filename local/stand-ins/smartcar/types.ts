@@ -3,7 +3,19 @@
  * read back from it (recorded calls, connections, refresh-token states).
  */
 
-export type FakeSmartcarRoute = 'connect' | 'token' | 'user' | 'vehicles' | 'vehicle' | 'management';
+export type FakeSmartcarRoute =
+  | 'connect'
+  | 'token'
+  | 'user'
+  | 'vehicles'
+  | 'vehicle'
+  | 'management'
+  /** `POST /v2.0/vehicles/{id}/security`, `/charge`, `/charge/limit`. */
+  | 'command'
+  /** `GET /v2.0/vehicles/{id}/permissions`. */
+  | 'permissions'
+  /** The fake's own `/fake/…` control endpoints (local mode). */
+  | 'control';
 
 /** The `error` values Connect can send back to the redirect URI. */
 export type ConnectError =
@@ -115,6 +127,28 @@ export interface FailureOptions {
   readonly times?: number;
 }
 
+/**
+ * A Smartcar error the next command(s) to one vehicle answer: a VEHICLE_STATE code (`DOOR_OPEN`, `IN_MOTION`,
+ * `ASLEEP`, `UNREACHABLE`, …), `RATE_LIMIT` (429 with `Retry-After`), `VIRTUAL_KEY_REQUIRED` (Tesla, with the
+ * resolution URL), `BILLING`, `COMPATIBILITY`, `SERVER`, `UPSTREAM`, or `TIMEOUT`: the command is carried out
+ * but answered only after `delayMs` (default 40 s, past any caller's timeout).
+ */
+export interface CommandFailure {
+  readonly error: string;
+  readonly delayMs?: number;
+  /** Seconds, for RATE_LIMIT (default 60). */
+  readonly retryAfter?: number;
+  /** Consecutive commands that fail this way; default 1. */
+  readonly times?: number;
+}
+
+/** What the fake's commands changed on a vehicle. */
+export interface FakeVehicleState {
+  readonly isLocked: boolean;
+  readonly isCharging: boolean;
+  readonly chargeLimit: number;
+}
+
 export interface DownOptions {
   /** Default 500 with a JSON `SERVER` error, or 503 with an HTML page when `html` is set. */
   readonly status?: number;
@@ -165,6 +199,10 @@ export interface FakeSmartcar {
   ): { code: string; userId: string; vehicleIds: readonly string[] };
   /** Makes the next request(s) to `route` answer `status` with `body` (default: a Smartcar-shaped error). */
   failNext(route: FakeSmartcarRoute, status: number, body?: unknown, options?: FailureOptions): void;
+  /** Queues a Smartcar error (or a slow answer) for the vehicle's next command(s). */
+  failCommand(vehicleId: string, failure: CommandFailure): void;
+  /** Lock, charging and charge limit as the fake's commands left them (locked, not charging, 0.8 at first). */
+  vehicleState(vehicleId: string): FakeVehicleState;
   /** Takes routes (default the management API) down or brings them back. */
   setDown(down: boolean, options?: DownOptions): void;
   /** The fake's clock (epoch ms). */

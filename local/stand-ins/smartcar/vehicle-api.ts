@@ -10,7 +10,8 @@ import {
 } from './http.js';
 import type { Ctx, RouteEntry, RouteRequest, Surface } from './router.js';
 import type { Grant, SmartcarState } from './state.js';
-import type { FakeVehicle } from './types.js';
+import type { FakeCommands } from './commands.js';
+import type { FakeSmartcarRoute, FakeVehicle } from './types.js';
 
 /**
  * The vehicle API (`/v2.0/user`, `/v2.0/vehicles`, `/v2.0/vehicles/{id}/…`), authenticated by a Bearer
@@ -49,7 +50,7 @@ function permissionError(ctx: Ctx): Reply {
 function authenticatedRoute(
   state: SmartcarState,
   route: Pick<RouteEntry, 'method' | 'path' | 'route'>,
-  respond: (grant: Grant, request: RouteRequest) => Reply,
+  respond: (grant: Grant, request: RouteRequest) => Reply | Promise<Reply>,
 ): RouteEntry {
   return {
     ...route,
@@ -60,15 +61,19 @@ function authenticatedRoute(
   };
 }
 
-/** An endpoint of `/v2.0/vehicles/:id/…` that needs `permission` granted on that vehicle. */
+/**
+ * An endpoint of `/v2.0/vehicles/:id/…` that needs `permission` granted on that vehicle (`null`: any token of
+ * the vehicle's grant).
+ */
 function vehicleRoute(
   state: SmartcarState,
   method: RouteEntry['method'],
   path: string,
-  permission: string,
-  respond: (vehicle: FakeVehicle, request: RouteRequest) => Reply,
+  permission: string | null,
+  respond: (vehicle: FakeVehicle, request: RouteRequest, grant: Grant) => Reply | Promise<Reply>,
+  route: FakeSmartcarRoute = 'vehicle',
 ): RouteEntry {
-  return authenticatedRoute(state, { method, path, route: 'vehicle' }, (grant, request) => {
+  return authenticatedRoute(state, { method, path, route }, (grant, request) => {
     const { ctx } = request;
     const vehicleId = request.params.id ?? '';
     const vehicle = state.findVehicle(vehicleId);
@@ -77,8 +82,8 @@ function vehicleRoute(
       ctx.error = 'AUTHENTICATION';
       return authenticationError(ctx.requestId);
     }
-    if (!grant.scope.includes(permission)) return permissionError(ctx);
-    return respond(vehicle, request);
+    if (permission !== null && !grant.scope.includes(permission)) return permissionError(ctx);
+    return respond(vehicle, request, grant);
   });
 }
 
@@ -103,7 +108,7 @@ function listVehicles(state: SmartcarState, grant: Grant, ctx: Ctx): Reply {
   );
 }
 
-export function vehicleApiSurface(state: SmartcarState): Surface {
+export function vehicleApiSurface(state: SmartcarState, commands: FakeCommands): Surface {
   return {
     routes: [
       authenticatedRoute(state, { method: 'GET', path: `${V}/user`, route: 'user' }, (grant, { ctx }) =>
@@ -126,6 +131,31 @@ export function vehicleApiSurface(state: SmartcarState): Surface {
       ),
       vehicleRoute(state, 'GET', `${V}/vehicles/:id/vin`, 'read_vin', (vehicle, { ctx }) =>
         json(200, { vin: vehicle.vin }, ctx.requestId),
+      ),
+      vehicleRoute(
+        state,
+        'GET',
+        `${V}/vehicles/:id/permissions`,
+        null,
+        (_vehicle, request, grant) => commands.permissions(grant, request),
+        'permissions',
+      ),
+      vehicleRoute(
+        state,
+        'POST',
+        `${V}/vehicles/:id/security`,
+        'control_security',
+        commands.security,
+        'command',
+      ),
+      vehicleRoute(state, 'POST', `${V}/vehicles/:id/charge`, 'control_charge', commands.charge, 'command'),
+      vehicleRoute(
+        state,
+        'POST',
+        `${V}/vehicles/:id/charge/limit`,
+        'control_charge',
+        commands.chargeLimit,
+        'command',
       ),
     ],
     note: (ctx, req) => {

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
+import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
+
+/** POST/GET /vehicles/{vehicleId}/commands (docs/design.md, "Vehicle commands", "Environment"). */
+export const commandConfigSchema = z.object({
+  VEHICLE_TABLE_NAME: nonEmpty,
+  TOKEN_TABLE_NAME: nonEmpty,
+  TOKEN_KEY_ID: nonEmpty,
+  COMMAND_AUDIT_TABLE_NAME: nonEmpty,
+  /** How long audit items are kept (context `commandAuditDays`). */
+  COMMAND_AUDIT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  SMARTCAR_SECRET_ID: nonEmpty,
+  /** getAccessToken may have to rotate the grant's tokens; the SDK's AuthClient needs a redirect URI. */
+  SMARTCAR_REDIRECT_URI: absoluteUrl,
+  /** Limit of one token exchange (when the access token must be refreshed first). */
+  SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
+  /**
+   * Limit of the command call itself, further cut to the invocation's end minus a reserve. Commands can take
+   * tens of seconds on some brands; the Lambda's timeout (below API Gateway's 30 s) caps it anyway.
+   */
+  SMARTCAR_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(24_000),
+} satisfies ConfigShape<'vehicleCommand'>);
+
+export type CommandConfig = z.infer<typeof commandConfigSchema>;
+
+export function loadCommandConfig(env: NodeJS.ProcessEnv = process.env): CommandConfig {
+  return loadConfig(commandConfigSchema, env);
+}
