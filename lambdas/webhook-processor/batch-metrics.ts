@@ -3,6 +3,7 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 /** The metric names this processor emits (EMF, namespace from POWERTOOLS_METRICS_NAMESPACE). */
 export type ProcessorMetric =
   | 'EventsProcessed'
+  | 'EventsWithoutChange'
   | 'DuplicateEvents'
   | 'EventsIgnored'
   | 'TestEventsSkipped'
@@ -12,8 +13,9 @@ export type ProcessorMetric =
   | 'UnreadableSignals'
   | 'VehicleErrorsWritten'
   | 'RawEventsStored'
-  | 'UnprocessableEvents'
-  | 'EventsInProgressElsewhere'
+  | 'EventsQuarantined'
+  | 'InsaneTimestamps'
+  | 'StateWriteConflicts'
   | 'ProcessingFailures';
 
 /** Event types become a dimension; anything outside this set is folded into OTHER to bound cardinality. */

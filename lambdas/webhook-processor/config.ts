@@ -4,9 +4,8 @@ import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
 /** The processor's environment (docs/design.md, "Runtime configuration"). */
 export const processorConfigSchema = z.object({
   VEHICLE_TABLE_NAME: nonEmpty,
-  IDEMPOTENCY_TABLE_NAME: nonEmpty,
   TEST_EVENTS: z.enum(['separate', 'skip']).default('separate'),
-  /** 14 days = the DLQ's retention, so a redrive from the DLQ is deduplicated too. */
+  /** How long a RESOLVED error is remembered: 14 days = the DLQ's retention, so an older ERROR redriven from the DLQ cannot reopen it. */
   DEDUPE_TTL_SECONDS: positiveInt(1_209_600),
   RAW_EVENT_TTL_DAYS: positiveInt(30),
 });
