@@ -145,9 +145,16 @@ export function createProcessorHandler(deps: ProcessorDeps) {
   const { config, logger, metrics } = deps;
   const store = deps.store ?? dynamoVehicleStore(deps.documentClient, config.VEHICLE_TABLE_NAME);
 
-  function reportFailure(error: unknown, fields: Record<string, unknown>, dimension: string, batch: BatchMetrics) {
+  function reportFailure(
+    error: unknown,
+    fields: Record<string, unknown>,
+    dimension: string,
+    batch: BatchMetrics,
+  ) {
     batch.count(dimension, 'ProcessingFailures');
-    const message = isTransient(error) ? 'Transient failure; the message will be retried' : 'Processing failed';
+    const message = isTransient(error)
+      ? 'Transient failure; the message will be retried'
+      : 'Processing failed';
     logger.error(message, { ...fields, error: error as Error });
   }
 

@@ -205,11 +205,7 @@ class Merger {
  * Merges each event's changes, in order, into `state`; an event applied lately is skipped whole. `now` (the
  * batch's latest SQS time) only prunes expired memory. Raw events are not part of the state item.
  */
-export function mergeChanges(
-  state: VehicleState,
-  events: readonly EventChanges[],
-  now: number,
-): MergeResult {
+export function mergeChanges(state: VehicleState, events: readonly EventChanges[], now: number): MergeResult {
   const merger = new Merger(state);
   const duplicates: boolean[] = [];
   const summaries = events.map((event) => {

@@ -302,7 +302,11 @@ function planRaw(event: RawEvent, mode: VehicleMode, options: PlanOptions): Writ
   }));
 }
 
-function intentsOf(event: Exclude<NormalizedEvent, { kind: 'verify' }>, options: PlanOptions, sanity: SanityCounter) {
+function intentsOf(
+  event: Exclude<NormalizedEvent, { kind: 'verify' }>,
+  options: PlanOptions,
+  sanity: SanityCounter,
+) {
   switch (event.kind) {
     case 'vehicle-state':
       return planVehicleState(event, vehiclePk(event.vehicle.id, event.mode), options, sanity);

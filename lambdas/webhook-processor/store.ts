@@ -100,10 +100,17 @@ function pick<T extends object>(
 
 /** Profile: newer event wins; `status` is left alone (absent = CONNECTED, other flows set it). */
 function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
-  return updateInput(tableName, { pk: intent.pk, sk: PROFILE_SK }, {
-    set: { ...pick(intent, ['vehicleId', 'smartcarUserId', 'make', 'model', 'year']), updatedAt: intent.at },
-    condition: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
-  });
+  return updateInput(
+    tableName,
+    { pk: intent.pk, sk: PROFILE_SK },
+    {
+      set: {
+        ...pick(intent, ['vehicleId', 'smartcarUserId', 'make', 'model', 'year']),
+        updatedAt: intent.at,
+      },
+      condition: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
+    },
+  );
 }
 
 /** Raw event: written once; a repeat of the same message finds the item and is a no-op. */

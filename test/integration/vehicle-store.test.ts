@@ -306,9 +306,7 @@ describe('vehicle store on DynamoDB Local', () => {
 
   it('concurrent events for one vehicle: the newest value wins', async () => {
     const vehicleId = randomUUID();
-    const times = Array.from({ length: 24 }, (_, index) => T + index * 1_000).sort(
-      () => Math.random() - 0.5,
-    );
+    const times = Array.from({ length: 24 }, (_, index) => T + index * 1_000).sort(() => Math.random() - 0.5);
     // Several invocations at once, each with a batch whose records run in parallel.
     const batches = [times.slice(0, 8), times.slice(8, 16), times.slice(16)].map((slice) =>
       process_(
