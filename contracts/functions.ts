@@ -65,13 +65,13 @@ export const FUNCTIONS = {
     entry: 'lambdas/webhook-processor/handler.ts',
     serviceName: 'webhook-processor',
     description: 'Smartcar webhook processor: applies queued events to the vehicle-state table',
-    // Parses up to 10 events with many signals each and runs conditional writes; more memory also
+    // Parses up to 10 events with many signals each and merges them per vehicle; more memory also
     // means proportionally more CPU.
     memorySize: 512,
     // The queue's visibility timeout is derived from it (× 6).
     timeoutSeconds: 30,
     routes: [],
-    environment: ['VEHICLE_TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'TEST_EVENTS', 'DEDUPE_TTL_SECONDS'],
+    environment: ['VEHICLE_TABLE_NAME', 'TEST_EVENTS', 'DEDUPE_TTL_SECONDS'],
     optionalEnvironment: ['RAW_EVENT_TTL_DAYS'],
   },
   vehicleRead: {

@@ -43,7 +43,6 @@ import { ensureTables } from './stand-ins/dynamodb-tables.js';
 
 export const LOCAL_NAMES = {
   vehicleTable: 'smartcar-local-vehicles',
-  idempotencyTable: 'smartcar-local-idempotency',
   oauthStateTable: 'smartcar-local-oauth-states',
   tokenTable: 'smartcar-local-tokens',
   queue: 'smartcar-local-webhooks',
@@ -206,7 +205,6 @@ export async function startLocalStack(
     try {
       await ensureTables(dynamoClient, {
         vehicleTable: LOCAL_NAMES.vehicleTable,
-        idempotencyTable: LOCAL_NAMES.idempotencyTable,
         oauthStateTable: LOCAL_NAMES.oauthStateTable,
         tokenTable: LOCAL_NAMES.tokenTable,
       });
@@ -232,7 +230,6 @@ export async function startLocalStack(
       queueUrl: queues.queueUrl,
       secretId,
       vehicleTableName: LOCAL_NAMES.vehicleTable,
-      idempotencyTableName: LOCAL_NAMES.idempotencyTable,
       oauthStateTableName: LOCAL_NAMES.oauthStateTable,
       tokenTableName: LOCAL_NAMES.tokenTable,
       tokenKeyId,

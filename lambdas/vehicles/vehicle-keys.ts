@@ -59,12 +59,10 @@ export function rawEventSk(eventType: string, eventId: string): string {
  */
 export const STATE_SK_RANGE = { from: PROFILE_SK, to: STATE_SK } as const;
 
-/**
- * Poison messages (docs/design.md, "Quarantine"): one partition, sorted by when the receiver queued them, so an
- * operator lists a time range with one Query. Keyed by the SQS message id, so a redelivery is stored once.
- */
-export const QUARANTINE_PK = 'QUARANTINE';
+/** Poison messages: the quarantine's key space (contracts/tables.ts). */
+export { QUARANTINE_PARTITION as QUARANTINE_PK } from '../../contracts/index.js';
 
+/** `<SQS SentTimestamp ms>#<SQS message id>`: by time, and one item per message however often it is redelivered. */
 export function quarantineSk(receivedAt: number, messageId: string): string {
   return `${receivedAt}#${messageId}`;
 }

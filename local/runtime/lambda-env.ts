@@ -16,7 +16,6 @@ export interface LocalResources {
   readonly queueUrl: string;
   readonly secretId: string;
   readonly vehicleTableName: string;
-  readonly idempotencyTableName: string;
   readonly oauthStateTableName: string;
   readonly tokenTableName: string;
   /** ARN of the token key in the KMS stand-in (in AWS: the token CMK's ARN). */
@@ -99,7 +98,6 @@ export function lambdaEnvironment(
     QUEUE_URL: resources.queueUrl,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,
-    IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,
     OAUTH_STATE_TABLE_NAME: resources.oauthStateTableName,
     TOKEN_TABLE_NAME: resources.tokenTableName,
     TOKEN_KEY_ID: resources.tokenKeyId,

@@ -11,7 +11,6 @@ import {
   dataKeyId,
   each,
   envOf,
-  idempotencyTable,
   list,
   ofType,
   only,
@@ -105,7 +104,6 @@ describe('Lambda functions', () => {
     expect(envOf(processor()[1])).toEqual({
       ...common,
       VEHICLE_TABLE_NAME: { Ref: stateTable()[0] },
-      IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyTable()[0] },
       TEST_EVENTS: 'separate',
       DEDUPE_TTL_SECONDS: String(14 * 24 * 3600),
     });
@@ -156,11 +154,11 @@ describe('least privilege', () => {
     expect(allowsAny(statements, 'kms:')).toBe(false);
   });
 
-  it('lets the processor use only its two tables, its queue and the data key, and not the secret', () => {
+  it('lets the processor use only the vehicle-state table, its queue and the data key, and not the secret', () => {
     const statements = statementsOf(processor());
     expect(allowsAny(statements, 'secretsmanager:')).toBe(false);
     expect(allowsAny(statements, 'sqs:SendMessage')).toBe(false);
-    const tables = new Set([stateTable()[0], idempotencyTable()[0]]);
+    const tables = new Set([stateTable()[0]]);
     const dataKey = refOf(
       (props(stateTable()[1]).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId,
     );

@@ -23,11 +23,11 @@ import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js'
 import { decodeState, type VehicleState } from '../../lambdas/vehicles/vehicle-state.js';
 
 /**
- * The processor and the read Lambda against a real DynamoDB Local: conditional writes, idempotency records
+ * The processor and the read Lambda against a real DynamoDB Local: versioned and conditional writes
  * and the read queries run for real. Each test uses its own vehicle ids, so tests do not see each other.
  */
 
-const TABLES = { vehicleTable: 'vehicle-state', idempotencyTable: 'idempotency' };
+const TABLES = { vehicleTable: 'vehicle-state' };
 /**
  * Event times: ten hours ago, so every `T + offset` below is sane (the processor treats pre-2000 and far-future
  * timestamps as missing) and a RESOLVED tombstone has not expired yet.
