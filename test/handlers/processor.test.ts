@@ -413,6 +413,13 @@ describe('processor handler', () => {
     expect(documentMock.calls()).toHaveLength(1); // the read only
   });
 
+  it('counts the timestamps it had to treat as missing (outside the sane window)', async () => {
+    const body = stateBody('veh-a', 'evt-absurd', 50, T * 1000); // microsecond-scale times
+    expect(await handler()(batch(sqsRecord(body)), context())).toEqual({ batchItemFailures: [] });
+    // oemUpdatedAt and retrievedAt of two signals, and the event's deliveredAt.
+    expect(metricTotal('InsaneTimestamps')).toBe(5);
+  });
+
   it('VERIFY is ignored; TEST events go to TEST# partitions, or are dropped and counted with TEST_EVENTS=skip', async () => {
     const verify = await handler()(batch(sqsRecord(capture('vw_id_4_verify.json'))), context());
     expect(verify).toEqual({ batchItemFailures: [] });
