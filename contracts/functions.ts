@@ -43,6 +43,12 @@ export interface FunctionContract {
   readonly optionalEnvironment: readonly string[];
 }
 
+/**
+ * Processor batches in flight at once unless the `processorMaxConcurrency` context says otherwise: the SQS event
+ * source mapping's maximum concurrency in AWS, the poll loops of local mode.
+ */
+export const DEFAULT_PROCESSOR_MAX_CONCURRENCY = 5;
+
 /** `"<METHOD> <path>"`, as API Gateway HTTP APIs (and local mode) key routes. */
 export const routeKey = (route: RouteContract): string => `${route.method} ${route.path}`;
 

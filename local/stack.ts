@@ -308,6 +308,7 @@ export async function startLocalStack(
       function: localFunction(processor),
       batchSize: config.queue.batchSize,
       batchWindowMs: config.queue.batchWindowMs,
+      concurrency: config.queue.concurrency,
       log,
     });
     // A batch in progress gets a few seconds to finish; the shutdown must not wait out a 30 s function
