@@ -41,76 +41,28 @@ export interface VehicleStore {
   quarantine(entry: QuarantineEntry): Promise<'stored' | 'exists'>;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Expression building. Every attribute goes through a `#name` placeholder (status, name, group, … are
-// reserved words) and every value through a `:value` placeholder named after its attribute.
-
-interface UpdateSpec {
-  /** Attributes to SET; an `undefined` value is skipped, or REMOVEd if listed in `removeWhenMissing`. */
-  readonly set: Record<string, unknown>;
-  readonly removeWhenMissing?: readonly string[];
-  readonly remove?: readonly string[];
-  /** Uses `#attr` for attributes and `:attr` for values of `set` or `conditionValues`. */
-  readonly condition: string;
-  readonly conditionAttributes?: readonly string[];
-  readonly conditionValues?: Record<string, unknown>;
-}
-
-function updateInput(
-  tableName: string,
-  key: { pk: string; sk: string },
-  spec: UpdateSpec,
-): UpdateCommandInput {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const assignments: string[] = [];
-  const removals: string[] = [...(spec.remove ?? [])];
-  for (const [attribute, value] of Object.entries(spec.set)) {
-    if (value === undefined) {
-      if (spec.removeWhenMissing?.includes(attribute)) removals.push(attribute);
-      continue;
-    }
-    names[`#${attribute}`] = attribute;
-    values[`:${attribute}`] = value;
-    assignments.push(`#${attribute} = :${attribute}`);
-  }
-  for (const attribute of [...removals, ...(spec.conditionAttributes ?? [])])
-    names[`#${attribute}`] = attribute;
-  for (const [name, value] of Object.entries(spec.conditionValues ?? {})) values[`:${name}`] = value;
-  const clauses = [`SET ${assignments.join(', ')}`];
-  if (removals.length > 0) clauses.push(`REMOVE ${removals.map((attribute) => `#${attribute}`).join(', ')}`);
+/**
+ * Profile: newer event wins; only the fields the event carries are SET, each through a `#name` placeholder
+ * (`year`, `model`, … are reserved words); `status` is left alone (absent = CONNECTED, other flows set it).
+ */
+function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
+  const set = {
+    vehicleId: intent.vehicleId,
+    smartcarUserId: intent.smartcarUserId,
+    make: intent.make,
+    model: intent.model,
+    year: intent.year,
+    updatedAt: intent.at,
+  };
+  const present = Object.entries(set).filter(([, value]) => value !== undefined);
   return {
     TableName: tableName,
-    // Only the key attributes: DynamoDB rejects a Key with anything else in it.
-    Key: { pk: key.pk, sk: key.sk },
-    UpdateExpression: clauses.join(' '),
-    ConditionExpression: spec.condition,
-    ExpressionAttributeNames: names,
-    ExpressionAttributeValues: values,
+    Key: { pk: intent.pk, sk: PROFILE_SK },
+    UpdateExpression: `SET ${present.map(([name]) => `#${name} = :${name}`).join(', ')}`,
+    ConditionExpression: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
+    ExpressionAttributeNames: Object.fromEntries(present.map(([name]) => [`#${name}`, name])),
+    ExpressionAttributeValues: Object.fromEntries(present.map(([name, value]) => [`:${name}`, value])),
   };
-}
-
-/** The named attributes of an intent, under their own names and in this order (the SET clause's order). */
-function pick<T extends object>(
-  intent: T,
-  attributes: readonly (keyof T & string)[],
-): Record<string, unknown> {
-  return Object.fromEntries(attributes.map((attribute) => [attribute, intent[attribute]]));
-}
-
-/** Profile: newer event wins; `status` is left alone (absent = CONNECTED, other flows set it). */
-function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
-  return updateInput(
-    tableName,
-    { pk: intent.pk, sk: PROFILE_SK },
-    {
-      set: {
-        ...pick(intent, ['vehicleId', 'smartcarUserId', 'make', 'model', 'year']),
-        updatedAt: intent.at,
-      },
-      condition: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
-    },
-  );
 }
 
 /** Raw event: written once; a repeat of the same message finds the item and is a no-op. */
