@@ -292,7 +292,10 @@ describe('SQS poller (event source mapping semantics)', () => {
     });
   });
 
-  it('runs up to `concurrency` batches at once, never more', async () => {
+  it.each([
+    ['up to `concurrency` batches at once, never more', 3, 3],
+    ['one batch at a time without a concurrency', undefined, 1],
+  ])('runs %s', async (_label, concurrency, expected) => {
     const q = await queues(5);
     let running = 0;
     let most = 0;
@@ -306,33 +309,12 @@ describe('SQS poller (event source mapping semantics)', () => {
         running -= 1;
         handled += event.Records.length;
       },
-      { batchSize: 2, batchWindowMs: 0, concurrency: 3 },
+      { batchSize: 2, batchWindowMs: 0, ...(concurrency !== undefined && { concurrency }) },
     );
     await sendBatch(q.queueUrl, ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
     await sendBatch(q.queueUrl, ['11', '12']);
-    await waitFor(() => handled === 12);
-    expect(most).toBe(3);
-  });
-
-  it('processes one batch at a time without a concurrency', async () => {
-    const q = await queues(5);
-    let running = 0;
-    let most = 0;
-    let handled = 0;
-    poll(
-      q,
-      async (event) => {
-        running += 1;
-        most = Math.max(most, running);
-        await sleep(100);
-        running -= 1;
-        handled += event.Records.length;
-      },
-      { batchSize: 2, batchWindowMs: 0 },
-    );
-    await sendBatch(q.queueUrl, ['1', '2', '3', '4', '5', '6']);
-    await waitFor(() => handled === 6);
-    expect(most).toBe(1);
+    await waitFor(() => handled === 12, 20_000);
+    expect(most).toBe(expected);
   });
 
   it('stops promptly while long-polling', async () => {
