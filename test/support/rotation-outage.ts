@@ -263,6 +263,8 @@ export interface RotationOutageOptions {
   readonly interloper?: boolean;
   /** Key the token store and the recovery seal use. @default 'alias/rotation-outage' */
   readonly keyId?: string;
+  /** The job's log level (the drill keeps its terminal to errors). @default 'WARN' */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
 
 export interface RotationOutageReport {
@@ -310,7 +312,7 @@ export async function runRotationOutage(options: RotationOutageOptions): Promise
     ...awsClientConfig({ connectionTimeoutMs: 300, requestTimeoutMs: 300, maxAttempts: 1 }),
   });
   const dynamo = dynamoOutage(backends.dynamoClient, clock.now);
-  const logger = new Logger({ serviceName: 'rotation-outage', logLevel: 'WARN' });
+  const logger = new Logger({ serviceName: 'rotation-outage', logLevel: options.logLevel ?? 'WARN' });
   const metrics = new Metrics({ namespace: 'RotationOutage', serviceName: 'rotation-outage' });
   try {
     const env = await freshRefreshEnv(backends, keyId, kms);
