@@ -29,7 +29,6 @@ const COLD_START_ENV: Record<string, string> = {
   QUEUE_URL: 'http://127.0.0.1:1/000000000000/bench',
   SMARTCAR_SECRET_ID: 'bench-secret',
   VEHICLE_TABLE_NAME: 'bench-vehicles',
-  IDEMPOTENCY_TABLE_NAME: 'bench-idempotency',
   TOKEN_TABLE_NAME: 'bench-tokens',
   OAUTH_STATE_TABLE_NAME: 'bench-oauth-states',
   TOKEN_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/bench',

@@ -21,7 +21,7 @@ import { check, discard, interleave, median, withStdoutTo, type Check } from './
  * as plain small `PutItem`s, 10 in flight (what the requests alone cost, without the processor around them).
  */
 
-const TABLES = { vehicleTable: 'bench-vehicles', idempotencyTable: 'bench-idempotency' };
+const TABLES = { vehicleTable: 'bench-vehicles' };
 const BATCH_SIZE = 10;
 /** The processor's memory in the stack (local/runtime/functions.ts mirrors lib/). */
 export const PROCESSOR_MEMORY_MB = 512;
@@ -67,9 +67,7 @@ export async function benchProcessor(options: {
     const handler = createProcessorHandler({
       config: loadProcessorConfig({
         VEHICLE_TABLE_NAME: TABLES.vehicleTable,
-        IDEMPOTENCY_TABLE_NAME: TABLES.idempotencyTable,
       }),
-      dynamoClient,
       documentClient,
       logger: new Logger({ serviceName: 'webhook-processor', logLevel: 'INFO' }),
       metrics: new Metrics({ serviceName: 'webhook-processor', namespace: 'Bench' }),

@@ -108,7 +108,6 @@ export async function benchRefresh(options: { sizes: readonly number[]; seedLimi
       const seeded = Math.min(grants, options.seedLimit);
       const table = {
         vehicleTable: 'bench-unused-v',
-        idempotencyTable: 'bench-unused-i',
         tokenTable: TOKEN_TABLE,
       };
       await ensureTables(client, table);

@@ -66,6 +66,7 @@ const result = await withStdoutTo(
         apiUrl: local.stack.url,
         sqs: local.sqs,
         queues: local.stack.queues,
+        quarantined: () => local.quarantined(),
         managementToken: LOAD_MANAGEMENT_TOKEN,
         events,
         concurrency,

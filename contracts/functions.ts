@@ -44,6 +44,12 @@ export interface FunctionContract {
   readonly optionalEnvironment: readonly string[];
 }
 
+/**
+ * Processor batches in flight at once unless the `processorMaxConcurrency` context says otherwise: the SQS event
+ * source mapping's maximum concurrency in AWS, the poll loops of local mode.
+ */
+export const DEFAULT_PROCESSOR_MAX_CONCURRENCY = 5;
+
 /** `"<METHOD> <path>"`, as API Gateway HTTP APIs (and local mode) key routes. */
 export const routeKey = (route: RouteContract): string => `${route.method} ${route.path}`;
 
@@ -66,7 +72,7 @@ export const FUNCTIONS = {
     entry: 'lambdas/webhook-processor/handler.ts',
     serviceName: 'webhook-processor',
     description: 'Smartcar webhook processor: applies queued events to the vehicle-state table',
-    // Parses up to 10 events with many signals each and runs conditional writes; more memory also
+    // Parses up to 10 events with many signals each and merges them per vehicle; more memory also
     // means proportionally more CPU.
     memorySize: 512,
     // The queue's visibility timeout is derived from it (× 6).
@@ -74,7 +80,6 @@ export const FUNCTIONS = {
     routes: [],
     environment: [
       'VEHICLE_TABLE_NAME',
-      'IDEMPOTENCY_TABLE_NAME',
       'TEST_EVENTS',
       'DEDUPE_TTL_SECONDS',
       // Lock/charging reports confirm sent vehicle commands (set by lib/features/vehicle-commands.ts).

@@ -53,10 +53,17 @@ export const DUE_SHARD = 'DUE';
 /** The token table's attribute that carries DUE_SHARD (the due indexes' partition key). */
 export const DUE_SHARD_ATTRIBUTE = 'dueShard';
 
-/** TTL attribute of the vehicle-state table (raw events, resolved-error tombstones). */
+/** TTL attribute of the vehicle-state table (raw events, quarantined messages). */
 export const VEHICLE_TTL_ATTRIBUTE = 'expiresAt';
-/** TTL attribute of the idempotency table: what Powertools Idempotency's DynamoDBPersistenceLayer writes. */
-export const IDEMPOTENCY_TTL_ATTRIBUTE = 'expiration';
+
+/**
+ * The quarantine's key space in the vehicle-state table (docs/design.md, "Quarantine"): messages that can never
+ * be stored, kept with their raw body, reason and a TTL. One partition (`pk = QUARANTINE`), sorted by
+ * `<SQS SentTimestamp ms>#<SQS message id>`, so an operator lists a time range with one Query and a redelivered
+ * message lands on the same item. It needs no table of its own: poison is rare, and the processor already
+ * writes this (CMK-encrypted, TTL-enabled) table.
+ */
+export const QUARANTINE_PARTITION = 'QUARANTINE';
 /** TTL attribute of the OAuth state table. */
 export const OAUTH_STATE_TTL_ATTRIBUTE = 'expiresAt';
 /** TTL attribute of the command audit table (commands: commandAuditDays; Idempotency-Key claims: 24 h). */
@@ -88,11 +95,6 @@ export const TABLES = {
     globalSecondaryIndexes: [
       { indexName: BY_APP_USER_INDEX, partitionKey: string('appUserId'), sortKey: string('vehicleId') },
     ],
-  },
-  idempotency: {
-    // The schema Powertools Idempotency's DynamoDBPersistenceLayer expects by default.
-    partitionKey: string('id'),
-    timeToLiveAttribute: IDEMPOTENCY_TTL_ATTRIBUTE,
   },
   oauthState: {
     partitionKey: string('state'),

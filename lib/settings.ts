@@ -1,6 +1,11 @@
 import type { Construct } from 'constructs';
 import { z } from 'zod';
-import { FUNCTIONS, isRedirectUrl, SMARTCAR_MODES } from '../contracts/index.js';
+import {
+  DEFAULT_PROCESSOR_MAX_CONCURRENCY,
+  FUNCTIONS,
+  isRedirectUrl,
+  SMARTCAR_MODES,
+} from '../contracts/index.js';
 // The Lambdas' own list of Smartcar permissions (a dependency-free module): synth rejects exactly the scopes
 // the connect Lambda would reject at cold start, instead of a deploy that then fails on the first request.
 import { isKnownScope } from '../lambdas/oauth/scopes.js';
@@ -158,7 +163,7 @@ const settingsSchema = z
         .optional(),
     ),
     /** Lambda's SQS maximum concurrency must be 2..1000. */
-    processorMaxConcurrency: blankAsUnset(integer(2, 1000).default(5)),
+    processorMaxConcurrency: blankAsUnset(integer(2, 1000).default(DEFAULT_PROCESSOR_MAX_CONCURRENCY)),
     apiRateLimit: blankAsUnset(integer(1, 10_000).default(100)),
     apiBurstLimit: blankAsUnset(integer(1, 5_000).default(200)),
     /**

@@ -103,7 +103,6 @@ export class SmartcarStack extends Stack {
     // --- Features ---------------------------------------------------------------------------------------
     this.webhookPipeline = new WebhookPipeline(this, 'WebhookPipeline', {
       ...shared,
-      dataKey,
       testEvents: settings.testEvents,
       maxBodyBytes: settings.maxBodyBytes,
       processorMaxConcurrency: settings.processorMaxConcurrency,

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { DEFAULT_PROCESSOR_MAX_CONCURRENCY } from '../contracts/index.js';
 
 /**
  * Configuration of local mode (`npm start`), read from the environment once, with defaults that make a
@@ -68,6 +69,12 @@ const schema = z.object({
   LOCAL_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
   // The event source mapping allows up to 10 000 per batch; more than 10 needs a batching window there too.
   LOCAL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(10),
+  LOCAL_PROCESSOR_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(DEFAULT_PROCESSOR_MAX_CONCURRENCY),
   LOCAL_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(300_000).default(0),
   // The stack's default schedule is rate(15 minutes); 0 turns the timer off (POST /local/jobs/token-refresh still works).
   LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES: z.coerce.number().min(0).max(1440).default(15),
@@ -116,6 +123,8 @@ export interface LocalConfig {
     readonly maxReceiveCount: number;
     readonly batchSize: number;
     readonly batchWindowMs: number;
+    /** Processor batches in flight at once. */
+    readonly concurrency: number;
   };
   /** Interval of the token refresh schedule in ms; 0 = only on demand. */
   readonly tokenRefreshIntervalMs: number;
@@ -228,6 +237,11 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     meaning: 'receives before the queue moves a message to the DLQ (`RedrivePolicy.maxReceiveCount`)',
   },
   { name: 'LOCAL_BATCH_SIZE', default: '10', meaning: 'largest batch handed to the processor' },
+  {
+    name: 'LOCAL_PROCESSOR_CONCURRENCY',
+    default: String(DEFAULT_PROCESSOR_MAX_CONCURRENCY),
+    meaning: 'processor batches run at once (the stack’s `processorMaxConcurrency` default)',
+  },
   {
     name: 'LOCAL_BATCH_WINDOW_MS',
     default: '0',
@@ -342,6 +356,7 @@ export function loadLocalConfig(
       maxReceiveCount: c.LOCAL_MAX_RECEIVE_COUNT,
       batchSize: c.LOCAL_BATCH_SIZE,
       batchWindowMs: c.LOCAL_BATCH_WINDOW_MS,
+      concurrency: c.LOCAL_PROCESSOR_CONCURRENCY,
     },
     tokenRefreshIntervalMs: c.LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES * 60_000,
     functionTimeoutSeconds: c.LOCAL_FUNCTION_TIMEOUT_SECONDS,

@@ -44,7 +44,6 @@ import { ensureTables } from './stand-ins/dynamodb-tables.js';
 
 export const LOCAL_NAMES = {
   vehicleTable: 'smartcar-local-vehicles',
-  idempotencyTable: 'smartcar-local-idempotency',
   oauthStateTable: 'smartcar-local-oauth-states',
   tokenTable: 'smartcar-local-tokens',
   commandAuditTable: 'smartcar-local-command-audit',
@@ -212,7 +211,6 @@ export async function startLocalStack(
     try {
       await ensureTables(dynamoClient, {
         vehicleTable: LOCAL_NAMES.vehicleTable,
-        idempotencyTable: LOCAL_NAMES.idempotencyTable,
         oauthStateTable: LOCAL_NAMES.oauthStateTable,
         tokenTable: LOCAL_NAMES.tokenTable,
         commandAuditTable: LOCAL_NAMES.commandAuditTable,
@@ -247,7 +245,6 @@ export async function startLocalStack(
       recoveryQueueUrl: recoveryQueues.queueUrl,
       secretId,
       vehicleTableName: LOCAL_NAMES.vehicleTable,
-      idempotencyTableName: LOCAL_NAMES.idempotencyTable,
       oauthStateTableName: LOCAL_NAMES.oauthStateTable,
       tokenTableName: LOCAL_NAMES.tokenTable,
       commandAuditTableName: LOCAL_NAMES.commandAuditTable,
@@ -327,6 +324,7 @@ export async function startLocalStack(
       function: localFunction(processor),
       batchSize: config.queue.batchSize,
       batchWindowMs: config.queue.batchWindowMs,
+      concurrency: config.queue.concurrency,
       log,
     });
     // A batch in progress gets a few seconds to finish; the shutdown must not wait out a 30 s function

@@ -44,12 +44,7 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
       `                      ${route.routeKey.padEnd(width)}${route.functionName.padEnd(20)}` +
       (route.auth === 'iam' ? 'IAM in AWS, OPEN here' : 'public'),
   );
-  const tables = [
-    LOCAL_NAMES.vehicleTable,
-    LOCAL_NAMES.idempotencyTable,
-    LOCAL_NAMES.oauthStateTable,
-    LOCAL_NAMES.tokenTable,
-  ];
+  const tables = [LOCAL_NAMES.vehicleTable, LOCAL_NAMES.oauthStateTable, LOCAL_NAMES.tokenTable];
   return [
     '',
     'Smartcar integration — local mode (same Lambda handlers, local stand-ins for AWS)',

@@ -91,6 +91,7 @@ export async function runDrill(name: DrillName, events: number): Promise<DrillRe
       apiUrl: local.stack.url,
       sqs: local.sqs,
       queues: local.stack.queues,
+      quarantined: () => local.quarantined(),
       managementToken: LOAD_MANAGEMENT_TOKEN,
       events,
       concurrency: 25,

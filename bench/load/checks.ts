@@ -22,12 +22,20 @@ async function depth(client: SQSClient, queueUrl: string): Promise<number> {
   );
 }
 
-/** Where unprocessable messages are parked: a quarantine queue when the stack has one, else the DLQ. */
-export async function poisonDestinations(client: SQSClient, queues: QueueNames) {
+/**
+ * Where unprocessable messages are parked: the processor's quarantine when the caller can count it, else a
+ * quarantine queue when the stack has one, else the DLQ.
+ */
+export async function poisonDestinations(
+  client: SQSClient,
+  queues: QueueNames,
+  quarantined?: () => Promise<number>,
+) {
   const { QueueUrls = [] } = await client.send(new ListQueuesCommand({}));
   const quarantineUrl = QueueUrls.find((url) => /quarantine/i.test(url.split('/').pop() ?? ''));
+  const queued = quarantineUrl === undefined ? undefined : await depth(client, quarantineUrl);
   return {
-    quarantine: quarantineUrl === undefined ? undefined : await depth(client, quarantineUrl),
+    quarantine: quarantined === undefined ? queued : await quarantined(),
     dlq: await depth(client, queues.dlqUrl),
   };
 }
@@ -111,11 +119,11 @@ export async function queueChecks(
   client: SQSClient,
   queues: QueueNames,
   expected: Expected,
+  quarantined?: () => Promise<number>,
 ): Promise<Check[]> {
-  const where = await poisonDestinations(client, queues);
+  const where = await poisonDestinations(client, queues, quarantined);
   const parked = where.quarantine ?? where.dlq;
-  const place =
-    where.quarantine === undefined ? 'the DLQ (no quarantine queue exists)' : 'the quarantine queue';
+  const place = where.quarantine === undefined ? 'the DLQ (no quarantine exists)' : 'the quarantine';
   const checks = [
     check(
       `poison parked in ${place}, and only poison`,

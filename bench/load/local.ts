@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { QUARANTINE_PARTITION } from '../../contracts/index.js';
 import { loadLocalConfig } from '../../local/config.js';
-import { startLocalStack, type RunningLocalStack } from '../../local/stack.js';
+import { LOCAL_NAMES, startLocalStack, type RunningLocalStack } from '../../local/stack.js';
 import { localSqsClient } from '../../local/stand-ins/sqs.js';
 import type { LocalFunctions } from '../../local/runtime/functions.js';
 import { freePort } from '../../test/support/ports.js';
@@ -15,7 +17,33 @@ export interface LoadStack {
   readonly stack: RunningLocalStack;
   readonly ports: { readonly dynamoDb: number; readonly sqs: number; readonly kms: number };
   readonly sqs: ReturnType<typeof localSqsClient>;
+  /** Messages in the processor's quarantine (the vehicle table's QUARANTINE partition). */
+  quarantined(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Counts the messages in the local stack's quarantine (the vehicle table's QUARANTINE partition). */
+export function quarantineCounter(dynamoDbEndpoint: string, region: string) {
+  const dynamo = new DynamoDBClient({
+    endpoint: dynamoDbEndpoint,
+    region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  return {
+    async count(): Promise<number> {
+      const { Count = 0 } = await dynamo.send(
+        new QueryCommand({
+          TableName: LOCAL_NAMES.vehicleTable,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: QUARANTINE_PARTITION } },
+          Select: 'COUNT',
+          ConsistentRead: true,
+        }),
+      );
+      return Count;
+    },
+    destroy: () => dynamo.destroy(),
+  };
 }
 
 export async function startLoadStack(
@@ -45,12 +73,15 @@ export async function startLoadStack(
   });
   const stack = await startLocalStack(config, functions?.(ports), () => undefined);
   const sqs = localSqsClient(stack.sqsEndpoint, config.region);
+  const quarantine = quarantineCounter(stack.dynamoDbEndpoint, config.region);
   return {
     stack,
     ports,
     sqs,
+    quarantined: quarantine.count,
     async stop() {
       sqs.destroy();
+      quarantine.destroy();
       await stack.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -16,6 +16,8 @@ export interface LoadOptions {
   readonly drainTimeoutMs: number;
   /** Runs while the webhooks are being sent (the drills inject their fault here). */
   readonly duringSend?: () => Promise<void>;
+  /** Counts the processor's quarantine (a DynamoDB key space), where poison is parked instead of the DLQ. */
+  readonly quarantined?: () => Promise<number>;
   /** Statuses a drill expects for some deliveries (its outage window); valid 5xx are then re-sent. */
   readonly resendFailed?: boolean;
 }
@@ -71,7 +73,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
       ? [check('every delivery accepted once re-sent', accepted + resentAfterFailure === bodies.length)]
       : [check('zero 5xx on valid input', validServerErrors === 0, `${validServerErrors} answered 5xx`)]),
     ...(await stateChecks(options.apiUrl, workload.expected)),
-    ...(await queueChecks(options.sqs, options.queues, workload.expected)),
+    ...(await queueChecks(options.sqs, options.queues, workload.expected, options.quarantined)),
   ];
   return {
     events: bodies.length,

@@ -16,7 +16,7 @@ export const refreshConfigSchema = z.object({
   REFRESH_WINDOW_DAYS: z.coerce.number().int().min(1).max(59).default(7),
   /** Also refresh grants whose access token (2 h) expires within this many minutes; 0 = off. */
   ACCESS_WARM_WINDOW_MINUTES: z.coerce.number().int().min(0).max(120).default(0),
-  REFRESH_CONCURRENCY: positiveInt(10).pipe(z.number().max(50)),
+  REFRESH_CONCURRENCY: z.pipe(positiveInt(10), z.number().max(50)),
   /**
    * How long a claim holds a grant. Short on purpose (see token-rotation.ts): a crashed holder's grant must be
    * re-claimable while Smartcar still accepts the rotated refresh token (~60 s). At least 20 s, because the

@@ -1,7 +1,8 @@
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mapWithLimit } from '../runtime/concurrency.js';
 import { BY_APP_USER_INDEX } from '../vehicles/vehicle-keys.js';
-import { ERROR_SK_PREFIX, PROFILE_SK, isValidVehicleId, vehiclePk } from '../vehicles/vehicle-keys.js';
+import { PROFILE_SK, STATE_SK, isValidVehicleId, vehiclePk } from '../vehicles/vehicle-keys.js';
+import { asObject } from '../runtime/json.js';
 import {
   DISCONNECTED,
   NEEDS_REAUTH,
@@ -32,7 +33,7 @@ export interface ProfilePage {
 export interface VehicleListSource {
   /** One page of the user's profiles, in vehicle id order. */
   profiles(appUserId: string, limit: number, startKey?: Record<string, unknown>): Promise<ProfilePage>;
-  /** The vehicle's error items (type, state, resolution), at most MAX_ERROR_ITEMS. */
+  /** The vehicle's errors (type, state, resolution) from its state item, at most MAX_ERROR_ITEMS. */
   errors(vehicleId: string): Promise<Record<string, unknown>[]>;
 }
 
@@ -40,7 +41,7 @@ export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 100;
 /** Parallel error lookups per request. */
 export const ERROR_LOOKUP_CONCURRENCY = 8;
-/** One item per (type, code) exists per vehicle; more than this is not a real vehicle's error set. */
+/** One entry per (type, code) exists per vehicle; more than this is not a real vehicle's error set. */
 export const MAX_ERROR_ITEMS = 100;
 
 export function dynamoVehicleList(client: DynamoDBDocumentClient, tableName: string): VehicleListSource {
@@ -62,24 +63,19 @@ export function dynamoVehicleList(client: DynamoDBDocumentClient, tableName: str
       };
     },
     async errors(vehicleId) {
-      const items: Record<string, unknown>[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const result = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :errors)',
-            ProjectionExpression: '#type, #state, resolution',
-            ExpressionAttributeNames: { '#type': 'type', '#state': 'state' },
-            ExpressionAttributeValues: { ':pk': vehiclePk(vehicleId), ':errors': ERROR_SK_PREFIX },
-            Limit: MAX_ERROR_ITEMS - items.length,
-            ...(startKey && { ExclusiveStartKey: startKey }),
-          }),
-        );
-        items.push(...(result.Items ?? []));
-        startKey = result.LastEvaluatedKey;
-      } while (startKey && items.length < MAX_ERROR_ITEMS);
-      return items;
+      // Only the plain `errors` map of the state item: the compressed signals are not needed here.
+      const { Item } = await client.send(
+        new GetCommand({
+          TableName: tableName,
+          Key: { pk: vehiclePk(vehicleId), sk: STATE_SK },
+          ProjectionExpression: '#errors',
+          ExpressionAttributeNames: { '#errors': 'errors' },
+        }),
+      );
+      const errors = asObject(Item?.errors) ?? {};
+      return Object.values(errors)
+        .flatMap((error) => (asObject(error) === undefined ? [] : [error as Record<string, unknown>]))
+        .slice(0, MAX_ERROR_ITEMS);
     },
   };
 }

@@ -1,10 +1,12 @@
 import { z } from 'zod';
-import { ERROR_SK_PREFIX, PROFILE_SK, SIGNAL_SK_PREFIX } from '../vehicles/vehicle-keys.js';
+import { PROFILE_SK, SIGNAL_SK_PREFIX, STATE_SK } from '../vehicles/vehicle-keys.js';
+import { decodeState } from '../vehicles/vehicle-state.js';
 import { deriveVehicleStatus } from '../vehicles/vehicle-status.js';
 
 /**
- * The read model: items of one vehicle partition → the JSON of `GET /vehicles/{vehicleId}`.
- * Pure; the items are parsed leniently so an item written by an older processor version still reads.
+ * The read model: items of one vehicle partition (PROFILE and STATE, plus SIGNAL# items of the earlier layout)
+ * → the JSON of `GET /vehicles/{vehicleId}`. Pure; the items are parsed leniently so an item written by an older
+ * processor version still reads.
  */
 
 export interface SignalView {
@@ -107,27 +109,38 @@ export function toVehicleView(
   const times: (number | undefined)[] = [];
   let known = false;
 
+  const legacySignals: Record<string, SignalView> = {};
+  let webhookProfile: { make?: string; model?: string; year?: number; smartcarUserId?: string } = {};
   for (const item of items) {
     const sk = typeof item.sk === 'string' ? item.sk : '';
     if (sk === PROFILE_SK) {
       profile = profileItem.parse(item);
       times.push(profile.updatedAt);
       known = true;
+    } else if (sk === STATE_SK) {
+      const state = decodeState(item);
+      known = true;
+      times.push(state.updatedAt);
+      webhookProfile = state.profile ?? {};
+      for (const [code, signal] of Object.entries(state.signals)) {
+        const parsed = signalItem.safeParse({ ...signal, sk });
+        if (parsed.success) signals[code] = toSignalView(parsed.data);
+      }
+      for (const error of Object.values(state.errors)) {
+        const parsed = errorItem.safeParse(error);
+        // A RESOLVED tombstone is kept until it expires; only ERROR counts as active.
+        if (parsed.success && parsed.data.state === 'ERROR') activeErrors.push(parsed.data);
+      }
     } else if (sk.startsWith(SIGNAL_SK_PREFIX)) {
       const parsed = signalItem.safeParse(item);
       if (!parsed.success) continue;
-      signals[parsed.data.code ?? sk.slice(SIGNAL_SK_PREFIX.length)] = toSignalView(parsed.data);
+      legacySignals[parsed.data.code ?? sk.slice(SIGNAL_SK_PREFIX.length)] = toSignalView(parsed.data);
       times.push(parsed.data.updatedAt);
       known = true;
-    } else if (sk.startsWith(ERROR_SK_PREFIX)) {
-      const parsed = errorItem.safeParse(item);
-      if (!parsed.success) continue;
-      known = true;
-      times.push(parsed.data.at);
-      // A tombstone awaiting TTL deletion is still in the table; only ERROR counts as active.
-      if (parsed.data.state === 'ERROR') activeErrors.push(parsed.data);
     }
   }
+  // A signal the state item holds is newer than its item of the earlier layout (which is no longer written).
+  Object.assign(signals, { ...legacySignals, ...signals });
   if (!known) return undefined;
 
   const errors = activeErrors.map((error): ErrorView => ({
@@ -139,12 +152,12 @@ export function toVehicleView(
   }));
   return {
     vehicleId,
-    userId: profile?.appUserId ?? profile?.smartcarUserId ?? null,
+    userId: profile?.appUserId ?? profile?.smartcarUserId ?? webhookProfile.smartcarUserId ?? null,
     appUserId: profile?.appUserId ?? null,
-    smartcarUserId: profile?.smartcarUserId ?? null,
-    make: profile?.make ?? null,
-    model: profile?.model ?? null,
-    year: profile?.year ?? null,
+    smartcarUserId: profile?.smartcarUserId ?? webhookProfile.smartcarUserId ?? null,
+    make: profile?.make ?? webhookProfile.make ?? null,
+    model: profile?.model ?? webhookProfile.model ?? null,
+    year: profile?.year ?? webhookProfile.year ?? null,
     status: deriveVehicleStatus(
       profile?.status,
       activeErrors.map((error) => ({

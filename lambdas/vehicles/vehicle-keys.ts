@@ -10,7 +10,11 @@ export type VehicleMode = 'live' | 'test';
 export { BY_APP_USER_INDEX } from '../../contracts/index.js';
 
 export const PROFILE_SK = 'PROFILE';
+/** The one item holding a vehicle's signals and errors (lambdas/vehicles/vehicle-state.ts). */
+export const STATE_SK = 'STATE';
+/** Per-signal items of the earlier layout; still read (they sort between PROFILE and STATE), never written. */
 export const SIGNAL_SK_PREFIX = 'SIGNAL#';
+/** Per-error items of the earlier layout; no longer written or read. */
 export const ERROR_SK_PREFIX = 'ERROR#';
 export const EVENT_SK_PREFIX = 'EVENT#';
 /** Stands in for a `null` error code in the error item's sort key. */
@@ -36,23 +40,29 @@ export function vehiclePk(vehicleId: string, mode: VehicleMode = 'live'): string
   return mode === 'test' ? `TEST#VEHICLE#${vehicleId}` : `VEHICLE#${vehicleId}`;
 }
 
-/** `SIGNAL#<code>`, e.g. `SIGNAL#tractionbattery-stateofcharge`. */
-export function signalSk(code: string): string {
-  return `${SIGNAL_SK_PREFIX}${code}`;
-}
-
-/** `ERROR#<type>#<code or NONE>`: one item per (type, code), so a RESOLVED event finds its ERROR. */
-export function errorSk(type: string, code: string | null | undefined): string {
-  return `${ERROR_SK_PREFIX}${type}#${code ?? NO_ERROR_CODE}`;
-}
-
-/** `EVENT#<receivedAt ms>#<eventId>`: raw v2 / unknown-type events, newest last. */
-export function rawEventSk(receivedAt: number, eventId: string): string {
-  return `${EVENT_SK_PREFIX}${receivedAt}#${eventId}`;
+/** `<type>#<code or NONE>`: one entry per (type, code) in the state item's `errors`, so a RESOLVED finds its ERROR. */
+export function errorKey(type: string, code: string | null | undefined): string {
+  return `${type}#${code ?? NO_ERROR_CODE}`;
 }
 
 /**
- * The sort-key range that holds the PROFILE and every SIGNAL# item and nothing else: `SIGNAL$` is the first
- * string after every `SIGNAL#…` (`$` follows `#` in ASCII), so a BETWEEN on these bounds skips ERROR# and EVENT#.
+ * `EVENT#<eventType>#<eventId>`: raw v2 / unknown-type events, one item per event, so a repeated delivery (an
+ * SQS redelivery or a Smartcar retry: same event id, or the same bytes when there is none) is stored once.
  */
-export const STATE_SK_RANGE = { from: PROFILE_SK, to: 'SIGNAL$' } as const;
+export function rawEventSk(eventType: string, eventId: string): string {
+  return `${EVENT_SK_PREFIX}${eventType}#${eventId}`;
+}
+
+/**
+ * The sort-key range that holds the PROFILE and the STATE item (and the earlier layout's SIGNAL# items, which sort
+ * in between): one Query on these bounds reads a vehicle and skips the EVENT# range of raw bodies.
+ */
+export const STATE_SK_RANGE = { from: PROFILE_SK, to: STATE_SK } as const;
+
+/** Poison messages: the quarantine's key space (contracts/tables.ts). */
+export { QUARANTINE_PARTITION as QUARANTINE_PK } from '../../contracts/index.js';
+
+/** `<SQS SentTimestamp ms>#<SQS message id>`: by time, and one item per message however often it is redelivered. */
+export function quarantineSk(receivedAt: number, messageId: string): string {
+  return `${receivedAt}#${messageId}`;
+}

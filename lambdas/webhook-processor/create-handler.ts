@@ -1,30 +1,29 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { observedSignals, type ObservedSignal } from '../commands/command-confirmation.js';
+import { settleWithConcurrency } from '../runtime/concurrency.js';
 import type { ProcessorConfig } from './config.js';
 import { BatchMetrics } from './batch-metrics.js';
 import { parseWebhook } from './parse.js';
 import { UnprocessableEventError, type NormalizedEvent } from './event.js';
-import { planEvent, type WriteIntent } from './plan.js';
-import { applyIntents, type ApplySummary } from './apply.js';
-import { dynamoVehicleWriter } from './store.js';
+import { planEvent, type RawEventWrite, type WriteIntent } from './plan.js';
+import { applyRawEvents, applyToVehicle, type ApplySummary } from './apply.js';
+import { emptySummary, recentEventId } from './merge.js';
+import { assertStorable } from './storable.js';
+import { dynamoVehicleStore, type VehicleStore } from './store.js';
 
 export interface ProcessorDeps {
   readonly config: ProcessorConfig;
-  /** Vehicle state writes. */
+  /** The vehicle state table (vehicle state, raw events and the quarantine). */
   readonly documentClient: DynamoDBDocumentClient;
-  /** Powertools Idempotency records (it speaks the low-level client). */
-  readonly dynamoClient: DynamoDBClient;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Replaces the DynamoDB adapter (tests). */
+  readonly store?: VehicleStore;
   /**
    * Confirms sent vehicle commands from the lock/charging state an event reports (lambdas/commands/
    * command-confirmation.ts); absent when no command audit table is configured.
@@ -32,19 +31,11 @@ export interface ProcessorDeps {
   readonly confirmCommands?: (vehicleId: string, observed: readonly ObservedSignal[]) => Promise<number>;
 }
 
-/**
- * Fixed prefix of idempotency keys. The default is the function name, which changes when CDK replaces the
- * function; a stable prefix keeps a redrive after a redeploy deduplicated.
- */
-export const IDEMPOTENCY_KEY_PREFIX = 'smartcar-webhook';
+/** How long a quarantined body is kept: as long as the DLQ keeps a message, for the same operator routine. */
+export const QUARANTINE_TTL_SECONDS = 14 * 86_400;
 
-interface ApplyRequest {
-  readonly dedupeKey: string;
-  readonly intents: WriteIntent[];
-}
-
-type ApplyResult =
-  { readonly duplicate: false; readonly summary: ApplySummary } | { readonly duplicate: true };
+/** Vehicles of one batch applied at once; the records of one vehicle are merged into one write. */
+export const VEHICLE_CONCURRENCY = 10;
 
 /** The receiver queued the message at SentTimestamp; it does not change when SQS redelivers it. */
 function receivedAtOf(record: SQSRecord): number {
@@ -124,77 +115,90 @@ function recordSummaryMetrics(batch: BatchMetrics, dimension: string, summary: A
   );
   batch.count(dimension, 'VehicleErrorsWritten', summary['vehicle-error'].written);
   batch.count(dimension, 'RawEventsStored', summary['raw-event'].written);
+  const written = Object.values(summary).reduce((sum, kind) => sum + kind.written, 0);
+  if (written === 0) batch.count(dimension, 'EventsWithoutChange');
 }
 
+/** A DynamoDB rejection that no retry can change (item too large, nesting or key limits, …). */
+function isPermanentRejection(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ValidationException';
+}
+
+/** A record that is parsed, planned and checked, ready to be applied. */
+interface Prepared {
+  readonly record: SQSRecord;
+  readonly event: NormalizedEvent;
+  readonly fields: Record<string, unknown>;
+  readonly dimension: string;
+  /** The vehicle partition of VEHICLE_STATE / VEHICLE_ERROR changes. */
+  readonly pk?: string;
+  readonly dedupeKey: string;
+  readonly changes: WriteIntent[];
+  readonly raw: RawEventWrite[];
+}
+
+type Outcome =
+  | { readonly summary: ApplySummary; readonly duplicate?: boolean; readonly quarantined?: boolean }
+  | { readonly error: unknown };
+
 /**
- * SQS → vehicle state. Each record: parse → plan → (once per dedupe key) conditional writes. A failing record
- * throws, so Powertools Batch reports only its messageId in `batchItemFailures`; it is retried and, if it keeps
- * failing, moved to the DLQ by the queue's redrive policy. Its batch-mates are unaffected.
+ * SQS → vehicle state. Each record: parse → plan (pure) → apply; the records of one vehicle are applied
+ * together in one read-merge-write of its state item. A record that can never be stored is quarantined on its
+ * first attempt and acknowledged; any other failure reports its messageId in `batchItemFailures`, so it is retried
+ * and, if it keeps failing, moved to the DLQ by the queue's redrive policy. Its batch-mates are unaffected.
  */
 export function createProcessorHandler(deps: ProcessorDeps) {
   const { config, logger, metrics } = deps;
-  const writer = dynamoVehicleWriter(deps.documentClient, config.VEHICLE_TABLE_NAME);
-
-  const idempotencyConfig = new IdempotencyConfig({
-    eventKeyJmesPath: 'dedupeKey',
-    expiresAfterSeconds: config.DEDUPE_TTL_SECONDS,
-    throwOnNoIdempotencyKey: true,
-    // Runs only when a completed record for this key exists: the event was applied before.
-    responseHook: () => ({ duplicate: true }),
-  });
-  const applyOnce = makeIdempotent(
-    async (request: ApplyRequest): Promise<ApplyResult> => ({
-      duplicate: false,
-      summary: await applyIntents(writer, request.intents),
-    }),
-    {
-      persistenceStore: new DynamoDBPersistenceLayer({
-        tableName: config.IDEMPOTENCY_TABLE_NAME,
-        awsSdkV3Client: deps.dynamoClient,
-      }),
-      config: idempotencyConfig,
-      keyPrefix: IDEMPOTENCY_KEY_PREFIX,
-    },
-  );
+  const store = deps.store ?? dynamoVehicleStore(deps.documentClient, config.VEHICLE_TABLE_NAME);
 
   function reportFailure(
     error: unknown,
     fields: Record<string, unknown>,
-    dimension: string | undefined,
+    dimension: string,
     batch: BatchMetrics,
   ) {
-    if (error instanceof UnprocessableEventError) {
-      // Retried like any failure and then parked in the DLQ: an operator decides, nothing is silently dropped.
-      batch.count(dimension, 'UnprocessableEvents');
-      logger.error('Unprocessable webhook body; it will reach the DLQ', {
-        ...fields,
-        reason: error.message,
-        ...error.details,
-      });
-    } else if (error instanceof Error && error.name === 'IdempotencyAlreadyInProgressError') {
-      batch.count(dimension, 'EventsInProgressElsewhere');
-      logger.warn('Same event is being applied by another invocation; retrying later', fields);
-    } else {
-      batch.count(dimension, 'ProcessingFailures');
-      const message = isTransient(error)
-        ? 'Transient failure; the message will be retried'
-        : 'Processing failed';
-      logger.error(message, { ...fields, error: error as Error });
-    }
+    batch.count(dimension, 'ProcessingFailures');
+    const message = isTransient(error)
+      ? 'Transient failure; the message will be retried'
+      : 'Processing failed';
+    logger.error(message, { ...fields, error: error as Error });
   }
 
-  async function processRecord(record: SQSRecord, batch: BatchMetrics): Promise<void> {
-    let event: NormalizedEvent;
-    try {
-      event = parseWebhook(record.body);
-    } catch (error) {
-      reportFailure(error, { messageId: record.messageId }, undefined, batch);
-      throw error;
-    }
+  /** Stores a poison message once (raw body, reason, TTL) and acknowledges it; throws only if that fails. */
+  async function quarantine(
+    record: SQSRecord,
+    error: UnprocessableEventError,
+    fields: Record<string, unknown>,
+    dimension: string | undefined,
+    batch: BatchMetrics,
+  ): Promise<void> {
+    const receivedAt = receivedAtOf(record);
+    const stored = await store.quarantine({
+      messageId: record.messageId,
+      receivedAt,
+      raw: record.body,
+      reason: error.message,
+      details: error.details,
+      expiresAt: Math.floor(receivedAt / 1000) + QUARANTINE_TTL_SECONDS,
+    });
+    if (stored === 'stored') batch.count(dimension, 'EventsQuarantined');
+    // Logged without the body: it may hold locations; the quarantine item keeps it, encrypted at rest.
+    logger.error('Unprocessable webhook body quarantined', {
+      ...fields,
+      reason: error.message,
+      ...error.details,
+      ...(stored === 'exists' && { alreadyQuarantined: true }),
+    });
+  }
+
+  /** parse → plan → storable check. Undefined when there is nothing to apply (VERIFY, TEST with skip). */
+  function prepare(record: SQSRecord, batch: BatchMetrics): Prepared | undefined {
+    const event = parseWebhook(record.body);
     const fields = logFieldsOf(record, event);
     const dimension = dimensionOf(event);
+    const receivedAt = receivedAtOf(record);
     const plan = planEvent(event, {
-      receivedAt: receivedAtOf(record),
+      receivedAt,
       testEvents: config.TEST_EVENTS,
       rawEventTtlDays: config.RAW_EVENT_TTL_DAYS,
       resolvedErrorTtlSeconds: config.DEDUPE_TTL_SECONDS,
@@ -203,13 +207,14 @@ export function createProcessorHandler(deps: ProcessorDeps) {
       // The receiver answers VERIFY itself; one here is harmless and has nothing to store.
       batch.count(dimension, 'EventsIgnored');
       logger.warn('Ignored an event with nothing to store', { ...fields, reason: 'verify' });
-      return;
+      return undefined;
     }
     if (plan.action === 'skip-test') {
       batch.count(dimension, 'TestEventsSkipped');
       logger.info('TEST-mode event skipped (TEST_EVENTS=skip)', fields);
-      return;
+      return undefined;
     }
+    assertStorable(plan.intents);
     if (event.kind === 'vehicle-state' && event.unreadableSignals > 0) {
       batch.count(dimension, 'UnreadableSignals', event.unreadableSignals);
       logger.warn('Some signals could not be read and were skipped', {
@@ -217,47 +222,161 @@ export function createProcessorHandler(deps: ProcessorDeps) {
         unreadable: event.unreadableSignals,
       });
     }
+    if (plan.insaneTimestamps > 0) {
+      batch.count(dimension, 'InsaneTimestamps', plan.insaneTimestamps);
+      logger.warn('Timestamps outside the sane window were treated as missing', {
+        ...fields,
+        insane: plan.insaneTimestamps,
+      });
+    }
+    const raw = plan.intents.filter((intent): intent is RawEventWrite => intent.kind === 'raw-event');
+    const changes = plan.intents.filter((intent) => intent.kind !== 'raw-event');
+    return {
+      record,
+      event,
+      fields,
+      dimension,
+      dedupeKey: event.dedupeKey,
+      ...(changes[0] !== undefined && { pk: changes[0].pk }),
+      changes,
+      raw,
+    };
+  }
+
+  /**
+   * One vehicle's records in one merge. If DynamoDB rejects the merged item for good, each record is tried
+   * alone so only the one that cannot be stored is quarantined.
+   */
+  async function applyVehicleGroup(
+    pk: string,
+    group: readonly Prepared[],
+    now: number,
+    batch: BatchMetrics,
+    outcomes: Map<Prepared, Outcome>,
+  ): Promise<void> {
     try {
-      const result = await applyOnce({ dedupeKey: event.dedupeKey, intents: plan.intents });
-      // Also for a duplicate: a failure here fails the record, and its retry finds the event already applied.
-      if (deps.confirmCommands && event.kind === 'vehicle-state' && event.mode === 'live') {
-        const observed = observedSignals(event.signals);
-        if (observed.length > 0) {
-          batch.count(dimension, 'CommandsConfirmed', await deps.confirmCommands(event.vehicle.id, observed));
+      const result = await applyToVehicle(
+        store,
+        pk,
+        group.map((prepared) => ({
+          id: recentEventId(prepared.dedupeKey),
+          receivedAt: receivedAtOf(prepared.record),
+          changes: prepared.changes,
+        })),
+        now,
+      );
+      batch.count(group[0]?.dimension, 'StateWriteConflicts', result.conflicts);
+      group.forEach((prepared, index) => {
+        const summary = result.summaries[index];
+        if (summary !== undefined) {
+          outcomes.set(prepared, { summary, duplicate: result.duplicates[index] === true });
         }
-      }
-      if (result.duplicate) {
-        batch.count(dimension, 'DuplicateEvents');
-        logger.info('Duplicate event skipped', fields);
+      });
+    } catch (error) {
+      if (!isPermanentRejection(error)) {
+        for (const prepared of group) outcomes.set(prepared, { error });
         return;
       }
-      recordSummaryMetrics(batch, dimension, result.summary);
-      logger.info('Event applied', { ...fields, writes: result.summary });
-    } catch (error) {
-      reportFailure(error, fields, dimension, batch);
-      throw error;
+      if (group.length > 1) {
+        for (const prepared of group) await applyVehicleGroup(pk, [prepared], now, batch, outcomes);
+        return;
+      }
+      const [only] = group;
+      if (only === undefined) return;
+      const poison = new UnprocessableEventError('DynamoDB rejected the change for good', {
+        rejection: (error as Error).message.slice(0, 200),
+      });
+      try {
+        await quarantine(only.record, poison, only.fields, only.dimension, batch);
+        outcomes.set(only, { summary: emptySummary(), quarantined: true });
+      } catch (quarantineError) {
+        outcomes.set(only, { error: quarantineError });
+      }
     }
   }
 
-  async function handleBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-    // The in-progress lock of an idempotency record expires with the invocation's remaining time.
-    if (typeof context?.getRemainingTimeInMillis === 'function') {
-      idempotencyConfig.registerLambdaContext(context);
+  /** Commands this live VEHICLE_STATE confirms (0 without lock/charging signals), or the error that stopped it. */
+  async function confirmFrom(event: NormalizedEvent): Promise<number | Error> {
+    if (!deps.confirmCommands || event.kind !== 'vehicle-state' || event.mode !== 'live') return 0;
+    const observed = observedSignals(event.signals);
+    if (observed.length === 0) return 0;
+    try {
+      return await deps.confirmCommands(event.vehicle.id, observed);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
     }
+  }
+
+  async function handleBatch(event: SQSEvent): Promise<SQSBatchResponse> {
     metrics.captureColdStartMetric();
     const batch = new BatchMetrics();
-    // One processor per invocation: it holds per-batch state, and local mode may run invocations concurrently.
-    const processor = new BatchProcessor(EventType.SQS);
+    const failed = new Set<string>();
+    const outcomes = new Map<Prepared, Outcome>();
+    const byVehicle = new Map<string, Prepared[]>();
+    const rawOnly: Prepared[] = [];
+    let now = 0;
     try {
-      return await processPartialResponse(
-        event,
-        (record: SQSRecord) => processRecord(record, batch),
-        processor,
-        { context },
+      for (const record of event.Records) {
+        now = Math.max(now, receivedAtOf(record));
+        try {
+          const prepared = prepare(record, batch);
+          if (prepared === undefined) continue;
+          if (prepared.pk !== undefined) {
+            byVehicle.set(prepared.pk, [...(byVehicle.get(prepared.pk) ?? []), prepared]);
+          } else {
+            rawOnly.push(prepared);
+          }
+        } catch (error) {
+          if (!(error instanceof UnprocessableEventError)) throw error;
+          try {
+            await quarantine(record, error, { messageId: record.messageId }, undefined, batch);
+          } catch (quarantineError) {
+            reportFailure(quarantineError, { messageId: record.messageId }, 'UNPARSEABLE', batch);
+            failed.add(record.messageId);
+          }
+        }
+      }
+      await settleWithConcurrency([...byVehicle], VEHICLE_CONCURRENCY, ([pk, group]) =>
+        applyVehicleGroup(pk, group, now, batch, outcomes),
       );
+      await settleWithConcurrency(rawOnly, VEHICLE_CONCURRENCY, async (prepared) => {
+        try {
+          outcomes.set(prepared, { summary: await applyRawEvents(store, prepared.raw) });
+        } catch (error) {
+          outcomes.set(prepared, { error });
+        }
+      });
+      for (const [prepared, outcome] of outcomes) {
+        if ('error' in outcome) {
+          reportFailure(outcome.error, prepared.fields, prepared.dimension, batch);
+          failed.add(prepared.record.messageId);
+          continue;
+        }
+        if (outcome.quarantined === true) continue;
+        // Also for a duplicate: a failure here fails the record, and its retry finds the event already applied.
+        const confirmed = await confirmFrom(prepared.event);
+        if (confirmed instanceof Error) {
+          reportFailure(confirmed, prepared.fields, prepared.dimension, batch);
+          failed.add(prepared.record.messageId);
+          continue;
+        }
+        batch.count(prepared.dimension, 'CommandsConfirmed', confirmed);
+        if (outcome.duplicate === true) {
+          batch.count(prepared.dimension, 'DuplicateEvents');
+          logger.info('Duplicate event skipped', prepared.fields);
+          continue;
+        }
+        recordSummaryMetrics(batch, prepared.dimension, outcome.summary);
+        logger.info('Event applied', { ...prepared.fields, writes: outcome.summary });
+      }
     } finally {
       batch.flush(metrics);
     }
+    if (event.Records.length > 0 && failed.size === event.Records.length) {
+      // Like Powertools Batch: when nothing succeeded, fail the invocation so the whole batch is retried.
+      throw new Error(`All ${failed.size} records of the batch failed`);
+    }
+    return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) };
   }
 
   return middy(handleBatch).use(injectLambdaContext(logger, { resetKeys: true }));

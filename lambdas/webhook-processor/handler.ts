@@ -10,14 +10,12 @@ import { createProcessorHandler } from './create-handler.js';
 // Cold start: configuration validated once (a bad value fails here, loudly); clients created once and reused.
 // The SDK picks up AWS_ENDPOINT_URL_DYNAMODB, so local mode runs this same code against DynamoDB Local.
 const config = loadProcessorConfig();
-const dynamoClient = new DynamoDBClient({});
-const documentClient = DynamoDBDocumentClient.from(dynamoClient, {
+const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
   marshallOptions: { removeUndefinedValues: true },
 });
 
 export const handler = createProcessorHandler({
   config,
-  dynamoClient,
   documentClient,
   logger: new Logger({ serviceName: 'webhook-processor' }),
   metrics: new Metrics({ serviceName: 'webhook-processor' }),

@@ -1,27 +1,23 @@
+import { errorKey, rawEventSk, vehiclePk, type VehicleMode } from '../vehicles/vehicle-keys.js';
 import {
-  errorSk,
-  PROFILE_SK,
-  rawEventSk,
-  signalSk,
-  vehiclePk,
-  type VehicleMode,
-} from '../vehicles/vehicle-keys.js';
-import type {
-  NormalizedEvent,
-  NormalizedSignal,
-  RawEvent,
-  SignalErrorDetail,
-  SignalFailure,
-  SignalValue,
-  VehicleErrorEvent,
-  VehicleRef,
-  VehicleStateEvent,
+  UnprocessableEventError,
+  type NormalizedEvent,
+  type NormalizedSignal,
+  type RawEvent,
+  type SignalErrorDetail,
+  type SignalFailure,
+  type SignalValue,
+  type VehicleErrorEvent,
+  type VehicleRef,
+  type VehicleStateEvent,
 } from './event.js';
+import { compareTimes, saneTime, type OrderTimes } from './order.js';
 
 /**
- * Pure planning: a normalized event becomes the list of conditional writes that apply it (docs/design.md,
- * "Vehicle state table" and "Ordering rules"). No I/O and no clock here: every time comes from the event or
- * from `receivedAt`, so the same message always yields the same plan and a retry repeats the same writes.
+ * Pure planning: a normalized event becomes the list of changes that apply it (docs/design.md, "Vehicle state
+ * table" and "Ordering rules"); merge.ts applies them newest-wins to the vehicle's state. No I/O and no clock
+ * here: every time comes from the event or from `receivedAt` (which also stands in for "now" when a timestamp is
+ * checked for sanity), so the same message always yields the same plan and a retry repeats the same changes.
  */
 
 export interface PlanOptions {
@@ -34,8 +30,8 @@ export interface PlanOptions {
 }
 
 interface Keyed {
+  /** The vehicle partition the change belongs to. */
   readonly pk: string;
-  readonly sk: string;
 }
 
 /** Upsert of the vehicle profile; skipped when the profile already reflects a later event. */
@@ -50,7 +46,7 @@ export interface ProfileWrite extends Keyed {
   readonly at: number;
 }
 
-/** A new signal value; written only if newer than the stored one by `orderKey`. */
+/** A new signal value; applied only if newer than the stored one (order.ts `compareTimes`). */
 export interface SignalValueWrite extends Keyed {
   readonly kind: 'signal-value';
   readonly code: string;
@@ -58,10 +54,8 @@ export interface SignalValueWrite extends Keyed {
   readonly group?: string;
   readonly body: unknown;
   readonly status: Record<string, unknown>;
-  readonly oemUpdatedAt?: number;
-  readonly retrievedAt?: number;
-  /** oemUpdatedAt, else retrievedAt/fetchedAt, else the event's deliveredAt; absent = write only if no value yet. */
-  readonly orderKey?: number;
+  /** The value's sane times; none at all = applied only where the signal has no value yet. */
+  readonly times: OrderTimes;
   readonly eventId?: string;
   readonly at: number;
 }
@@ -78,9 +72,11 @@ export interface SignalErrorWrite extends Keyed {
   readonly at: number;
 }
 
-/** An active error or its RESOLVED tombstone, one item per (type, code). */
+/** An active error or its RESOLVED tombstone, one entry per (type, code). */
 export interface VehicleErrorWrite extends Keyed {
   readonly kind: 'vehicle-error';
+  /** `<type>#<code or NONE>` */
+  readonly key: string;
   readonly type: string;
   readonly code: string | null;
   readonly description?: string;
@@ -92,9 +88,10 @@ export interface VehicleErrorWrite extends Keyed {
   readonly expiresAt?: number;
 }
 
-/** A v2 / unknown-type event kept as received, with a TTL. */
+/** A v2 / unknown-type event kept as received, with a TTL, in an item of its own. */
 export interface RawEventWrite extends Keyed {
   readonly kind: 'raw-event';
+  readonly sk: string;
   readonly eventType: string;
   readonly eventId: string;
   readonly raw: string;
@@ -109,23 +106,40 @@ export type WriteKind = WriteIntent['kind'];
 export type Plan =
   | { readonly action: 'ignore'; readonly reason: 'verify' }
   | { readonly action: 'skip-test' }
-  | { readonly action: 'apply'; readonly intents: WriteIntent[] };
+  | {
+      readonly action: 'apply';
+      readonly intents: WriteIntent[];
+      /** Timestamps outside the sane window (order.ts `saneTime`), treated as missing. */
+      readonly insaneTimestamps: number;
+    };
 
 const SECONDS_PER_DAY = 86_400;
 
-function epochSeconds(ms: number): number {
-  return Math.floor(ms / 1000);
+/**
+ * Most vehicles one v2 event may be stored under: each is a write of the whole body. A body naming more is
+ * quarantined rather than written hundreds of times on every retry.
+ */
+export const MAX_RAW_FANOUT = 25;
+
+/** Counts the timestamps that planning had to discard as insane. */
+class SanityCounter {
+  insane = 0;
+  constructor(readonly now: number) {}
+  check(time: number | undefined): number | undefined {
+    const sane = saneTime(time, this.now);
+    if (time !== undefined && sane === undefined) this.insane += 1;
+    return sane;
+  }
 }
 
-function eventTime(event: { deliveredAt?: number }, options: PlanOptions): number {
-  return event.deliveredAt ?? options.receivedAt;
+function epochSeconds(ms: number): number {
+  return Math.floor(ms / 1000);
 }
 
 function profileWrite(pk: string, vehicle: VehicleRef, at: number): ProfileWrite {
   return {
     kind: 'profile',
     pk,
-    sk: PROFILE_SK,
     vehicleId: vehicle.id,
     ...(vehicle.userId !== undefined && { smartcarUserId: vehicle.userId }),
     ...(vehicle.make !== undefined && { make: vehicle.make }),
@@ -135,8 +149,14 @@ function profileWrite(pk: string, vehicle: VehicleRef, at: number): ProfileWrite
   };
 }
 
-function orderKeyOf(signal: SignalValue, deliveredAt: number | undefined): number | undefined {
-  return signal.oemUpdatedAt ?? signal.retrievedAt ?? deliveredAt;
+function timesOf(signal: SignalValue, deliveredAt: number | undefined, sanity: SanityCounter): OrderTimes {
+  const oemUpdatedAt = sanity.check(signal.oemUpdatedAt);
+  const retrievedAt = sanity.check(signal.retrievedAt);
+  return {
+    ...(oemUpdatedAt !== undefined && { oemUpdatedAt }),
+    ...(retrievedAt !== undefined && { retrievedAt }),
+    ...(deliveredAt !== undefined && { deliveredAt }),
+  };
 }
 
 function identity(signal: NormalizedSignal) {
@@ -150,21 +170,18 @@ function identity(signal: NormalizedSignal) {
 function signalValueWrite(
   pk: string,
   signal: SignalValue,
+  times: OrderTimes,
   event: VehicleStateEvent,
   at: number,
 ): SignalValueWrite {
-  const orderKey = orderKeyOf(signal, event.deliveredAt);
   return {
     kind: 'signal-value',
     pk,
-    sk: signalSk(signal.code),
     ...identity(signal),
     body: signal.body,
     // Captures omit `status` on good values; store the implied SUCCESS so a reader need not guess.
     status: signal.status ?? { value: 'SUCCESS' },
-    ...(signal.oemUpdatedAt !== undefined && { oemUpdatedAt: signal.oemUpdatedAt }),
-    ...(signal.retrievedAt !== undefined && { retrievedAt: signal.retrievedAt }),
-    ...(orderKey !== undefined && { orderKey }),
+    times,
     ...(event.eventId !== undefined && { eventId: event.eventId }),
     at,
   };
@@ -174,7 +191,6 @@ function signalErrorWrite(pk: string, signal: SignalFailure, at: number): Signal
   return {
     kind: 'signal-error',
     pk,
-    sk: signalSk(signal.code),
     ...identity(signal),
     status: signal.status,
     error: signal.error,
@@ -183,45 +199,72 @@ function signalErrorWrite(pk: string, signal: SignalFailure, at: number): Signal
 }
 
 /**
- * One signal per code: two writes to one item in one event would race each other. The newest value wins;
- * an error only stands in when the event has no value for that code.
+ * One change per code: the newest value wins; an error only stands in when the event has no value for that
+ * code (an event is one read of the vehicle, so its values and errors never describe different moments).
  */
-function onePerCode(signals: NormalizedSignal[], deliveredAt: number | undefined): NormalizedSignal[] {
-  const byCode = new Map<string, NormalizedSignal>();
-  for (const signal of signals) {
+function onePerCode(
+  pk: string,
+  event: VehicleStateEvent,
+  deliveredAt: number | undefined,
+  at: number,
+  sanity: SanityCounter,
+): (SignalValueWrite | SignalErrorWrite)[] {
+  const byCode = new Map<string, SignalValueWrite | SignalErrorWrite>();
+  for (const signal of event.signals) {
+    const change = changeOf(pk, signal, event, deliveredAt, at, sanity);
     const current = byCode.get(signal.code);
-    if (current === undefined || preferred(signal, current, deliveredAt)) byCode.set(signal.code, signal);
+    if (current === undefined || preferred(change, current)) byCode.set(signal.code, change);
   }
   return [...byCode.values()];
 }
 
-function preferred(
-  candidate: NormalizedSignal,
-  current: NormalizedSignal,
+function changeOf(
+  pk: string,
+  signal: NormalizedSignal,
+  event: VehicleStateEvent,
   deliveredAt: number | undefined,
+  at: number,
+  sanity: SanityCounter,
+): SignalValueWrite | SignalErrorWrite {
+  return signal.kind === 'value'
+    ? signalValueWrite(pk, signal, timesOf(signal, deliveredAt, sanity), event, at)
+    : signalErrorWrite(pk, signal, at);
+}
+
+function preferred(
+  candidate: SignalValueWrite | SignalErrorWrite,
+  current: SignalValueWrite | SignalErrorWrite,
 ): boolean {
-  if (candidate.kind !== current.kind) return candidate.kind === 'value';
-  if (candidate.kind === 'error' || current.kind === 'error') return true;
-  return (orderKeyOf(candidate, deliveredAt) ?? -1) >= (orderKeyOf(current, deliveredAt) ?? -1);
+  if (candidate.kind !== current.kind) return candidate.kind === 'signal-value';
+  if (candidate.kind === 'signal-error' || current.kind === 'signal-error') return true;
+  return compareTimes(candidate.times, current.times) >= 0;
 }
 
-function planVehicleState(event: VehicleStateEvent, pk: string, options: PlanOptions): WriteIntent[] {
-  const at = eventTime(event, options);
-  const signals = onePerCode(event.signals, event.deliveredAt).map((signal) =>
-    signal.kind === 'value' ? signalValueWrite(pk, signal, event, at) : signalErrorWrite(pk, signal, at),
-  );
-  return [profileWrite(pk, event.vehicle, at), ...signals];
+function planVehicleState(
+  event: VehicleStateEvent,
+  pk: string,
+  options: PlanOptions,
+  sanity: SanityCounter,
+): WriteIntent[] {
+  const deliveredAt = sanity.check(event.deliveredAt);
+  const at = deliveredAt ?? options.receivedAt;
+  return [profileWrite(pk, event.vehicle, at), ...onePerCode(pk, event, deliveredAt, at, sanity)];
 }
 
-function planVehicleError(event: VehicleErrorEvent, pk: string, options: PlanOptions): WriteIntent[] {
-  const at = eventTime(event, options);
-  const bySk = new Map<string, VehicleErrorWrite>();
+function planVehicleError(
+  event: VehicleErrorEvent,
+  pk: string,
+  options: PlanOptions,
+  sanity: SanityCounter,
+): WriteIntent[] {
+  const at = sanity.check(event.deliveredAt) ?? options.receivedAt;
+  const byKey = new Map<string, VehicleErrorWrite>();
   for (const error of event.errors) {
-    const sk = errorSk(error.type, error.code);
-    bySk.set(sk, {
+    const key = errorKey(error.type, error.code);
+    byKey.set(key, {
       kind: 'vehicle-error',
       pk,
-      sk,
+      key,
       type: error.type,
       code: error.code,
       ...(error.description !== undefined && { description: error.description }),
@@ -232,17 +275,25 @@ function planVehicleError(event: VehicleErrorEvent, pk: string, options: PlanOpt
       ...(error.state === 'RESOLVED' && { expiresAt: epochSeconds(at) + options.resolvedErrorTtlSeconds }),
     });
   }
-  return [profileWrite(pk, event.vehicle, at), ...bySk.values()];
+  return [profileWrite(pk, event.vehicle, at), ...byKey.values()];
 }
 
 function planRaw(event: RawEvent, mode: VehicleMode, options: PlanOptions): WriteIntent[] {
+  if (event.vehicleIds.length > MAX_RAW_FANOUT) {
+    throw new UnprocessableEventError('event names more vehicles than the fan-out cap', {
+      format: event.format,
+      eventType: event.eventType,
+      eventId: event.eventId,
+      vehicles: String(event.vehicleIds.length),
+    });
+  }
   // Without an event id the body hash identifies the event, so a repeat lands on the same item.
   const eventId = event.eventId ?? event.dedupeKey.replace(/^sha256:/, '');
   const expiresAt = epochSeconds(options.receivedAt) + options.rawEventTtlDays * SECONDS_PER_DAY;
   return event.vehicleIds.map((vehicleId) => ({
     kind: 'raw-event',
     pk: vehiclePk(vehicleId, mode),
-    sk: rawEventSk(options.receivedAt, eventId),
+    sk: rawEventSk(event.eventType, eventId),
     eventType: event.eventType,
     eventId,
     raw: event.raw,
@@ -251,22 +302,29 @@ function planRaw(event: RawEvent, mode: VehicleMode, options: PlanOptions): Writ
   }));
 }
 
-/** What to do with one event: ignore it (VERIFY), drop it (TEST with TEST_EVENTS=skip), or apply these writes. */
+function intentsOf(
+  event: Exclude<NormalizedEvent, { kind: 'verify' }>,
+  options: PlanOptions,
+  sanity: SanityCounter,
+) {
+  switch (event.kind) {
+    case 'vehicle-state':
+      return planVehicleState(event, vehiclePk(event.vehicle.id, event.mode), options, sanity);
+    case 'vehicle-error':
+      return planVehicleError(event, vehiclePk(event.vehicle.id, event.mode), options, sanity);
+    case 'raw':
+      return planRaw(event, event.mode, options);
+  }
+}
+
+/**
+ * What to do with one event: ignore it (VERIFY), drop it (TEST with TEST_EVENTS=skip), or apply these changes.
+ * Throws UnprocessableEventError for an event that can never be stored (a v2 body over the fan-out cap).
+ */
 export function planEvent(event: NormalizedEvent, options: PlanOptions): Plan {
   if (event.kind === 'verify') return { action: 'ignore', reason: 'verify' };
   if (event.mode === 'test' && options.testEvents === 'skip') return { action: 'skip-test' };
-  switch (event.kind) {
-    case 'vehicle-state':
-      return {
-        action: 'apply',
-        intents: planVehicleState(event, vehiclePk(event.vehicle.id, event.mode), options),
-      };
-    case 'vehicle-error':
-      return {
-        action: 'apply',
-        intents: planVehicleError(event, vehiclePk(event.vehicle.id, event.mode), options),
-      };
-    case 'raw':
-      return { action: 'apply', intents: planRaw(event, event.mode, options) };
-  }
+  const sanity = new SanityCounter(options.receivedAt);
+  const intents = intentsOf(event, options, sanity);
+  return { action: 'apply', intents, insaneTimestamps: sanity.insane };
 }

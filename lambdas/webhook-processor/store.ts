@@ -1,4 +1,5 @@
 import {
+  GetCommand,
   PutCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
@@ -6,141 +7,62 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalFailure } from '../runtime/dynamo-errors.js';
-import type { VehicleWriter } from './apply.js';
-import type {
-  ProfileWrite,
-  RawEventWrite,
-  SignalErrorWrite,
-  SignalValueWrite,
-  VehicleErrorWrite,
-  WriteIntent,
-} from './plan.js';
+import { PROFILE_SK, QUARANTINE_PK, quarantineSk, STATE_SK } from '../vehicles/vehicle-keys.js';
+import { decodeState, encodeState, type VehicleState } from '../vehicles/vehicle-state.js';
+import type { ChangeOutcome } from './merge.js';
+import type { ProfileWrite, RawEventWrite } from './plan.js';
 
 /**
- * DynamoDB adapter: executes write intents as conditional writes (never read-then-write). A failed condition
- * means "the table already holds something newer (or this very write)": the intent is stale, not an error.
+ * The port of the vehicle state table and its DynamoDB adapter. The state item is read strongly consistent and
+ * written back whole with `version = :read` (optimistic concurrency); the PROFILE and raw-event items keep their
+ * conditional writes (never read-then-write). A failed condition means "the table already holds something newer
+ * (or this very write)": stale, not an error.
  */
 
-// ---------------------------------------------------------------------------------------------------------------
-// Expression building. Every attribute goes through a `#name` placeholder (status, name, group, … are
-// reserved words) and every value through a `:value` placeholder named after its attribute.
-
-interface UpdateSpec {
-  /** Attributes to SET; an `undefined` value is skipped, or REMOVEd if listed in `removeWhenMissing`. */
-  readonly set: Record<string, unknown>;
-  readonly removeWhenMissing?: readonly string[];
-  readonly remove?: readonly string[];
-  /** Uses `#attr` for attributes and `:attr` for values of `set` or `conditionValues`. */
-  readonly condition: string;
-  readonly conditionAttributes?: readonly string[];
-  readonly conditionValues?: Record<string, unknown>;
+export interface QuarantineEntry {
+  readonly messageId: string;
+  /** SQS SentTimestamp: stable across redeliveries, so a redelivered message lands on the same key. */
+  readonly receivedAt: number;
+  readonly raw: string;
+  readonly reason: string;
+  readonly details: Readonly<Record<string, string | undefined>>;
+  /** Epoch seconds (TTL). */
+  readonly expiresAt: number;
 }
 
-function updateInput(
-  tableName: string,
-  key: { pk: string; sk: string },
-  spec: UpdateSpec,
-): UpdateCommandInput {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const assignments: string[] = [];
-  const removals: string[] = [...(spec.remove ?? [])];
-  for (const [attribute, value] of Object.entries(spec.set)) {
-    if (value === undefined) {
-      if (spec.removeWhenMissing?.includes(attribute)) removals.push(attribute);
-      continue;
-    }
-    names[`#${attribute}`] = attribute;
-    values[`:${attribute}`] = value;
-    assignments.push(`#${attribute} = :${attribute}`);
-  }
-  for (const attribute of [...removals, ...(spec.conditionAttributes ?? [])])
-    names[`#${attribute}`] = attribute;
-  for (const [name, value] of Object.entries(spec.conditionValues ?? {})) values[`:${name}`] = value;
-  const clauses = [`SET ${assignments.join(', ')}`];
-  if (removals.length > 0) clauses.push(`REMOVE ${removals.map((attribute) => `#${attribute}`).join(', ')}`);
+export interface VehicleStore {
+  /** The vehicle's state item (empty state, version 0, when there is none). */
+  load(pk: string): Promise<VehicleState>;
+  /** Writes `state` as version `state.version + 1` if the item is still at `state.version`. */
+  save(pk: string, state: VehicleState): Promise<'saved' | 'conflict'>;
+  writeProfile(change: ProfileWrite): Promise<ChangeOutcome>;
+  putRawEvent(intent: RawEventWrite): Promise<ChangeOutcome>;
+  /** Stores a poison message once; a redelivery of the same message finds it there. */
+  quarantine(entry: QuarantineEntry): Promise<'stored' | 'exists'>;
+}
+
+/**
+ * Profile: newer event wins; only the fields the event carries are SET, each through a `#name` placeholder
+ * (`year`, `model`, … are reserved words); `status` is left alone (absent = CONNECTED, other flows set it).
+ */
+function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
+  const set = {
+    vehicleId: intent.vehicleId,
+    smartcarUserId: intent.smartcarUserId,
+    make: intent.make,
+    model: intent.model,
+    year: intent.year,
+    updatedAt: intent.at,
+  };
+  const present = Object.entries(set).filter(([, value]) => value !== undefined);
   return {
     TableName: tableName,
-    // Only the key attributes: DynamoDB rejects a Key with anything else in it.
-    Key: { pk: key.pk, sk: key.sk },
-    UpdateExpression: clauses.join(' '),
-    ConditionExpression: spec.condition,
-    ExpressionAttributeNames: names,
-    ExpressionAttributeValues: values,
+    Key: { pk: intent.pk, sk: PROFILE_SK },
+    UpdateExpression: `SET ${present.map(([name]) => `#${name} = :${name}`).join(', ')}`,
+    ConditionExpression: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
+    ExpressionAttributeNames: Object.fromEntries(present.map(([name]) => [`#${name}`, name])),
+    ExpressionAttributeValues: Object.fromEntries(present.map(([name, value]) => [`:${name}`, value])),
   };
-}
-
-/** The named attributes of an intent, under their own names and in this order (the SET clause's order). */
-function pick<T extends object>(
-  intent: T,
-  attributes: readonly (keyof T & string)[],
-): Record<string, unknown> {
-  return Object.fromEntries(attributes.map((attribute) => [attribute, intent[attribute]]));
-}
-
-/** Profile: newer event wins; `status` is left alone (absent = CONNECTED, other flows set it). */
-function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
-  return updateInput(tableName, intent, {
-    set: { ...pick(intent, ['vehicleId', 'smartcarUserId', 'make', 'model', 'year']), updatedAt: intent.at },
-    condition: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
-  });
-}
-
-/**
- * Signal value: `orderKey < :new` (strictly older) so a replay of the same value is a no-op; a good value clears
- * the last error. Without any timestamp it is only written where there is no value yet.
- */
-function signalValueUpdate(tableName: string, intent: SignalValueWrite): UpdateCommandInput {
-  const hasOrder = intent.orderKey !== undefined;
-  return updateInput(tableName, intent, {
-    set: {
-      ...pick(intent, [
-        'code',
-        'name',
-        'group',
-        'body',
-        'status',
-        'oemUpdatedAt',
-        'retrievedAt',
-        'orderKey',
-        'eventId',
-      ]),
-      updatedAt: intent.at,
-    },
-    // A value's timestamps describe that value only; never leave an older value's behind.
-    removeWhenMissing: ['oemUpdatedAt', 'retrievedAt'],
-    remove: ['error', 'errorAt'],
-    condition: hasOrder
-      ? 'attribute_not_exists(#orderKey) OR #orderKey < :orderKey'
-      : 'attribute_not_exists(#body)',
-    conditionAttributes: hasOrder ? [] : ['body'],
-  });
-}
-
-/** Signal error: status/error/errorAt only — body, oemUpdatedAt and retrievedAt of the last good value stay. */
-function signalErrorUpdate(tableName: string, intent: SignalErrorWrite): UpdateCommandInput {
-  return updateInput(tableName, intent, {
-    set: {
-      ...pick(intent, ['code', 'name', 'group', 'status', 'error']),
-      errorAt: intent.at,
-      updatedAt: intent.at,
-    },
-    condition:
-      '(attribute_not_exists(#errorAt) OR #errorAt < :errorAt) AND ' +
-      '(attribute_not_exists(#retrievedAt) OR #retrievedAt < :errorAt)',
-    conditionAttributes: ['retrievedAt'],
-  });
-}
-
-/** Vehicle error: newer report per (type, code) wins; RESOLVED keeps a tombstone with a TTL, ERROR clears it. */
-function vehicleErrorUpdate(tableName: string, intent: VehicleErrorWrite): UpdateCommandInput {
-  return updateInput(tableName, intent, {
-    set: {
-      ...pick(intent, ['type', 'code', 'description', 'resolution', 'signals', 'state', 'at', 'expiresAt']),
-    },
-    removeWhenMissing: ['expiresAt'],
-    condition: 'attribute_not_exists(#at) OR #at < :at',
-  });
 }
 
 /** Raw event: written once; a repeat of the same message finds the item and is a no-op. */
@@ -161,30 +83,74 @@ function rawEventPut(tableName: string, intent: RawEventWrite): PutCommandInput 
   };
 }
 
-function updateFor(tableName: string, intent: Exclude<WriteIntent, RawEventWrite>): UpdateCommandInput {
-  switch (intent.kind) {
-    case 'profile':
-      return profileUpdate(tableName, intent);
-    case 'signal-value':
-      return signalValueUpdate(tableName, intent);
-    case 'signal-error':
-      return signalErrorUpdate(tableName, intent);
-    case 'vehicle-error':
-      return vehicleErrorUpdate(tableName, intent);
+/** The state item, whole: the version condition makes a concurrent writer's merge win or retry, never vanish. */
+function statePut(tableName: string, pk: string, state: VehicleState): PutCommandInput {
+  return {
+    TableName: tableName,
+    Item: { pk, sk: STATE_SK, ...encodeState({ ...state, version: state.version + 1 }) },
+    ...(state.version === 0
+      ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': 'pk' } }
+      : {
+          ConditionExpression: '#version = :version',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':version': state.version },
+        }),
+  };
+}
+
+async function conditional(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if (isConditionalFailure(error)) return false;
+    throw error;
   }
 }
 
-export function dynamoVehicleWriter(client: DynamoDBDocumentClient, tableName: string): VehicleWriter {
+export function dynamoVehicleStore(client: DynamoDBDocumentClient, tableName: string): VehicleStore {
   return {
-    async write(intent) {
-      try {
-        if (intent.kind === 'raw-event') await client.send(new PutCommand(rawEventPut(tableName, intent)));
-        else await client.send(new UpdateCommand(updateFor(tableName, intent)));
-        return 'written';
-      } catch (error) {
-        if (isConditionalFailure(error)) return 'stale';
-        throw error;
-      }
+    async load(pk) {
+      const { Item } = await client.send(
+        new GetCommand({ TableName: tableName, Key: { pk, sk: STATE_SK }, ConsistentRead: true }),
+      );
+      return decodeState(Item);
+    },
+    async save(pk, state) {
+      const saved = await conditional(client.send(new PutCommand(statePut(tableName, pk, state))));
+      return saved ? 'saved' : 'conflict';
+    },
+    async writeProfile(change) {
+      const written = await conditional(client.send(new UpdateCommand(profileUpdate(tableName, change))));
+      return written ? 'written' : 'stale';
+    },
+    async putRawEvent(intent) {
+      const written = await conditional(client.send(new PutCommand(rawEventPut(tableName, intent))));
+      return written ? 'written' : 'stale';
+    },
+    async quarantine(entry) {
+      const stored = await conditional(
+        client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: {
+              pk: QUARANTINE_PK,
+              sk: quarantineSk(entry.receivedAt, entry.messageId),
+              messageId: entry.messageId,
+              receivedAt: entry.receivedAt,
+              raw: entry.raw,
+              reason: entry.reason,
+              details: Object.fromEntries(
+                Object.entries(entry.details).filter(([, value]) => value !== undefined),
+              ),
+              expiresAt: entry.expiresAt,
+            },
+            ConditionExpression: 'attribute_not_exists(#sk)',
+            ExpressionAttributeNames: { '#sk': 'sk' },
+          }),
+        ),
+      );
+      return stored ? 'stored' : 'exists';
     },
   };
 }

@@ -88,17 +88,24 @@ function decodeUtf8(bytes: Buffer): string | undefined {
  * Decides what to do with one webhook request. Pure: no I/O, so every path is unit-tested.
  * The body size is checked by the caller before this runs (413 before any HMAC work).
  *
- * VERIFY is answered without a signature (Smartcar's VERIFY may be unsigned), so it must not become a
- * signing oracle: only a plain-token challenge is answered, never one that could be a JSON event body.
+ * A signed request is authenticated before its body is parsed: nobody can make us parse JSON without the key.
+ * Only an unsigned request is parsed first, because Smartcar's VERIFY may come unsigned; it is answered only if
+ * it is a VERIFY with a plain-token challenge (never one that could be a JSON event body, so the answer is no
+ * signing oracle), and rejected otherwise.
  */
 export function receiveWebhook(input: ReceiveInput, keys: SigningKeys): ReceiveOutcome {
+  const allKeys = keys.previous ? [keys.current, keys.previous] : [keys.current];
+  const signed = input.signature !== undefined && input.signature.trim() !== '';
+  if (signed && !verifySignature(input.rawBody, input.signature ?? '', allKeys)) {
+    return reject(401, 'invalid_signature', 'SC-Signature does not match the body');
+  }
+
   const text = decodeUtf8(input.rawBody);
   const body = text === undefined ? undefined : parseObject(text);
-  const allKeys = keys.previous ? [keys.current, keys.previous] : [keys.current];
-
   const verify = body ? verifyChallenge(body) : undefined;
   if (verify) {
-    if (input.signature !== undefined && !verifySignature(input.rawBody, input.signature, allKeys)) {
+    if (input.signature !== undefined && !signed) {
+      // A blank SC-Signature header is a signature that does not match.
       return reject(401, 'invalid_signature', 'SC-Signature does not match the body');
     }
     const { challenge } = verify;
@@ -108,12 +115,7 @@ export function receiveWebhook(input: ReceiveInput, keys: SigningKeys): ReceiveO
     return { kind: 'verify', answer: hmacHex(keys.current, challenge) };
   }
 
-  if (input.signature === undefined || input.signature.trim() === '') {
-    return reject(401, 'missing_signature', 'SC-Signature header is required');
-  }
-  if (!verifySignature(input.rawBody, input.signature, allKeys)) {
-    return reject(401, 'invalid_signature', 'SC-Signature does not match the body');
-  }
+  if (!signed) return reject(401, 'missing_signature', 'SC-Signature header is required');
   if (text === undefined || body === undefined) {
     return reject(400, 'invalid_body', 'body must be a UTF-8 JSON object');
   }

@@ -8,6 +8,9 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { onCallAlarm, type OnCallAlarmSpec } from './on-call-alarm.js';
 
+/** Counted by the processor (service dimension only) for each message it quarantines. */
+export const EVENTS_QUARANTINED_METRIC = 'EventsQuarantined';
+
 export interface PipelineAlarmsProps {
   readonly topic: sns.ITopic;
   readonly stage: apigwv2.IHttpStage;
@@ -15,6 +18,9 @@ export interface PipelineAlarmsProps {
   readonly processor: lambda.IFunction;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
+  /** Namespace and service of the processor's EMF metrics (the quarantine alarm). */
+  readonly metricsNamespace: string;
+  readonly processorServiceName: string;
   /** Alarm when the oldest queued webhook is older than this. @default 10 minutes */
   readonly maxMessageAge?: Duration;
 }
@@ -72,6 +78,24 @@ export class PipelineAlarms extends Construct {
       alarmDescription:
         'The webhook processor Lambda failed a whole invocation (crash, timeout or bad configuration), ' +
         'so the batch returns to the queue. Per-record failures show up in the DLQ alarm instead.',
+    });
+
+    this.add('EventsQuarantined', {
+      metric: new cloudwatch.Metric({
+        namespace: props.metricsNamespace,
+        metricName: EVENTS_QUARANTINED_METRIC,
+        // Exactly the dimension set the processor writes this total with (the per-event-type counts carry
+        // another dimension and are a different CloudWatch metric).
+        dimensionsMap: { service: props.processorServiceName },
+        statistic: cloudwatch.Stats.SUM,
+        period: PERIOD,
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      alarmDescription:
+        'The processor quarantined webhook bodies it can never store (not JSON, no vehicle id, a number or ' +
+        'nesting DynamoDB cannot hold, too many vehicles). They were acknowledged, not retried: Query the ' +
+        'vehicle-state table for pk = QUARANTINE (raw body and reason, kept 14 days), fix the cause, replay.',
     });
 
     this.add('QueueBacklogAge', {

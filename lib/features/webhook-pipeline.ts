@@ -1,10 +1,9 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import type * as kms from 'aws-cdk-lib/aws-kms';
+import { Duration } from 'aws-cdk-lib';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { FUNCTIONS, TABLES } from '../../contracts/index.js';
-import { EncryptedTable, READ_WRITE_ITEM_ACTIONS, tableSchemaProps } from '../constructs/encrypted-table.js';
+import { FUNCTIONS } from '../../contracts/index.js';
+import { READ_WRITE_ITEM_ACTIONS, type EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import { PipelineAlarms } from '../constructs/pipeline-alarms.js';
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
@@ -25,10 +24,8 @@ export const PROCESSOR_BATCHING_WINDOW = Duration.seconds(2);
 export interface WebhookPipelineProps {
   readonly api: SmartcarHttpApi;
   readonly secret: SmartcarSecret;
-  /** The vehicle-state table the processor applies events to. */
+  /** The vehicle-state table the processor applies events to (and quarantines poison in). */
   readonly vehicleTable: EncryptedTable;
-  /** Encrypts the idempotency table. */
-  readonly dataKey: kms.IKey;
   readonly alarmTopic: sns.ITopic;
   readonly metricsNamespace: string;
   /** @default LAMBDA_ENTRIES */
@@ -40,7 +37,7 @@ export interface WebhookPipelineProps {
 
 /**
  * Smartcar → HTTP API `POST /webhooks/smartcar` → receiver Lambda (HMAC check) → SQS (+DLQ) → processor
- * Lambda → DynamoDB, with its idempotency table and on-call alarms.
+ * Lambda → DynamoDB, with its on-call alarms.
  */
 export class WebhookPipeline extends Construct {
   /** Behind `POST /webhooks/smartcar`: checks the signature, then queues the raw event. */
@@ -49,20 +46,12 @@ export class WebhookPipeline extends Construct {
   readonly processor: NodeLambda<'processor'>;
   /** Between the two, with the dead-letter queue an operator redrives from. */
   readonly queue: WebhookQueue;
-  /** The processor's record of the event ids it has applied (Powertools Idempotency). */
-  readonly idempotencyTable: EncryptedTable;
   readonly alarms: PipelineAlarms;
 
   constructor(scope: Construct, id: string, props: WebhookPipelineProps) {
     super(scope, id);
     const common = { metricsNamespace: props.metricsNamespace };
 
-    this.idempotencyTable = new EncryptedTable(this, 'IdempotencyTable', {
-      ...tableSchemaProps(TABLES.idempotency),
-      encryptionKey: props.dataKey,
-      // Short-lived deduplication records (TTL 14 days) that are safe to lose with the stack.
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
     this.queue = new WebhookQueue(this, 'WebhookQueue', { consumerTimeout: PROCESSOR_TIMEOUT });
 
     this.receiver = new NodeLambda(this, 'WebhookReceiver', {
@@ -90,14 +79,13 @@ export class WebhookPipeline extends Construct {
       entry: props.entries?.processor,
     });
     this.processor.bindTable('VEHICLE_TABLE_NAME', props.vehicleTable, READ_WRITE_ITEM_ACTIONS);
-    this.processor.bindTable('IDEMPOTENCY_TABLE_NAME', this.idempotencyTable, READ_WRITE_ITEM_ACTIONS);
     this.processor.setEnvironment('TEST_EVENTS', props.testEvents);
-    // Remember event ids as long as the DLQ keeps messages, so a redrive is deduplicated too.
+    // Keep RESOLVED tombstones as long as the DLQ keeps messages, so a redriven older ERROR cannot reopen one.
     this.processor.setEnvironment('DEDUPE_TTL_SECONDS', String(DLQ_RETENTION.toSeconds()));
     this.processor.function.addEventSource(
       new SqsEventSource(this.queue.queue, {
-        // Up to 10 records per invocation: fewer invocations, and Powertools' BatchProcessor handles
-        // each record on its own.
+        // Up to 10 records per invocation: fewer invocations, and the records of one vehicle are merged
+        // into one state write.
         batchSize: PROCESSOR_BATCH_SIZE,
         // Wait up to 2 s to fill a batch: fewer, fuller invocations under load at a small latency cost.
         maxBatchingWindow: PROCESSOR_BATCHING_WINDOW,
@@ -119,6 +107,8 @@ export class WebhookPipeline extends Construct {
       processor: this.processor.function,
       queue: this.queue.queue,
       deadLetterQueue: this.queue.deadLetterQueue,
+      metricsNamespace: props.metricsNamespace,
+      processorServiceName: FUNCTIONS.processor.serviceName,
     });
   }
 }

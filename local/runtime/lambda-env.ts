@@ -18,7 +18,6 @@ export interface LocalResources {
   readonly recoveryQueueUrl: string;
   readonly secretId: string;
   readonly vehicleTableName: string;
-  readonly idempotencyTableName: string;
   readonly oauthStateTableName: string;
   readonly tokenTableName: string;
   /** The vehicle command audit table (command Lambda, processor confirmations). */
@@ -105,7 +104,6 @@ export function lambdaEnvironment(
     TOKEN_RECOVERY_QUEUE_URL: resources.recoveryQueueUrl,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,
-    IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,
     OAUTH_STATE_TABLE_NAME: resources.oauthStateTableName,
     TOKEN_TABLE_NAME: resources.tokenTableName,
     ...(resources.commandAuditTableName !== undefined && {

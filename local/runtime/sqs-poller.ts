@@ -13,7 +13,8 @@ import { invokeHandler, type LocalFunction } from './lambda-runtime.js';
  * long-polls the queue, gathers up to `batchSize` records for up to `batchWindowMs`, invokes the handler with
  * a real SQSEvent and deletes what succeeded. What it does not delete is left to SQS: it becomes visible
  * again after the visibility timeout, and the queue's redrive policy moves it to the DLQ after
- * `maxReceiveCount` receives. One batch at a time (the real mapping runs several pollers in parallel).
+ * `maxReceiveCount` receives. Up to `concurrency` batches run at once, each gathered and processed by its own
+ * poll loop, as the mapping's pollers do up to the stack's `maxConcurrency`.
  */
 
 export interface SqsPollerOptions {
@@ -25,13 +26,20 @@ export interface SqsPollerOptions {
   readonly function: LocalFunction;
   readonly batchSize: number;
   readonly batchWindowMs: number;
+  /**
+   * Batches in flight at once (the stack's `processorMaxConcurrency`). They share the event loop with the
+   * gateway and the receiver, but spend most of their time waiting on DynamoDB Local, and each loop yields to
+   * pending I/O between batches, so HTTP requests keep being served.
+   * @default 1
+   */
+  readonly concurrency?: number;
   /** Long-poll wait per ReceiveMessage (seconds, 0–20); the mapping uses 20. */
   readonly waitTimeSeconds?: number;
   readonly log?: (message: string, error?: unknown) => void;
 }
 
 export interface SqsPoller {
-  /** Stops polling, lets the batch in progress finish, then resolves. */
+  /** Stops polling, lets the batches in progress finish, then resolves. */
   stop(): Promise<void>;
 }
 
@@ -128,11 +136,12 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   const stopping = new AbortController();
   const waitTimeSeconds = options.waitTimeSeconds ?? 20;
   // One controller per request, aborted by stop(): listeners are not piled up on one long-lived signal.
-  let inFlight: AbortController | undefined;
+  const inFlight = new Set<AbortController>();
 
   async function receive(max: number, waitSeconds: number): Promise<Message[]> {
     if (stopping.signal.aborted) return [];
-    inFlight = new AbortController();
+    const request = new AbortController();
+    inFlight.add(request);
     try {
       const result = await options.client.send(
         new ReceiveMessageCommand({
@@ -142,11 +151,11 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
         }),
-        { abortSignal: inFlight.signal },
+        { abortSignal: request.signal },
       );
       return result.Messages ?? [];
     } finally {
-      inFlight = undefined;
+      inFlight.delete(request);
     }
   }
 
@@ -231,26 +240,29 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     await deleteMessages(records.filter((record) => !failed.has(record.messageId)));
   }
 
-  const loop = (async () => {
+  const pollLoop = async () => {
     while (!stopping.signal.aborted) {
       try {
         const batch = await gatherBatch();
         // Once a batch is received it is processed even when a stop arrives meanwhile: its messages are
         // already invisible, and finishing is what a draining mapping does too.
         if (batch.length > 0) await processBatch(batch);
+        // Let queued I/O callbacks (gateway requests) run before this loop takes the next batch.
+        await new Promise((resolve) => setImmediate(resolve));
       } catch (error) {
         if (stopping.signal.aborted) break;
         log('[sqs-poller] polling failed; retrying in 1 s', error);
         await sleep(1_000, stopping.signal);
       }
     }
-  })();
+  };
+  const loops = Array.from({ length: Math.max(1, options.concurrency ?? 1) }, () => pollLoop());
 
   return {
     async stop() {
       stopping.abort();
-      inFlight?.abort();
-      await loop;
+      for (const request of inFlight) request.abort();
+      await Promise.all(loops);
     },
   };
 }

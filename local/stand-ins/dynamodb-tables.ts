@@ -29,7 +29,6 @@ import {
  */
 export interface TableNames {
   readonly vehicleTable: string;
-  readonly idempotencyTable: string;
   /** Single-use OAuth `state` records (partition key `state`, TTL `expiresAt`). */
   readonly oauthStateTable?: string;
   /** Grants with KMS-encrypted token pairs (partition key `grantId`). */
@@ -92,7 +91,6 @@ function definitionOf(tableName: string, schema: TableSchema): TableDefinition {
 export function tableDefinitions(names: TableNames): TableDefinition[] {
   const tables: [string | undefined, TableSchema][] = [
     [names.vehicleTable, TABLES.vehicle],
-    [names.idempotencyTable, TABLES.idempotency],
     [names.oauthStateTable, TABLES.oauthState],
     [names.tokenTable, TABLES.token],
     [names.commandAuditTable, TABLES.commandAudit],

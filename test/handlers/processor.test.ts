@@ -4,111 +4,77 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   DynamoDBClient,
-  GetItemCommand,
   ProvisionedThroughputExceededException,
-  PutItemCommand,
-  UpdateItemCommand,
-  type AttributeValue,
+  DynamoDBServiceException,
 } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   UpdateCommand,
-  type UpdateCommandInput,
+  type PutCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
+import { recentEventId } from '../../lambdas/webhook-processor/merge.js';
+import { decodeState, type VehicleState } from '../../lambdas/vehicles/vehicle-state.js';
 import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
 const capture = (file: string) => readFileSync(join(CAPTURES, file), 'utf8');
 
-const ENV = {
-  VEHICLE_TABLE_NAME: 'vehicles',
-  IDEMPOTENCY_TABLE_NAME: 'idempotency',
-};
+const ENV = { VEHICLE_TABLE_NAME: 'vehicles' };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Clients: the document client (vehicle writes) and the low-level client (Powertools idempotency records) are
-// mocked separately. The idempotency mock keeps records in a Map and evaluates Powertools' PutItem condition
-// (no record, or an expired one, or an INPROGRESS one whose in-progress expiry has passed), so dedupe, expiry
-// and crashed invocations behave like the real table.
+// The document client is mocked with a small in-memory table: GetItem reads it, PutItem honours the three
+// conditions the processor uses (item absent, sort key absent, version equal), UpdateItem (the PROFILE) stores.
 
-const dynamoClient = new DynamoDBClient({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-});
-const documentClient = DynamoDBDocumentClient.from(dynamoClient, {
-  marshallOptions: { removeUndefinedValues: true },
-});
-const idempotencyMock = mockClient(dynamoClient);
+const documentClient = DynamoDBDocumentClient.from(
+  new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+  { marshallOptions: { removeUndefinedValues: true } },
+);
 const documentMock = mockClient(documentClient);
+const table = new Map<string, Record<string, unknown>>();
+const keyOf = (key: Record<string, unknown> | undefined) => `${String(key?.pk)}|${String(key?.sk)}`;
 
-type StoredRecord = Record<string, AttributeValue>;
-const idempotencyTable = new Map<string, StoredRecord>();
-
-function keyOf(key: Record<string, AttributeValue> | undefined): string {
-  const id = key?.id;
-  if (!id || !('S' in id) || id.S === undefined) throw new Error('idempotency key missing');
-  return id.S;
+function conditionalFailure(): ConditionalCheckFailedException {
+  return new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 }
 
-function installIdempotencyTable(): void {
-  idempotencyMock
-    .on(PutItemCommand)
-    .callsFake(
-      (input: { Item: StoredRecord; ExpressionAttributeValues?: Record<string, AttributeValue> }) => {
-        const id = keyOf(input.Item);
-        const existing = idempotencyTable.get(id);
-        const number = (value: AttributeValue | undefined) =>
-          value !== undefined && 'N' in value && value.N !== undefined ? Number(value.N) : undefined;
-        const values = input.ExpressionAttributeValues ?? {};
-        // `#expiry < :now` (seconds) OR (`#status = INPROGRESS` AND `#in_progress_expiry < :now_in_millis`).
-        const expired = (number(existing?.expiration) ?? Infinity) < (number(values[':now']) ?? -Infinity);
-        const inProgressExpiry = number(existing?.in_progress_expiration);
-        const abandoned =
-          existing?.status?.S === 'INPROGRESS' &&
-          inProgressExpiry !== undefined &&
-          inProgressExpiry < (number(values[':now_in_millis']) ?? -Infinity);
-        if (existing && !expired && !abandoned) {
-          throw new ConditionalCheckFailedException({
-            message: 'The conditional request failed',
-            $metadata: {},
-            Item: existing,
-          });
-        }
-        idempotencyTable.set(id, input.Item);
-        return {};
-      },
-    );
-  idempotencyMock
-    .on(UpdateItemCommand)
-    .callsFake((input: { Key: StoredRecord; ExpressionAttributeValues: Record<string, AttributeValue> }) => {
-      const id = keyOf(input.Key);
-      const values = input.ExpressionAttributeValues;
-      idempotencyTable.set(id, {
-        ...idempotencyTable.get(id),
-        id: { S: id },
-        status: values[':status'] as AttributeValue,
-        expiration: values[':expiry'] as AttributeValue,
-        ...(values[':response_data'] && { data: values[':response_data'] }),
-      });
-      return {};
-    });
-  idempotencyMock.on(DeleteItemCommand).callsFake((input: { Key: StoredRecord }) => {
-    idempotencyTable.delete(keyOf(input.Key));
+function installTable(): void {
+  documentMock.on(GetCommand).callsFake((input: { Key: Record<string, unknown> }) => ({
+    Item: table.get(keyOf(input.Key)),
+  }));
+  documentMock.on(PutCommand).callsFake((input: PutCommandInput) => {
+    const item = input.Item ?? {};
+    const existing = table.get(keyOf(item));
+    const condition = input.ConditionExpression ?? '';
+    if (condition.startsWith('attribute_not_exists') && existing) throw conditionalFailure();
+    if (condition === '#version = :version') {
+      if (existing?.version !== input.ExpressionAttributeValues?.[':version']) throw conditionalFailure();
+    }
+    table.set(keyOf(item), item);
     return {};
   });
-  idempotencyMock.on(GetItemCommand).callsFake((input: { Key: StoredRecord }) => ({
-    Item: idempotencyTable.get(keyOf(input.Key)),
-  }));
+  documentMock.on(UpdateCommand).callsFake((input: { Key: Record<string, unknown> }) => {
+    table.set(keyOf(input.Key), { ...table.get(keyOf(input.Key)), ...input.Key });
+    return {};
+  });
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+function stateOf(pk: string): VehicleState {
+  return decodeState(table.get(`${pk}|STATE`));
+}
+
+function putsTo(sk: string): PutCommandInput[] {
+  return documentMock
+    .commandCalls(PutCommand)
+    .map((call) => call.args[0].input)
+    .filter((input) => input.Item?.sk === sk);
+}
 
 const logger = new Logger({ serviceName: 'processor-test', logLevel: 'SILENT' });
 let metrics: Metrics;
@@ -154,8 +120,11 @@ function batch(...records: SQSRecord[]): SQSEvent {
   return { Records: records };
 }
 
-/** A VEHICLE_STATE for `vehicleId` with one state-of-charge signal. */
-function stateBody(vehicleId: string, eventId: string, soc = 50, oemUpdatedAt = 1_000): string {
+/** A sane event time, before the records' SentTimestamp (1800000000000). */
+const T = 1_750_000_000_000;
+
+/** A VEHICLE_STATE for `vehicleId` with a state-of-charge and a location signal. */
+function stateBody(vehicleId: string, eventId: string, soc = 50, oemUpdatedAt = T): string {
   return JSON.stringify({
     eventId,
     eventType: 'VEHICLE_STATE',
@@ -183,17 +152,9 @@ function stateBody(vehicleId: string, eventId: string, soc = 50, oemUpdatedAt = 
   });
 }
 
-function vehicleWrites(vehicleId: string): UpdateCommandInput[] {
-  return documentMock
-    .commandCalls(UpdateCommand)
-    .map((call) => call.args[0].input)
-    .filter((input) => (input.Key as { pk: string }).pk === `VEHICLE#${vehicleId}`);
-}
-
 function handler(env: Record<string, string> = {}) {
   return createProcessorHandler({
     config: loadProcessorConfig({ ...ENV, ...env }),
-    dynamoClient,
     documentClient,
     logger,
     metrics,
@@ -212,12 +173,9 @@ beforeAll(() => {
 });
 
 beforeEach(() => {
-  idempotencyMock.reset();
   documentMock.reset();
-  idempotencyTable.clear();
-  installIdempotencyTable();
-  documentMock.on(UpdateCommand).resolves({});
-  documentMock.on(PutCommand).resolves({});
+  table.clear();
+  installTable();
   metrics = new Metrics({ namespace: 'Test', serviceName: 'processor-test' });
   vi.spyOn(metrics, 'addMetric');
 });
@@ -226,31 +184,89 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+const throttled = () => new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} });
+
 describe('processor handler', () => {
-  it('applies a batch: profile and every signal written, nothing reported as failed', async () => {
+  it('applies an event with one read and one write of the state item, plus the profile on first sight', async () => {
     const result = await handler()(batch(sqsRecord(capture('byd_seal_all.json'))), context());
     expect(result).toEqual({ batchItemFailures: [] });
-    const writes = vehicleWrites('b3014ded-85db-4f12-8923-7a231354d8d0');
-    expect(writes).toHaveLength(12);
-    expect(writes.map((input) => input.Key?.sk)).toContain('SIGNAL#tractionbattery-stateofcharge');
-    expect(writes.every((input) => typeof input.ConditionExpression === 'string')).toBe(true);
-    expect(
-      writes.every(
-        (input) =>
-          Object.keys(input.Key ?? {})
-            .sort()
-            .join() === 'pk,sk',
-      ),
-    ).toBe(true);
+    const pk = 'VEHICLE#b3014ded-85db-4f12-8923-7a231354d8d0';
+    // 11 signals, 3 requests: GetItem (strongly consistent), the PROFILE update, the versioned PutItem.
+    expect(documentMock.calls()).toHaveLength(3);
+    expect(documentMock.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk, sk: 'STATE' },
+      ConsistentRead: true,
+    });
+    expect(documentMock.commandCalls(UpdateCommand)[0]?.args[0].input.Key).toEqual({ pk, sk: 'PROFILE' });
+    expect(putsTo('STATE')[0]).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)' });
+    const state = stateOf(pk);
+    expect(state.version).toBe(1);
+    expect(Object.keys(state.signals)).toHaveLength(11);
     expect(metricTotal('EventsProcessed')).toBe(1);
     expect(metricTotal('SignalsWritten')).toBe(7);
     expect(metricTotal('SignalErrorsRecorded')).toBe(4);
+
+    // The next event for the vehicle: two requests, and the write is conditional on the version read.
+    documentMock.resetHistory();
+    const later = 1_767_920_100_000; // after the capture's deliveredAt
+    await handler()(
+      batch(sqsRecord(stateBody('b3014ded-85db-4f12-8923-7a231354d8d0', 'evt-2', 50, later))),
+      context(),
+    );
+    expect(documentMock.calls()).toHaveLength(3); // the profile changed (other make): written again
+    documentMock.resetHistory();
+    await handler()(
+      batch(sqsRecord(stateBody('b3014ded-85db-4f12-8923-7a231354d8d0', 'evt-3', 51, later + 1))),
+      context(),
+    );
+    expect(documentMock.calls()).toHaveLength(2);
+    expect(putsTo('STATE')[0]).toMatchObject({
+      ConditionExpression: '#version = :version',
+      ExpressionAttributeValues: { ':version': 2 },
+    });
+    expect(stateOf(pk).version).toBe(3);
   });
 
-  it('a DynamoDB failure on one record reports only that record; its batch-mates succeed', async () => {
-    documentMock
-      .on(UpdateCommand, { Key: { pk: 'VEHICLE#veh-throttled', sk: 'SIGNAL#tractionbattery-stateofcharge' } })
-      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+  it('the records of one vehicle in a batch are merged into one read and one write', async () => {
+    const records = [1, 2, 3, 4, 5].map((n) => sqsRecord(stateBody('veh-a', `evt-${n}`, n, T + n)));
+    const result = await handler()(batch(...records), context());
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(documentMock.commandCalls(GetCommand)).toHaveLength(1);
+    expect(putsTo('STATE')).toHaveLength(1);
+    expect(stateOf('VEHICLE#veh-a').signals['tractionbattery-stateofcharge']?.body).toEqual({
+      value: 5,
+      unit: 'percent',
+    });
+    expect(metricTotal('EventsProcessed')).toBe(5);
+  });
+
+  it('a lost version race is retried on a fresh read, and both writers keep their changes', async () => {
+    const run = handler();
+    await run(batch(sqsRecord(stateBody('veh-a', 'evt-1', 10, T))), context());
+    // Another invocation writes between our read and our write, once.
+    let raced = false;
+    documentMock.on(PutCommand, { Item: { sk: 'STATE' } }).callsFake((input: PutCommandInput) => {
+      if (!raced) {
+        raced = true;
+        const current = table.get('VEHICLE#veh-a|STATE') ?? {};
+        table.set('VEHICLE#veh-a|STATE', { ...current, version: Number(current.version) + 1 });
+        throw conditionalFailure();
+      }
+      table.set(keyOf(input.Item), input.Item ?? {});
+      return {};
+    });
+    const result = await run(batch(sqsRecord(stateBody('veh-a', 'evt-2', 20, T + 1))), context());
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(documentMock.commandCalls(GetCommand).length).toBe(3);
+    expect(stateOf('VEHICLE#veh-a').signals['tractionbattery-stateofcharge']?.body).toEqual({
+      value: 20,
+      unit: 'percent',
+    });
+    expect(metricTotal('StateWriteConflicts')).toBe(1);
+  });
+
+  it('a DynamoDB failure for one vehicle reports only its records; the other vehicles succeed', async () => {
+    documentMock.on(GetCommand, { Key: { pk: 'VEHICLE#veh-throttled', sk: 'STATE' } }).rejects(throttled());
     const ok1 = sqsRecord(stateBody('veh-a', 'evt-a'));
     const failing = sqsRecord(stateBody('veh-throttled', 'evt-t'));
     const ok2 = sqsRecord(stateBody('veh-b', 'evt-b'));
@@ -258,17 +274,13 @@ describe('processor handler', () => {
     const result = await handler()(batch(ok1, failing, ok2), context());
 
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: failing.messageId }] });
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
-    expect(vehicleWrites('veh-b')).toHaveLength(3);
-    // The failed event's idempotency record is released, so the retry applies it.
-    expect([...idempotencyTable.values()].map((item) => item.status?.S)).toEqual(['COMPLETED', 'COMPLETED']);
+    expect(Object.keys(stateOf('VEHICLE#veh-a').signals)).toHaveLength(2);
+    expect(Object.keys(stateOf('VEHICLE#veh-b').signals)).toHaveLength(2);
     expect(metricTotal('ProcessingFailures')).toBe(1);
   });
 
   it('a record that keeps failing is reported on every attempt (so SQS moves it to the DLQ)', async () => {
-    documentMock
-      .on(UpdateCommand, { Key: { pk: 'VEHICLE#veh-throttled' } })
-      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    documentMock.on(PutCommand, { Item: { pk: 'VEHICLE#veh-throttled' } }).rejects(throttled());
     const failing = sqsRecord(stateBody('veh-throttled', 'evt-t'));
     const ok = sqsRecord(stateBody('veh-a', 'evt-a'));
     const run = handler();
@@ -278,130 +290,143 @@ describe('processor handler', () => {
     }
   });
 
-  it('poison bodies are reported as failures without touching the table; the good record succeeds', async () => {
+  it('poison is quarantined once on its first attempt (raw body, reason, TTL) and acknowledged', async () => {
     const notJson = sqsRecord('{"eventType": "VEHICLE_STATE", ');
     const noVehicle = sqsRecord(
       JSON.stringify({ eventId: 'e-1', eventType: 'VEHICLE_STATE', data: { signals: [] } }),
     );
     const good = sqsRecord(stateBody('veh-a', 'evt-a'));
     const errorSpy = vi.spyOn(logger, 'error');
+    const run = handler();
 
-    const result = await handler()(batch(notJson, good, noVehicle), context());
+    const result = await run(batch(notJson, good, noVehicle), context());
 
-    expect(result.batchItemFailures).toEqual([
-      { itemIdentifier: notJson.messageId },
-      { itemIdentifier: noVehicle.messageId },
-    ]);
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
-    expect(documentMock.commandCalls(UpdateCommand)).toHaveLength(3);
-    expect(idempotencyTable.size).toBe(1);
-    expect(metricTotal('UnprocessableEvents')).toBe(2);
+    expect(result.batchItemFailures).toEqual([]);
+    const quarantined = putsTo(`1800000000000#${notJson.messageId}`)[0]?.Item;
+    expect(quarantined).toMatchObject({
+      pk: 'QUARANTINE',
+      raw: '{"eventType": "VEHICLE_STATE", ',
+      reason: 'body is not JSON',
+      messageId: notJson.messageId,
+      expiresAt: 1_800_000_000 + 14 * 86_400,
+    });
+    expect(table.get(`QUARANTINE|1800000000000#${noVehicle.messageId}`)).toMatchObject({
+      reason: 'vehicle event without a vehicle id',
+    });
+    expect(Object.keys(stateOf('VEHICLE#veh-a').signals)).toHaveLength(2);
+    // Counted per event type and once more as the service total the alarm watches.
+    expect(metricTotal('EventsQuarantined')).toBe(2 * 2);
     const logged = JSON.stringify(errorSpy.mock.calls);
     expect(logged).toContain(noVehicle.messageId);
-    expect(logged).toContain('vehicle event without a vehicle id');
+    expect(logged).not.toContain('VEHICLE_STATE", ');
+
+    // A redelivery finds it quarantined already: stored once, counted once, acknowledged again.
+    expect(await run(batch(notJson), context())).toEqual({ batchItemFailures: [] });
+    expect(metricTotal('EventsQuarantined')).toBe(2 * 2);
+  });
+
+  it.each([
+    ['a number above 2^53', JSON.parse('{"value": 12345678901234567890}') as unknown],
+    ['nesting deeper than DynamoDB allows', JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) as unknown],
+  ])('a signal with %s is quarantined on the first attempt, nothing else written', async (_label, body) => {
+    const poison = JSON.parse(stateBody('veh-p', 'evt-p')) as { data: { signals: { body: unknown }[] } };
+    const [first] = poison.data.signals;
+    if (first) first.body = body;
+    const record = sqsRecord(JSON.stringify(poison));
+    const result = await handler()(batch(record), context());
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(table.get(`QUARANTINE|1800000000000#${record.messageId}`)).toMatchObject({ raw: record.body });
+    expect(table.has('VEHICLE#veh-p|STATE')).toBe(false);
+    expect(metricTotal('EventsQuarantined')).toBe(2);
+  });
+
+  it('a change DynamoDB rejects for good is quarantined alone; its batch-mates for the vehicle are applied', async () => {
+    const tooLarge = sqsRecord(stateBody('veh-a', 'evt-large', 1, T + 1));
+    const fine = sqsRecord(stateBody('veh-a', 'evt-fine', 2, T + 2));
+    documentMock.on(PutCommand, { Item: { sk: 'STATE' } }).callsFake((input: PutCommandInput) => {
+      // Any item that holds the large event is refused.
+      if (decodeState(input.Item).recent[recentEventId('VEHICLE_STATE#evt-large')] !== undefined) {
+        throw new DynamoDBServiceException({
+          name: 'ValidationException',
+          $fault: 'client',
+          message: 'Item size has exceeded the maximum allowed size',
+          $metadata: {},
+        });
+      }
+      table.set(keyOf(input.Item), input.Item ?? {});
+      return {};
+    });
+    const result = await handler()(batch(tooLarge, fine), context());
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(table.get(`QUARANTINE|1800000000000#${tooLarge.messageId}`)).toMatchObject({
+      reason: 'DynamoDB rejected the change for good',
+    });
+    expect(stateOf('VEHICLE#veh-a').signals['tractionbattery-stateofcharge']?.eventId).toBe('evt-fine');
   });
 
   it('a batch in which every record fails throws, so the whole batch is retried', async () => {
-    await expect(handler()(batch(sqsRecord('nope')), context())).rejects.toThrow();
+    documentMock.on(GetCommand).rejects(throttled());
+    await expect(handler()(batch(sqsRecord(stateBody('veh-a', 'e'))), context())).rejects.toThrow();
   });
 
-  it('an event whose dedupe record has expired (past DEDUPE_TTL_SECONDS, not yet deleted by TTL) is applied again', async () => {
+  it('a repeated event (same eventId, even with other values) changes nothing', async () => {
     const run = handler();
-    await run(batch(sqsRecord(stateBody('veh-a', 'evt-old', 50, 1_000))), context());
-    const [id, item] = [...idempotencyTable.entries()][0] ?? [];
-    idempotencyTable.set(id ?? '', { ...item, expiration: { N: String(Math.floor(Date.now() / 1000) - 1) } });
+    await run(batch(sqsRecord(stateBody('veh-a', 'evt-dup', 50, T))), context());
+    const written = table.get('VEHICLE#veh-a|STATE');
 
-    expect(await run(batch(sqsRecord(stateBody('veh-a', 'evt-old', 60, 2_000))), context())).toEqual({
-      batchItemFailures: [],
-    });
-    expect(vehicleWrites('veh-a')).toHaveLength(6);
-  });
-
-  it('an event left INPROGRESS by an invocation that died is applied once its in-progress expiry has passed; not before', async () => {
-    const run = handler();
-    await run(batch(sqsRecord(stateBody('veh-a', 'evt-crash', 50, 1_000))), context());
-    const [id, item] = [...idempotencyTable.entries()][0] ?? [];
-    const leftBehind = (inProgressUntil: number) =>
-      idempotencyTable.set(id ?? '', {
-        ...item,
-        status: { S: 'INPROGRESS' },
-        in_progress_expiration: { N: String(inProgressUntil) },
-      });
-
-    // The dead invocation's time is not up yet: the record fails and SQS retries it later.
-    leftBehind(Date.now() + 60_000);
-    const early = sqsRecord(stateBody('veh-a', 'evt-crash', 50, 1_000));
-    const blocked = await run(batch(early, sqsRecord(stateBody('veh-b', 'evt-other'))), context());
-    expect(blocked).toEqual({ batchItemFailures: [{ itemIdentifier: early.messageId }] });
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
-
-    // Its time is up: the redelivery applies the event (its conditional writes make the repeat safe).
-    leftBehind(Date.now() - 1);
-    expect(await run(batch(sqsRecord(stateBody('veh-a', 'evt-crash', 50, 1_000))), context())).toEqual({
-      batchItemFailures: [],
-    });
-    expect(vehicleWrites('veh-a')).toHaveLength(6);
-    expect(idempotencyTable.get(id ?? '')?.status?.S).toBe('COMPLETED');
-  });
-
-  it('a duplicate event (same eventId, even with other values) changes nothing', async () => {
-    const run = handler();
-    await run(batch(sqsRecord(stateBody('veh-a', 'evt-dup', 50, 1_000))), context());
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
-
-    const result = await run(batch(sqsRecord(stateBody('veh-a', 'evt-dup', 99, 2_000))), context());
+    const result = await run(batch(sqsRecord(stateBody('veh-a', 'evt-dup', 99, T + 1000))), context());
 
     expect(result).toEqual({ batchItemFailures: [] });
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
+    expect(table.get('VEHICLE#veh-a|STATE')).toBe(written);
     expect(metricTotal('DuplicateEvents')).toBe(1);
     expect(metricTotal('EventsProcessed')).toBe(1);
   });
 
-  it('two copies of one event in one batch: applied once, the copy is retried later and then skipped', async () => {
-    const first = sqsRecord(stateBody('veh-a', 'evt-twice'));
-    const copy = sqsRecord(stateBody('veh-a', 'evt-twice'));
-    const run = handler();
-
-    const result = await run(batch(first, copy), context());
-    expect(result.batchItemFailures).toHaveLength(1);
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
-
-    const retried = result.batchItemFailures[0]?.itemIdentifier === first.messageId ? first : copy;
-    expect(await run(batch(retried), context())).toEqual({ batchItemFailures: [] });
-    expect(vehicleWrites('veh-a')).toHaveLength(3);
+  it('two copies of one event in one batch: applied once, the copy is a duplicate', async () => {
+    const result = await handler()(
+      batch(sqsRecord(stateBody('veh-a', 'evt-twice')), sqsRecord(stateBody('veh-a', 'evt-twice'))),
+      context(),
+    );
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(putsTo('STATE')).toHaveLength(1);
+    expect(metricTotal('DuplicateEvents')).toBe(1);
   });
 
   it('a VEHICLE_STATE and a VEHICLE_ERROR that share an eventId are both applied', async () => {
-    const run = handler();
-    await run(
+    await handler()(
       batch(sqsRecord(capture('vw_id_4_all.json')), sqsRecord(capture('vw_id_4_error.json'))),
       context(),
     );
-    const sks = vehicleWrites('a1d50709-3502-4faa-ba43-a5c7565e6a09').map((input) => input.Key?.sk);
-    expect(sks).toContain('SIGNAL#odometer-traveleddistance');
-    expect(sks).toContain('ERROR#PERMISSION#NONE');
+    const state = stateOf('VEHICLE#a1d50709-3502-4faa-ba43-a5c7565e6a09');
+    expect(Object.keys(state.signals)).toContain('odometer-traveleddistance');
+    expect(Object.keys(state.errors)).toContain('PERMISSION#NONE');
   });
 
-  it('older data (a failed condition) is skipped, not an error', async () => {
-    documentMock
-      .on(UpdateCommand, { Key: { sk: 'SIGNAL#tractionbattery-stateofcharge' } })
-      .rejects(
-        new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
-      );
-    const result = await handler()(batch(sqsRecord(stateBody('veh-a', 'evt-old'))), context());
+  it('older data is skipped, not an error, and nothing is written', async () => {
+    const run = handler();
+    await run(batch(sqsRecord(stateBody('veh-a', 'evt-new', 80, T + 1000))), context());
+    documentMock.resetHistory();
+    const result = await run(batch(sqsRecord(stateBody('veh-a', 'evt-old', 60, T))), context());
     expect(result).toEqual({ batchItemFailures: [] });
-    expect(metricTotal('StaleSignalsSkipped')).toBe(1);
-    expect(metricTotal('SignalsWritten')).toBe(1);
+    expect(metricTotal('StaleSignalsSkipped')).toBe(2);
+    expect(metricTotal('EventsWithoutChange')).toBe(1);
+    expect(documentMock.calls()).toHaveLength(1); // the read only
+  });
+
+  it('counts the timestamps it had to treat as missing (outside the sane window)', async () => {
+    const body = stateBody('veh-a', 'evt-absurd', 50, T * 1000); // microsecond-scale times
+    expect(await handler()(batch(sqsRecord(body)), context())).toEqual({ batchItemFailures: [] });
+    // oemUpdatedAt and retrievedAt of two signals, and the event's deliveredAt.
+    expect(metricTotal('InsaneTimestamps')).toBe(5);
   });
 
   it('VERIFY is ignored; TEST events go to TEST# partitions, or are dropped and counted with TEST_EVENTS=skip', async () => {
     const verify = await handler()(batch(sqsRecord(capture('vw_id_4_verify.json'))), context());
     expect(verify).toEqual({ batchItemFailures: [] });
     expect(documentMock.calls()).toHaveLength(0);
-    expect(idempotencyTable.size).toBe(0);
 
     await handler()(batch(sqsRecord(capture('vw_id_4_test_mode.json'))), context());
-    const pks = documentMock.commandCalls(UpdateCommand).map((call) => call.args[0].input.Key?.pk);
+    const pks = documentMock.commandCalls(PutCommand).map((call) => call.args[0].input.Item?.pk);
     expect(new Set(pks)).toEqual(new Set(['TEST#VEHICLE#a1d50709-3502-4faa-ba43-a5c7565e6a09']));
 
     documentMock.resetHistory();
@@ -428,18 +453,9 @@ describe('processor handler', () => {
     expect(puts[0]?.ConditionExpression).toBe('attribute_not_exists(#sk)');
   });
 
-  it('registers the Lambda context so an in-progress record expires with the invocation', async () => {
-    await handler()(batch(sqsRecord(stateBody('veh-a', 'evt-ctx'))), context());
-    const put = idempotencyMock.commandCalls(PutItemCommand)[0]?.args[0].input;
-    expect(put?.Item?.in_progress_expiration).toBeDefined();
-    expect(put?.TableName).toBe('idempotency');
-  });
-
   it('logs identifiers and counts, never signal values or locations', async () => {
     const spies = (['debug', 'info', 'warn', 'error'] as const).map((level) => vi.spyOn(logger, level));
-    documentMock
-      .on(UpdateCommand, { Key: { pk: 'VEHICLE#veh-throttled' } })
-      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    documentMock.on(GetCommand, { Key: { pk: 'VEHICLE#veh-throttled' } }).rejects(throttled());
     await handler()(
       batch(sqsRecord(stateBody('veh-a', 'evt-log')), sqsRecord(stateBody('veh-throttled', 'evt-t'))),
       context(),
@@ -456,7 +472,6 @@ describe('handler module', () => {
   it('fails the cold start loudly on bad configuration, naming the variable but not its value', async () => {
     vi.resetModules();
     vi.stubEnv('VEHICLE_TABLE_NAME', '');
-    vi.stubEnv('IDEMPOTENCY_TABLE_NAME', 'idempotency');
     vi.stubEnv('TEST_EVENTS', 'sometimes');
     await expect(import('../../lambdas/webhook-processor/handler.js')).rejects.toThrow(
       /Invalid configuration: .*VEHICLE_TABLE_NAME.*TEST_EVENTS/,
@@ -467,7 +482,6 @@ describe('handler module', () => {
   it('exports a handler built from module-scope clients', async () => {
     vi.resetModules();
     vi.stubEnv('VEHICLE_TABLE_NAME', 'vehicles');
-    vi.stubEnv('IDEMPOTENCY_TABLE_NAME', 'idempotency');
     vi.stubEnv('AWS_REGION', 'us-east-1');
     const module = await import('../../lambdas/webhook-processor/handler.js');
     expect(typeof module.handler).toBe('function');

@@ -1,12 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient, InternalServerError } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
+import { EMPTY_STATE, encodeState } from '../../lambdas/vehicles/vehicle-state.js';
 import { httpEvent } from '../support/api-gateway-events.js';
 
 const documentClient = DynamoDBDocumentClient.from(
@@ -42,26 +43,35 @@ const profile = {
   year: 2025,
   updatedAt: 10,
 };
-const fuel = {
+/** The vehicle's STATE item as the processor writes it: one signal and one active error. */
+const state = {
   pk,
-  sk: 'SIGNAL#internalcombustionengine-fuellevel',
-  code: 'internalcombustionengine-fuellevel',
-  body: { value: 0.77 },
-  status: { value: 'SUCCESS' },
-  oemUpdatedAt: 5,
-  retrievedAt: 6,
-  updatedAt: 10,
-};
-const reauth = {
-  pk,
-  sk: 'ERROR#PERMISSION#NONE',
-  type: 'PERMISSION',
-  code: null,
-  description: 'Re-authenticate',
-  resolution: { type: 'REAUTHENTICATE' },
-  signals: [],
-  state: 'ERROR',
-  at: 11,
+  sk: 'STATE',
+  ...encodeState({
+    ...EMPTY_STATE,
+    version: 3,
+    updatedAt: 11,
+    signals: {
+      'internalcombustionengine-fuellevel': {
+        body: { value: 0.77 },
+        status: { value: 'SUCCESS' },
+        oemUpdatedAt: 5,
+        retrievedAt: 6,
+        updatedAt: 10,
+      },
+    },
+    errors: {
+      'PERMISSION#NONE': {
+        type: 'PERMISSION',
+        code: null,
+        description: 'Re-authenticate',
+        resolution: { type: 'REAUTHENTICATE' },
+        signals: [],
+        state: 'ERROR',
+        at: 11,
+      },
+    },
+  }),
 };
 
 beforeEach(() => {
@@ -70,14 +80,13 @@ beforeEach(() => {
 });
 
 describe('GET /vehicles/{vehicleId}', () => {
-  it('200 with the documented JSON, read with paginated key-range Queries on the vehicle partition', async () => {
+  it('200 with the documented JSON, read with one key-range Query (PROFILE…STATE) on the vehicle partition', async () => {
     documentMock
-      .on(QueryCommand, { KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to' })
-      .resolvesOnce({ Items: [profile], LastEvaluatedKey: { pk, sk: 'PROFILE' } })
-      .resolvesOnce({ Items: [fuel] });
-    documentMock
-      .on(QueryCommand, { KeyConditionExpression: 'pk = :pk AND begins_with(sk, :errors)' })
-      .resolves({ Items: [reauth] });
+      .on(QueryCommand, {
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': pk, ':from': 'PROFILE', ':to': 'STATE' },
+      })
+      .resolves({ Items: [profile, state] });
 
     const { status, body } = await get('veh-1');
 
@@ -110,15 +119,33 @@ describe('GET /vehicles/{vehicleId}', () => {
       ],
       updatedAt: 11,
     });
-    const queries = documentMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
-    expect(queries).toHaveLength(3);
-    expect(
-      queries.every(
-        (input) => input.TableName === 'vehicles' && input.ExpressionAttributeValues?.[':pk'] === pk,
-      ),
-    ).toBe(true);
-    // The second page continues where the first stopped.
-    expect(queries.some((input) => input.ExclusiveStartKey?.sk === 'PROFILE')).toBe(true);
+    // One request: GET /vehicles/{id} costs one Query of two small items, whatever the signal count.
+    expect(documentMock.calls()).toHaveLength(1);
+    expect(documentMock.commandCalls(QueryCommand)[0]?.args[0].input.TableName).toBe('vehicles');
+  });
+
+  it('follows pagination (a partition that still holds items of the earlier per-signal layout)', async () => {
+    const legacy = {
+      pk,
+      sk: 'SIGNAL#odometer-traveleddistance',
+      code: 'odometer-traveleddistance',
+      body: { value: 1200 },
+      status: { value: 'SUCCESS' },
+      updatedAt: 9,
+    };
+    documentMock
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [profile, legacy], LastEvaluatedKey: { pk, sk: legacy.sk } })
+      .resolvesOnce({ Items: [state] });
+    const { body } = await get('veh-1');
+    expect(Object.keys(body.signals as object).sort()).toEqual([
+      'internalcombustionengine-fuellevel',
+      'odometer-traveleddistance',
+    ]);
+    expect(documentMock.commandCalls(QueryCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({
+      pk,
+      sk: legacy.sk,
+    });
   });
 
   it('?mode=test reads the TEST partition', async () => {
@@ -198,14 +225,15 @@ describe('GET /vehicles?userId=', () => {
       Items: [linked('v-1'), linked('v-2', { status: 'DISCONNECTED' }), linked('v-3', { status: undefined })],
       LastEvaluatedKey: { pk: 'VEHICLE#v-3', sk: 'PROFILE', appUserId: 'app-1', vehicleId: 'v-3' },
     });
+    const errors = (state: string) => ({
+      'PERMISSION#NONE': { type: 'PERMISSION', state, resolution: { type: 'REAUTHENTICATE' } },
+    });
     documentMock
-      .on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'VEHICLE#v-1', ':errors': 'ERROR#' } })
-      .resolves({ Items: [{ type: 'PERMISSION', state: 'ERROR', resolution: { type: 'REAUTHENTICATE' } }] });
+      .on(GetCommand, { Key: { pk: 'VEHICLE#v-1', sk: 'STATE' } })
+      .resolves({ Item: { errors: errors('ERROR') } });
     documentMock
-      .on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'VEHICLE#v-3', ':errors': 'ERROR#' } })
-      .resolves({
-        Items: [{ type: 'PERMISSION', state: 'RESOLVED', resolution: { type: 'REAUTHENTICATE' } }],
-      });
+      .on(GetCommand, { Key: { pk: 'VEHICLE#v-3', sk: 'STATE' } })
+      .resolves({ Item: { errors: errors('RESOLVED') } });
 
     const { status, body } = await list({ userId: 'app-1', limit: '3' });
 
@@ -225,9 +253,11 @@ describe('GET /vehicles?userId=', () => {
       ExpressionAttributeValues: { ':appUserId': 'app-1' },
       Limit: 3,
     });
-    // DISCONNECTED wins: no error lookup for v-2.
-    const looked = queries.slice(1).map((input) => input.ExpressionAttributeValues?.[':pk']);
-    expect(looked.sort()).toEqual(['VEHICLE#v-1', 'VEHICLE#v-3']);
+    expect(queries).toHaveLength(1);
+    // DISCONNECTED wins: no error lookup for v-2. The lookups read only the state item's plain `errors`.
+    const looked = documentMock.commandCalls(GetCommand).map((call) => call.args[0].input);
+    expect(looked.map((input) => input.Key?.pk).sort()).toEqual(['VEHICLE#v-1', 'VEHICLE#v-3']);
+    expect(looked.every((input) => input.ProjectionExpression === '#errors')).toBe(true);
 
     // The token continues the same user's query, and only that.
     documentMock.reset();
@@ -264,9 +294,7 @@ describe('GET /vehicles?userId=', () => {
 
     documentMock.reset();
     documentMock.on(QueryCommand, { IndexName: 'byAppUser' }).resolves({ Items: [linked('v-1')] });
-    documentMock
-      .on(QueryCommand, { KeyConditionExpression: 'pk = :pk AND begins_with(sk, :errors)' })
-      .rejects(new InternalServerError({ message: 'boom', $metadata: {} }));
+    documentMock.on(GetCommand).rejects(new InternalServerError({ message: 'boom', $metadata: {} }));
     const { status, body } = await list({ userId: 'app-1' });
     expect(status).toBe(503);
     expect(JSON.stringify(body)).not.toContain('boom');

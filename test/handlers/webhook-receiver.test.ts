@@ -49,6 +49,8 @@ beforeAll(async () => {
   vi.stubEnv('SMARTCAR_SECRET_ID', 'smartcar/app');
   vi.stubEnv('MAX_BODY_BYTES', '1024');
   vi.stubEnv('AWS_REGION', 'us-east-1');
+  // The most verbose level, so the no-leak checks below also cover the DEBUG lines.
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'DEBUG');
   // Powertools writes info to stdout and warnings/errors to stderr: capture both.
   for (const stream of [process.stdout, process.stderr]) {
     vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {

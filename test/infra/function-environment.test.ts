@@ -33,7 +33,7 @@ const RUNTIME_VARIABLES = [
   'NODE_OPTIONS',
 ];
 
-const CONFIG_SCHEMAS: Record<FunctionId, z.ZodObject> = {
+const CONFIG_SCHEMAS: Record<FunctionId, { readonly shape: Record<string, unknown> }> = {
   receiver: receiverConfigSchema,
   processor: processorConfigSchema,
   vehicleRead: readConfigSchema,

@@ -7,7 +7,6 @@ import {
   app,
   type CfnResource,
   envOf,
-  idempotencyTable,
   list,
   oauthCallback,
   oauthConnect,
@@ -55,11 +54,8 @@ describe('encryption at rest and in transit', () => {
     }
   });
 
-  it('encrypts both tables with one rotating customer-managed key, with PITR, TTL and on-demand billing', () => {
-    const expectations = [
-      { table: stateTable(), ttl: 'expiresAt' },
-      { table: idempotencyTable(), ttl: 'expiration' },
-    ];
+  it('encrypts the vehicle-state table with a rotating customer-managed key, with PITR, TTL and on-demand billing', () => {
+    const expectations = [{ table: stateTable(), ttl: 'expiresAt' }];
     const keyIds = new Set<string | undefined>();
     for (const {
       table: [, t],
@@ -90,7 +86,7 @@ describe('encryption at rest and in transit', () => {
     expect(key?.DeletionPolicy).toBe('Retain');
   });
 
-  it('keys the state table on pk/sk and the idempotency table on id (strings)', () => {
+  it('keys the state table on pk/sk (strings)', () => {
     expect(props(stateTable()[1]).KeySchema).toEqual([
       { AttributeName: 'pk', KeyType: 'HASH' },
       { AttributeName: 'sk', KeyType: 'RANGE' },
@@ -101,9 +97,6 @@ describe('encryption at rest and in transit', () => {
         { AttributeName: 'sk', AttributeType: 'S' },
       ]),
     );
-    expect(props(idempotencyTable()[1]).AttributeDefinitions).toEqual([
-      { AttributeName: 'id', AttributeType: 'S' },
-    ]);
   });
 });
 

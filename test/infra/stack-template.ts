@@ -224,7 +224,6 @@ export const table = (partitionKey: string) =>
     ),
   );
 export const stateTable = () => table('pk');
-export const idempotencyTable = () => table('id');
 export const tokenTable = () => table('grantId');
 export const oauthStateTable = () => table('state');
 export const auditTable = () => table('vehicleId');

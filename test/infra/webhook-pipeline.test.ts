@@ -11,7 +11,6 @@ import {
   dataKeyId,
   each,
   envOf,
-  idempotencyTable,
   list,
   ofType,
   only,
@@ -106,7 +105,6 @@ describe('Lambda functions', () => {
     expect(envOf(processor()[1])).toEqual({
       ...common,
       VEHICLE_TABLE_NAME: { Ref: stateTable()[0] },
-      IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyTable()[0] },
       TEST_EVENTS: 'separate',
       DEDUPE_TTL_SECONDS: String(14 * 24 * 3600),
       COMMAND_AUDIT_TABLE_NAME: { Ref: auditTable()[0] },
@@ -158,11 +156,11 @@ describe('least privilege', () => {
     expect(allowsAny(statements, 'kms:')).toBe(false);
   });
 
-  it('lets the processor use only its two tables, its queue, the data key and the command audit (confirmations), and not the secret', () => {
+  it('lets the processor use only the vehicle-state table, its queue, the data key and the command audit (confirmations), and not the secret', () => {
     const statements = statementsOf(processor());
     expect(allowsAny(statements, 'secretsmanager:')).toBe(false);
     expect(allowsAny(statements, 'sqs:SendMessage')).toBe(false);
-    const tables = new Set([stateTable()[0], idempotencyTable()[0], auditTable()[0]]);
+    const tables = new Set([stateTable()[0], auditTable()[0]]);
     const dataKey = refOf(
       (props(stateTable()[1]).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId,
     );
@@ -183,7 +181,7 @@ describe('least privilege', () => {
     const dynamoResources = statements
       .filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:PutItem')))
       .flatMap(resourceIds);
-    expect(new Set(dynamoResources)).toEqual(new Set([stateTable()[0], idempotencyTable()[0]]));
+    expect(new Set(dynamoResources)).toEqual(new Set([stateTable()[0]]));
     // On the audit: one Query per lock/charging report and the conditional SENT → CONFIRMED update only.
     const onAudit = statements.filter((s) => resourceIds(s).includes(auditTable()[0]));
     expect(new Set(actionsOf(onAudit))).toEqual(new Set(['dynamodb:Query', 'dynamodb:UpdateItem']));

@@ -1,5 +1,6 @@
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quarantineCounter } from '../../bench/load/local.js';
 import { runLoad } from '../../bench/load/run.js';
 import { LOCAL_NAMES } from '../../local/stack.js';
 import { startLocalStack, type LocalStack } from '../support/local-stack.js';
@@ -11,11 +12,12 @@ import { startLocalStack, type LocalStack } from '../support/local-stack.js';
 
 let stack: LocalStack;
 let sqs: SQSClient;
+let quarantine: ReturnType<typeof quarantineCounter>;
 
 beforeAll(async () => {
   stack = await startLocalStack({
     LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES: '0',
-    // Poison reaches the DLQ after 3 receives 5 s apart, so the test does not wait out 5 × 30 s.
+    // Should poison reach the DLQ instead of the quarantine, it does after 3 receives 5 s apart, not 5 × 30 s.
     LOCAL_VISIBILITY_TIMEOUT_SECONDS: '5',
     LOCAL_MAX_RECEIVE_COUNT: '3',
   });
@@ -24,10 +26,12 @@ beforeAll(async () => {
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+  quarantine = quarantineCounter(stack.dynamodbEndpoint, 'us-east-1');
 });
 
 afterAll(async () => {
   sqs?.destroy();
+  quarantine?.destroy();
   await stack?.stop();
 });
 
@@ -42,6 +46,7 @@ describe('a small load through the local stack', () => {
         queueUrl: await queueUrl(LOCAL_NAMES.queue),
         dlqUrl: await queueUrl(LOCAL_NAMES.deadLetterQueue),
       },
+      quarantined: quarantine.count,
       managementToken: stack.managementToken,
       events: 300,
       concurrency: 10,

@@ -33,6 +33,7 @@ import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-even
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
 import { captureOutput } from '../support/output.js';
+import { EMPTY_STATE, encodeState } from '../../lambdas/vehicles/vehicle-state.js';
 
 /**
  * The OAuth feature end to end, in-process: the handlers with their real adapters, the REAL `smartcar` SDK
@@ -44,7 +45,6 @@ const CLIENT_SECRET = 'it-client-secret';
 const AMT = 'it-management-token';
 const TABLES = {
   vehicleTable: 'oauth-it-vehicles',
-  idempotencyTable: 'oauth-it-idempotency',
   oauthStateTable: 'oauth-it-states',
   tokenTable: 'oauth-it-tokens',
 };
@@ -388,14 +388,24 @@ describe('connect → callback → token store → vehicle list', () => {
       await documentClient.send(
         new PutCommand({
           TableName: TABLES.vehicleTable,
+          // The vehicle's state item as the processor writes it after a VEHICLE_ERROR.
           Item: {
             pk: `VEHICLE#${vehicleId}`,
-            sk: 'ERROR#PERMISSION#NONE',
-            type: 'PERMISSION',
-            code: null,
-            state: 'ERROR',
-            resolution: { type: 'REAUTHENTICATE' },
-            at: Date.now(),
+            sk: 'STATE',
+            ...encodeState({
+              ...EMPTY_STATE,
+              version: 1,
+              errors: {
+                'PERMISSION#NONE': {
+                  type: 'PERMISSION',
+                  code: null,
+                  state: 'ERROR',
+                  resolution: { type: 'REAUTHENTICATE' },
+                  signals: [],
+                  at: Date.now(),
+                },
+              },
+            }),
           },
         }),
       );

@@ -62,7 +62,6 @@ beforeAll(async () => {
   await ensureTables(backends.dynamoClient, {
     vehicleTable: TABLES.vehicleTable,
     tokenTable: TABLES.tokenTable,
-    idempotencyTable: 'cmd-it-idempotency',
     oauthStateTable: 'cmd-it-states',
   });
   await createAuditTable(backends.dynamoClient);

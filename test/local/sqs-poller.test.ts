@@ -53,7 +53,7 @@ async function queues(visibilityTimeoutSeconds = 1): Promise<WebhookQueues> {
 function poll(
   q: WebhookQueues,
   handler: SQSHandler,
-  overrides: { batchSize?: number; batchWindowMs?: number; timeoutMs?: number } = {},
+  overrides: { batchSize?: number; batchWindowMs?: number; timeoutMs?: number; concurrency?: number } = {},
 ) {
   poller = startSqsPoller({
     client,
@@ -64,6 +64,7 @@ function poll(
     function: { functionName: 'processor-test', timeoutMs: overrides.timeoutMs ?? 5_000, region: REGION },
     batchSize: overrides.batchSize ?? 10,
     batchWindowMs: overrides.batchWindowMs ?? 300,
+    ...(overrides.concurrency !== undefined && { concurrency: overrides.concurrency }),
     waitTimeSeconds: 1,
     log: (line) => logged.push(line),
   });
@@ -289,6 +290,31 @@ describe('SQS poller (event source mapping semantics)', () => {
       const c = await counts(q.queueUrl);
       return c.visible === 0 && c.inFlight === 0;
     });
+  });
+
+  it.each([
+    ['up to `concurrency` batches at once, never more', 3, 3],
+    ['one batch at a time without a concurrency', undefined, 1],
+  ])('runs %s', async (_label, concurrency, expected) => {
+    const q = await queues(5);
+    let running = 0;
+    let most = 0;
+    let handled = 0;
+    poll(
+      q,
+      async (event) => {
+        running += 1;
+        most = Math.max(most, running);
+        await sleep(300);
+        running -= 1;
+        handled += event.Records.length;
+      },
+      { batchSize: 2, batchWindowMs: 0, ...(concurrency !== undefined && { concurrency }) },
+    );
+    await sendBatch(q.queueUrl, ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
+    await sendBatch(q.queueUrl, ['11', '12']);
+    await waitFor(() => handled === 12, 20_000);
+    expect(most).toBe(expected);
   });
 
   it('stops promptly while long-polling', async () => {

@@ -175,7 +175,7 @@ describe('local stack', () => {
     expect(stack.recoveryQueues.dlqUrl).toContain(LOCAL_NAMES.recoveryDeadLetterQueue);
     expect(envAtColdStart.receiver?.SMARTCAR_SECRET_ID).toBe(stack.secretId);
     expect(envAtColdStart.read?.VEHICLE_TABLE_NAME).toBe(LOCAL_NAMES.vehicleTable);
-    expect(envAtColdStart.processor?.IDEMPOTENCY_TABLE_NAME).toBe(LOCAL_NAMES.idempotencyTable);
+    expect(envAtColdStart.processor?.VEHICLE_TABLE_NAME).toBe(LOCAL_NAMES.vehicleTable);
   });
 
   it('gives each function exactly the variables its contract declares, none of another function’s', () => {

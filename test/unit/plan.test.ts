@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseWebhook } from '../../lambdas/webhook-processor/parse.js';
+import { UnprocessableEventError } from '../../lambdas/webhook-processor/event.js';
 import {
+  MAX_RAW_FANOUT,
   planEvent,
   type Plan,
   type PlanOptions,
@@ -36,13 +38,31 @@ function plan(body: unknown, overrides: Partial<PlanOptions> = {}): Plan {
   });
 }
 
-function bySk<T extends WriteIntent>(intents: WriteIntent[], sk: string): T {
-  const found = intents.find((intent) => intent.sk === sk);
-  if (!found) throw new Error(`no intent for ${sk}`);
+/** What a change is about: PROFILE, SIGNAL#<code>, ERROR#<type>#<code>, or a raw event's sort key. */
+function keyOf(intent: WriteIntent): string {
+  switch (intent.kind) {
+    case 'profile':
+      return 'PROFILE';
+    case 'signal-value':
+    case 'signal-error':
+      return `SIGNAL#${intent.code}`;
+    case 'vehicle-error':
+      return `ERROR#${intent.key}`;
+    case 'raw-event':
+      return intent.sk;
+  }
+}
+
+function bySk<T extends WriteIntent>(intents: WriteIntent[], key: string): T {
+  const found = intents.find((intent) => keyOf(intent) === key);
+  if (!found) throw new Error(`no intent for ${key}`);
   return found as T;
 }
 
-function stateEvent(signals: unknown[], meta: Record<string, unknown> = { deliveredAt: 5_000 }) {
+/** Sane event times (the planner treats pre-2000 and far-future timestamps as missing). */
+const T = 1_750_000_000_000;
+
+function stateEvent(signals: unknown[], meta: Record<string, unknown> = { deliveredAt: T + 5_000 }) {
   return {
     eventId: 'evt-1',
     eventType: 'VEHICLE_STATE',
@@ -64,7 +84,6 @@ describe('VEHICLE_STATE', () => {
     expect(bySk(intents, 'PROFILE')).toEqual({
       kind: 'profile',
       pk,
-      sk: 'PROFILE',
       vehicleId: 'b3014ded-85db-4f12-8923-7a231354d8d0',
       smartcarUserId: 'da4ef0df-73b9-4ad7-8c59-1b15ff646f0b',
       make: 'BYD',
@@ -75,15 +94,12 @@ describe('VEHICLE_STATE', () => {
     expect(bySk(intents, 'SIGNAL#tractionbattery-stateofcharge')).toEqual({
       kind: 'signal-value',
       pk,
-      sk: 'SIGNAL#tractionbattery-stateofcharge',
       code: 'tractionbattery-stateofcharge',
       name: 'StateOfCharge',
       group: 'TractionBattery',
       body: { value: 78, unit: 'percent' },
       status: { value: 'SUCCESS' },
-      oemUpdatedAt: 1767920001000,
-      retrievedAt: 1767920009852,
-      orderKey: 1767920001000,
+      times: { oemUpdatedAt: 1767920001000, retrievedAt: 1767920009852, deliveredAt: 1767920009942 },
       eventId: 'fc457667-b065-4c8c-8441-4a8fb6f64976',
       at: 1767920009942,
     });
@@ -95,7 +111,6 @@ describe('VEHICLE_STATE', () => {
     expect(error).toEqual({
       kind: 'signal-error',
       pk: 'VEHICLE#a1d50709-3502-4faa-ba43-a5c7565e6a09',
-      sk: 'SIGNAL#closure-islocked',
       code: 'closure-islocked',
       name: 'IsLocked',
       group: 'Closure',
@@ -103,51 +118,69 @@ describe('VEHICLE_STATE', () => {
       error: { type: 'PERMISSION', code: null },
       at: 1758238783185,
     });
-    for (const field of ['body', 'oemUpdatedAt', 'retrievedAt', 'orderKey'])
-      expect(error).not.toHaveProperty(field);
+    for (const field of ['body', 'times']) expect(error).not.toHaveProperty(field);
   });
 
-  it('orders by oemUpdatedAt, else retrievedAt/fetchedAt, else deliveredAt; without any timestamp there is no orderKey', () => {
+  it('carries every sane time of a value (OEM, retrieved/fetched, delivered); without any there are none', () => {
     const withTimes = intentsOf(
       plan(
         stateEvent([
-          { code: 'a-oem', body: {}, meta: { oemUpdatedAt: 100, retrievedAt: 200 } },
-          { code: 'a-retrieved', body: {}, meta: { retrievedAt: 200 } },
-          { code: 'a-fetched', body: {}, meta: { fetchedAt: 300 } },
+          { code: 'a-oem', body: {}, meta: { oemUpdatedAt: T + 100, retrievedAt: T + 200 } },
+          { code: 'a-retrieved', body: {}, meta: { retrievedAt: T + 200 } },
+          { code: 'a-fetched', body: {}, meta: { fetchedAt: T + 300 } },
           { code: 'a-none', body: {}, meta: {} },
         ]),
       ),
     );
-    const orderKey = (code: string) => bySk<SignalValueWrite>(withTimes, `SIGNAL#${code}`).orderKey;
-    expect(orderKey('a-oem')).toBe(100);
-    expect(orderKey('a-retrieved')).toBe(200);
-    expect(orderKey('a-fetched')).toBe(300);
-    expect(orderKey('a-none')).toBe(5_000);
+    const times = (code: string) => bySk<SignalValueWrite>(withTimes, `SIGNAL#${code}`).times;
+    const deliveredAt = T + 5_000;
+    expect(times('a-oem')).toEqual({ oemUpdatedAt: T + 100, retrievedAt: T + 200, deliveredAt });
+    expect(times('a-retrieved')).toEqual({ retrievedAt: T + 200, deliveredAt });
+    expect(times('a-fetched')).toEqual({ retrievedAt: T + 300, deliveredAt });
+    expect(times('a-none')).toEqual({ deliveredAt });
 
     const noMeta = intentsOf(plan(stateEvent([{ code: 'a-none', body: {} }], {})));
     const signal = bySk<SignalValueWrite>(noMeta, 'SIGNAL#a-none');
-    expect(signal).not.toHaveProperty('orderKey');
+    expect(signal.times).toEqual({});
     // The event time falls back to when the receiver queued it.
     expect(signal.at).toBe(RECEIVED_AT);
   });
 
-  it('the capture with `meta: {}` orders that signal by deliveredAt', () => {
-    const intents = intentsOf(plan(capture('vw_id_4_all.json')));
-    expect(bySk<SignalValueWrite>(intents, 'SIGNAL#charge-ischarging').orderKey).toBe(1758238783185);
+  it('a timestamp before 2000 or more than 5 minutes ahead of the queue time counts as missing, and is counted', () => {
+    const result = plan(
+      stateEvent(
+        [
+          { code: 'seconds', body: {}, meta: { oemUpdatedAt: 1_750_000_000, retrievedAt: T } },
+          { code: 'micros', body: {}, meta: { oemUpdatedAt: T * 1000 } },
+          { code: 'ahead', body: {}, meta: { oemUpdatedAt: RECEIVED_AT + 5 * 60_000 + 1 } },
+          { code: 'skewed', body: {}, meta: { oemUpdatedAt: RECEIVED_AT + 5 * 60_000 } },
+        ],
+        { deliveredAt: RECEIVED_AT * 1000 },
+      ),
+    );
+    const intents = intentsOf(result);
+    const times = (code: string) => bySk<SignalValueWrite>(intents, `SIGNAL#${code}`).times;
+    expect(times('seconds')).toEqual({ retrievedAt: T });
+    expect(times('micros')).toEqual({});
+    expect(times('ahead')).toEqual({});
+    expect(times('skewed')).toEqual({ oemUpdatedAt: RECEIVED_AT + 5 * 60_000 });
+    // The absurd deliveredAt is dropped too; the event time falls back to the queue time.
+    expect(bySk(intents, 'PROFILE')).toMatchObject({ at: RECEIVED_AT });
+    expect(result).toMatchObject({ insaneTimestamps: 4 });
   });
 
   it('one write per signal code: the newest value wins, a value beats an error', () => {
     const intents = intentsOf(
       plan(
         stateEvent([
-          { code: 'dup', body: { value: 'new' }, meta: { oemUpdatedAt: 200 } },
-          { code: 'dup', body: { value: 'old' }, meta: { oemUpdatedAt: 100 } },
+          { code: 'dup', body: { value: 'new' }, meta: { oemUpdatedAt: T + 200 } },
+          { code: 'dup', body: { value: 'old' }, meta: { oemUpdatedAt: T + 100 } },
           { code: 'mixed', status: { value: 'ERROR', error: { type: 'UPSTREAM', code: null } } },
-          { code: 'mixed', body: { value: 1 }, meta: { oemUpdatedAt: 1 } },
+          { code: 'mixed', body: { value: 1 }, meta: { oemUpdatedAt: T + 1 } },
         ]),
       ),
     );
-    expect(intents.filter((intent) => intent.sk === 'SIGNAL#dup')).toHaveLength(1);
+    expect(intents.filter((intent) => keyOf(intent) === 'SIGNAL#dup')).toHaveLength(1);
     expect(bySk<SignalValueWrite>(intents, 'SIGNAL#dup').body).toEqual({ value: 'new' });
     expect(bySk(intents, 'SIGNAL#mixed').kind).toBe('signal-value');
   });
@@ -159,7 +192,7 @@ describe('VEHICLE_STATE', () => {
 });
 
 describe('VEHICLE_ERROR', () => {
-  const errorEvent = (state: string, deliveredAt = 9_000) => ({
+  const errorEvent = (state: string, deliveredAt = T + 9_000) => ({
     eventId: `err-${state}`,
     eventType: 'VEHICLE_ERROR',
     data: {
@@ -177,9 +210,9 @@ describe('VEHICLE_ERROR', () => {
     meta: { deliveredAt },
   });
 
-  it('keeps one item per (type, code); a null code is NONE', () => {
+  it('keeps one entry per (type, code); a null code is NONE', () => {
     const intents = intentsOf(plan(capture('vw_id_4_error.json')));
-    expect(intents.map((intent) => intent.sk).sort()).toEqual([
+    expect(intents.map(keyOf).sort()).toEqual([
       'ERROR#COMPATIBILITY#VEHICLE_NOT_CAPABLE',
       'ERROR#PERMISSION#NONE',
       'PROFILE',
@@ -195,16 +228,16 @@ describe('VEHICLE_ERROR', () => {
     expect(permission).not.toHaveProperty('expiresAt');
   });
 
-  it('RESOLVED becomes a tombstone with a TTL on the same item', () => {
+  it('RESOLVED becomes a tombstone with a TTL on the same entry', () => {
     const resolved = bySk<VehicleErrorWrite>(
       intentsOf(plan(errorEvent('RESOLVED'))),
       'ERROR#PERMISSION#NONE',
     );
     expect(resolved.state).toBe('RESOLVED');
-    expect(resolved.at).toBe(9_000);
-    expect(resolved.expiresAt).toBe(9 + options.resolvedErrorTtlSeconds);
+    expect(resolved.at).toBe(T + 9_000);
+    expect(resolved.expiresAt).toBe((T + 9_000) / 1000 + options.resolvedErrorTtlSeconds);
     const active = bySk<VehicleErrorWrite>(intentsOf(plan(errorEvent('ERROR'))), 'ERROR#PERMISSION#NONE');
-    expect(active.sk).toBe(resolved.sk);
+    expect(active.key).toBe(resolved.key);
     expect(active).not.toHaveProperty('expiresAt');
   });
 
@@ -274,7 +307,7 @@ describe('raw events', () => {
       ['v2-a', 'v2-b'].map((vehicleId) => ({
         kind: 'raw-event',
         pk: `VEHICLE#${vehicleId}`,
-        sk: `EVENT#${RECEIVED_AT}#p-1`,
+        sk: 'EVENT#schedule#p-1',
         eventType: 'schedule',
         eventId: 'p-1',
         raw,
@@ -288,8 +321,15 @@ describe('raw events', () => {
     const body = { ...v2, mode: 'test', payload: { vehicleId: 'v2-a' } };
     const [intent] = intentsOf(plan(body));
     expect(intent?.pk).toBe('TEST#VEHICLE#v2-a');
-    expect(intent?.sk).toMatch(new RegExp(`^EVENT#${RECEIVED_AT}#[0-9a-f]{64}$`));
+    expect(intent?.kind === 'raw-event' && intent.sk).toMatch(/^EVENT#schedule#[0-9a-f]{64}$/);
     expect(plan(body, { testEvents: 'skip' })).toEqual({ action: 'skip-test' });
+  });
+
+  it('a v2 envelope naming more vehicles than the fan-out cap is unprocessable (quarantined, not fanned out)', () => {
+    const vehicles = Array.from({ length: MAX_RAW_FANOUT + 1 }, (_, index) => ({ vehicleId: `v-${index}` }));
+    expect(() => plan({ ...v2, payload: { vehicles } })).toThrow(UnprocessableEventError);
+    const atCap = vehicles.slice(0, MAX_RAW_FANOUT);
+    expect(intentsOf(plan({ ...v2, payload: { vehicles: atCap } }))).toHaveLength(MAX_RAW_FANOUT);
   });
 
   it('an unknown v4 type is stored raw under its vehicle', () => {

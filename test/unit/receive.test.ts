@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
 import { receiveWebhook, type SigningKeys } from '../../lambdas/webhook-receiver/receive.js';
 
@@ -80,6 +80,19 @@ describe('receiveWebhook: VERIFY', () => {
 });
 
 describe('receiveWebhook: events', () => {
+  it('does not parse a body whose signature is wrong: HMAC first, JSON only once authenticated', () => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const outcome = receiveWebhook({ rawBody: raw(stateEvent), signature: 'f'.repeat(64) }, keys);
+      expect(outcome).toMatchObject({ kind: 'reject', status: 401, error: 'invalid_signature' });
+      expect(parse).not.toHaveBeenCalled();
+      expect(receiveWebhook(signed(stateEvent), keys).kind).toBe('enqueue');
+      expect(parse).toHaveBeenCalledTimes(1);
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
   it('queues a signed event with its raw body unchanged and its attributes', () => {
     const body = `  ${stateEvent.replace('"v-1"', '"v-1" ')}\n`;
     const outcome = receiveWebhook(signed(body), keys);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { toVehicleView } from '../../lambdas/vehicle-read/read.js';
+import {
+  EMPTY_STATE,
+  encodeState,
+  type ErrorState,
+  type SignalState,
+} from '../../lambdas/vehicles/vehicle-state.js';
 
 const pk = 'VEHICLE#veh-1';
 const profile = {
@@ -26,9 +32,24 @@ const soc = {
   eventId: 'e-1',
   updatedAt: 1_000,
 };
+/** The vehicle's STATE item as the processor writes it. */
+function stateItem(
+  errors: Record<string, unknown>[],
+  signals: Record<string, SignalState> = {},
+): Record<string, unknown> {
+  const entries = errors.map((error) => [
+    `${String(error.type)}#${String(error.code)}`,
+    error as unknown as ErrorState,
+  ]);
+  const updatedAt = Math.max(0, ...errors.map((error) => Number(error.at)));
+  return {
+    pk,
+    sk: 'STATE',
+    ...encodeState({ ...EMPTY_STATE, version: 1, updatedAt, signals, errors: Object.fromEntries(entries) }),
+  };
+}
+
 const permissionError = {
-  pk,
-  sk: 'ERROR#PERMISSION#NONE',
   type: 'PERMISSION',
   code: null,
   description: 'Re-authenticate',
@@ -63,7 +84,7 @@ describe('toVehicleView', () => {
   });
 
   it('an active REAUTHENTICATE error makes the vehicle NEEDS_REAUTH and is listed', () => {
-    const view = toVehicleView('veh-1', [profile, soc, permissionError]);
+    const view = toVehicleView('veh-1', [profile, soc, stateItem([permissionError])]);
     expect(view?.status).toBe('NEEDS_REAUTH');
     expect(view?.errors).toEqual([
       {
@@ -79,7 +100,7 @@ describe('toVehicleView', () => {
 
   it('a RESOLVED tombstone is neither listed nor counted', () => {
     const resolved = { ...permissionError, state: 'RESOLVED', expiresAt: 99 };
-    const view = toVehicleView('veh-1', [profile, resolved]);
+    const view = toVehicleView('veh-1', [profile, stateItem([resolved])]);
     expect(view?.status).toBe('CONNECTED');
     expect(view?.errors).toEqual([]);
   });
@@ -87,22 +108,21 @@ describe('toVehicleView', () => {
   it('a CONNECTED_SERVICES_ACCOUNT error means NEEDS_REAUTH; otherwise the profile status stands', () => {
     const account = {
       ...permissionError,
-      sk: 'ERROR#CONNECTED_SERVICES_ACCOUNT#SUBSCRIPTION',
       type: 'CONNECTED_SERVICES_ACCOUNT',
       code: 'SUBSCRIPTION',
       resolution: { type: null },
     };
-    expect(toVehicleView('veh-1', [profile, account])?.status).toBe('NEEDS_REAUTH');
+    expect(toVehicleView('veh-1', [profile, stateItem([account])])?.status).toBe('NEEDS_REAUTH');
     const compatibility = { ...account, type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' };
-    expect(toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, compatibility])?.status).toBe(
-      'DISCONNECTED',
-    );
+    expect(
+      toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, stateItem([compatibility])])?.status,
+    ).toBe('DISCONNECTED');
   });
 
   it('a DISCONNECTED profile wins over an error that asks for re-authentication', () => {
-    expect(toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, permissionError])?.status).toBe(
-      'DISCONNECTED',
-    );
+    expect(
+      toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, stateItem([permissionError])])?.status,
+    ).toBe('DISCONNECTED');
     expect(toVehicleView('veh-1', [{ ...profile, status: 'NEEDS_REAUTH' }])?.status).toBe('NEEDS_REAUTH');
   });
 
@@ -148,6 +168,48 @@ describe('toVehicleView', () => {
       make: null,
       year: null,
     });
+  });
+
+  it('reads the STATE item: its signals win over items of the earlier layout; webhook profile data fills gaps', () => {
+    const newer: SignalState = {
+      body: { value: 55, unit: 'percent' },
+      status: { value: 'SUCCESS' },
+      oemUpdatedAt: 2_000,
+      retrievedAt: 2_050,
+      deliveredAt: 2_100,
+      eventId: 'e-2',
+      updatedAt: 2_100,
+    };
+    const state = {
+      ...stateItem([permissionError], { 'tractionbattery-stateofcharge': newer }),
+      profile: { at: 2_100, make: 'VW', model: 'ID.4', year: 2021, smartcarUserId: 'user-9' },
+    };
+    const view = toVehicleView('veh-1', [soc, state]);
+    expect(view).toMatchObject({
+      make: 'VW',
+      year: 2021,
+      userId: 'user-9',
+      smartcarUserId: 'user-9',
+      status: 'NEEDS_REAUTH',
+      signals: {
+        'tractionbattery-stateofcharge': {
+          body: { value: 55, unit: 'percent' },
+          status: { value: 'SUCCESS' },
+          oemUpdatedAt: 2_000,
+          retrievedAt: 2_050,
+        },
+      },
+    });
+    // Only the documented fields of a signal are shown.
+    expect(Object.keys(view?.signals['tractionbattery-stateofcharge'] ?? {}).sort()).toEqual([
+      'body',
+      'oemUpdatedAt',
+      'retrievedAt',
+      'status',
+    ]);
+    expect(view?.updatedAt).toBe(1_200);
+    // The PROFILE item, where there is one, wins over what the webhooks said.
+    expect(toVehicleView('veh-1', [profile, state])).toMatchObject({ make: 'VOLKSWAGEN', userId: 'user-1' });
   });
 
   it('a profile linked by Connect shows the app user as userId, next to the Smartcar user', () => {
