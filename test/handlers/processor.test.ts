@@ -468,6 +468,79 @@ describe('processor handler', () => {
   });
 });
 
+describe('command confirmation', () => {
+  /** A live VEHICLE_STATE reporting the lock state. */
+  function lockBody(vehicleId: string, eventId: string, isLocked: boolean): string {
+    return JSON.stringify({
+      eventId,
+      eventType: 'VEHICLE_STATE',
+      data: {
+        user: { id: 'user-1' },
+        vehicle: { id: vehicleId, make: 'VW', model: 'ID.4', year: 2021 },
+        signals: [
+          {
+            code: 'closure-islocked',
+            name: 'IsLocked',
+            group: 'Closure',
+            body: { value: isLocked },
+            meta: { oemUpdatedAt: T, retrievedAt: T + 5 },
+          },
+        ],
+      },
+      meta: { deliveredAt: T + 10, mode: 'LIVE' },
+    });
+  }
+
+  function confirmingHandler(
+    confirmCommands: (vehicleId: string, observed: readonly unknown[]) => Promise<number>,
+  ) {
+    return createProcessorHandler({
+      config: loadProcessorConfig(ENV),
+      documentClient,
+      logger,
+      metrics,
+      confirmCommands,
+    });
+  }
+
+  it('hands the lock state of an applied event to the command confirmation, once per event', async () => {
+    const confirm = vi.fn(() => Promise.resolve(1));
+    const result = await confirmingHandler(confirm)(
+      batch(sqsRecord(lockBody('veh-lock', 'evt-lock', true)), sqsRecord(stateBody('veh-soc', 'evt-soc'))),
+      context(),
+    );
+    expect(result).toEqual({ batchItemFailures: [] });
+    // The state-of-charge event reports no lock or charging signal: no confirmation lookup for it.
+    expect(confirm).toHaveBeenCalledTimes(1);
+    expect(confirm).toHaveBeenCalledWith('veh-lock', [
+      expect.objectContaining({ code: 'closure-islocked', value: true, oemUpdatedAt: T }),
+    ]);
+    expect(metricTotal('CommandsConfirmed')).toBe(1);
+  });
+
+  it('retries the record when the confirmation fails, and confirms on the retry although the event is a duplicate', async () => {
+    const confirm = vi.fn().mockRejectedValueOnce(new Error('audit table unavailable')).mockResolvedValue(1);
+    const record = sqsRecord(lockBody('veh-lock', 'evt-lock', true));
+    const first = await confirmingHandler(confirm)(
+      batch(record, sqsRecord(stateBody('veh-b', 'evt-b'))),
+      context(),
+    );
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    const retry = await confirmingHandler(confirm)(batch(record), context());
+    expect(retry).toEqual({ batchItemFailures: [] });
+    expect(confirm).toHaveBeenCalledTimes(2);
+    expect(metricTotal('DuplicateEvents')).toBe(1);
+  });
+
+  it('does not confirm from TEST-mode events', async () => {
+    const confirm = vi.fn(() => Promise.resolve(1));
+    const body = JSON.parse(lockBody('veh-lock', 'evt-test', true)) as { meta: Record<string, unknown> };
+    body.meta.mode = 'TEST';
+    await confirmingHandler(confirm)(batch(sqsRecord(JSON.stringify(body))), context());
+    expect(confirm).not.toHaveBeenCalled();
+  });
+});
+
 describe('handler module', () => {
   it('fails the cold start loudly on bad configuration, naming the variable but not its value', async () => {
     vi.resetModules();
