@@ -21,6 +21,7 @@ const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManage
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
   smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
+  secret,
   tokens: dynamoTokenStore({
     client: documentClient,
     tableName: config.TOKEN_TABLE_NAME,

@@ -1,6 +1,9 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { SECRET_PLACEHOLDER } from './secret-placeholder.js';
+
+export { SECRET_PLACEHOLDER };
 
 /** The Smartcar application's credentials, kept in one Secrets Manager secret (see docs/design.md). */
 export const smartcarSecretSchema = z.object({
@@ -17,6 +20,31 @@ export type SmartcarSecret = z.infer<typeof smartcarSecretSchema>;
 /** How long a fetched secret is reused before it is read again (picks up an AMT rotation without a deploy). */
 export const SECRET_CACHE_SECONDS = 300;
 
+/**
+ * The secret still holds the stack's public placeholder (or a field is the placeholder): nothing may be signed
+ * or sent to Smartcar with it. Callers answer 503 and count `SmartcarSecretNotConfigured`.
+ */
+export class SecretNotConfiguredError extends Error {
+  override readonly name = 'SecretNotConfiguredError';
+  constructor(
+    secretId: string,
+    /** Names of the fields that still hold the placeholder (never values). */
+    readonly fields: readonly string[],
+  ) {
+    super(`Smartcar secret ${secretId} still holds the placeholder in: ${fields.join(', ')}`);
+  }
+}
+
+/** Metric every Lambda that reads the secret counts when it refuses the placeholder (the alarm watches it). */
+export const SECRET_NOT_CONFIGURED_METRIC = 'SmartcarSecretNotConfigured';
+
+/** The fields of `secret` that still hold the placeholder; empty when it is usable. */
+export function placeholderFields(secret: SmartcarSecret): string[] {
+  return Object.entries(secret)
+    .filter(([, value]) => value === SECRET_PLACEHOLDER)
+    .map(([field]) => field);
+}
+
 export interface SmartcarSecretSource {
   get(): Promise<SmartcarSecret>;
 }
@@ -24,6 +52,7 @@ export interface SmartcarSecretSource {
 /**
  * Reads the Smartcar secret through Powertools Parameters, which caches it per container for
  * SECRET_CACHE_SECONDS: one Secrets Manager call per container and cache period, not per request.
+ * Throws SecretNotConfiguredError while any field holds the stack's placeholder.
  */
 export function smartcarSecretSource(secretId: string, client: SecretsManagerClient): SmartcarSecretSource {
   const provider = new SecretsProvider({ awsSdkV3Client: client });
@@ -36,6 +65,9 @@ export function smartcarSecretSource(secretId: string, client: SecretsManagerCli
         const fields = parsed.error.issues.map((issue) => issue.path.join('.') || '(root)').join(', ');
         throw new Error(`Smartcar secret ${secretId} is malformed (fields: ${fields})`);
       }
+      // Fail closed: the placeholder is public, signing or authenticating with it would let anyone in.
+      const unset = placeholderFields(parsed.data);
+      if (unset.length > 0) throw new SecretNotConfiguredError(secretId, unset);
       return parsed.data;
     },
   };

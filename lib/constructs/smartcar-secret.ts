@@ -2,6 +2,11 @@ import { Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+// Placeholder written at creation; the operator replaces it with `aws secretsmanager put-secret-value`. The
+// Lambdas refuse it (fail closed), so it is the same constant on both sides.
+import { SECRET_PLACEHOLDER } from '../../lambdas/smartcar/secret-placeholder.js';
+
+export { SECRET_PLACEHOLDER };
 
 export interface SmartcarSecretProps {
   /** Use this existing secret (complete ARN, with the 6-character suffix) instead of creating one. */
@@ -9,9 +14,6 @@ export interface SmartcarSecretProps {
   /** Use this existing secret (by name) instead of creating one. Mutually exclusive with the ARN. */
   readonly existingSecretName?: string;
 }
-
-/** Placeholder written at creation; the operator replaces it with `aws secretsmanager put-secret-value`. */
-export const SECRET_PLACEHOLDER = 'REPLACE_ME';
 
 /**
  * The Smartcar application's credentials: one Secrets Manager secret holding the JSON
