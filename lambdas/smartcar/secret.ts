@@ -47,7 +47,19 @@ export function placeholderFields(secret: SmartcarSecret): string[] {
 
 export interface SmartcarSecretSource {
   get(): Promise<SmartcarSecret>;
+  /**
+   * Reads the secret again, bypassing the cache, unless that was done less than SECRET_REFRESH_MIN_SECONDS ago
+   * (then the cached value). The receiver calls it when a signature does not match, so a rotated AMT is
+   * accepted on its first delivery instead of up to 5 minutes later. Sources that cannot refresh omit it.
+   */
+  refresh?(): Promise<SmartcarSecret>;
 }
+
+/**
+ * Shortest time between two forced reads of the secret in one container: whoever sends badly signed requests
+ * causes at most one Secrets Manager call per container and this period.
+ */
+export const SECRET_REFRESH_MIN_SECONDS = 30;
 
 /**
  * Reads the Smartcar secret through Powertools Parameters, which caches it per container for
@@ -56,19 +68,26 @@ export interface SmartcarSecretSource {
  */
 export function smartcarSecretSource(secretId: string, client: SecretsManagerClient): SmartcarSecretSource {
   const provider = new SecretsProvider({ awsSdkV3Client: client });
+  let lastForcedAt = 0;
+  async function read(forceFetch: boolean): Promise<SmartcarSecret> {
+    const raw = await provider.get(secretId, { maxAge: SECRET_CACHE_SECONDS, transform: 'json', forceFetch });
+    const parsed = smartcarSecretSchema.safeParse(raw);
+    if (!parsed.success) {
+      // Name the fields that are wrong, never their values.
+      const fields = parsed.error.issues.map((issue) => issue.path.join('.') || '(root)').join(', ');
+      throw new Error(`Smartcar secret ${secretId} is malformed (fields: ${fields})`);
+    }
+    // Fail closed: the placeholder is public, signing or authenticating with it would let anyone in.
+    const unset = placeholderFields(parsed.data);
+    if (unset.length > 0) throw new SecretNotConfiguredError(secretId, unset);
+    return parsed.data;
+  }
   return {
-    async get() {
-      const raw = await provider.get(secretId, { maxAge: SECRET_CACHE_SECONDS, transform: 'json' });
-      const parsed = smartcarSecretSchema.safeParse(raw);
-      if (!parsed.success) {
-        // Name the fields that are wrong, never their values.
-        const fields = parsed.error.issues.map((issue) => issue.path.join('.') || '(root)').join(', ');
-        throw new Error(`Smartcar secret ${secretId} is malformed (fields: ${fields})`);
-      }
-      // Fail closed: the placeholder is public, signing or authenticating with it would let anyone in.
-      const unset = placeholderFields(parsed.data);
-      if (unset.length > 0) throw new SecretNotConfiguredError(secretId, unset);
-      return parsed.data;
+    get: () => read(false),
+    refresh(now: number = Date.now()) {
+      const force = now - lastForcedAt >= SECRET_REFRESH_MIN_SECONDS * 1000;
+      if (force) lastForcedAt = now;
+      return read(force);
     },
   };
 }

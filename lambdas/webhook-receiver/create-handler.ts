@@ -69,10 +69,22 @@ export function createReceiverHandler(deps: ReceiverDeps) {
       return problem(500, 'internal_error', 'temporarily unable to verify webhooks');
     }
 
-    const outcome = receiveWebhook(
-      { rawBody, signature: header(event.headers, 'sc-signature') },
-      { current: secret.managementToken, previous: secret.previousManagementToken },
-    );
+    const input = { rawBody, signature: header(event.headers, 'sc-signature') };
+    let outcome = receiveWebhook(input, {
+      current: secret.managementToken,
+      previous: secret.previousManagementToken,
+    });
+    if (outcome.kind === 'reject' && outcome.error === 'invalid_signature' && deps.secret.refresh) {
+      // The AMT may just have been rotated: look again (rate-limited) before refusing, so the first delivery
+      // signed with the new token is accepted instead of failing until the 5-minute cache expires.
+      const fresh = await deps.secret.refresh().catch(() => secret);
+      if (fresh.managementToken !== secret.managementToken) {
+        outcome = receiveWebhook(input, {
+          current: fresh.managementToken,
+          previous: fresh.previousManagementToken,
+        });
+      }
+    }
 
     switch (outcome.kind) {
       case 'reject':
