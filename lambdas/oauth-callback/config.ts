@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** GET /oauth/callback (docs/design.md, "Lambda environment (new)"). */
@@ -15,7 +15,7 @@ export const callbackConfigSchema = z
     CONNECT_FAILURE_URL: absoluteUrl,
     REQUIRE_HTTPS_URLS: booleanFlag(true),
     SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
-  })
+  } satisfies ConfigShape<'oauthCallback'>)
   .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'));
 
 export type CallbackConfig = z.infer<typeof callbackConfigSchema>;

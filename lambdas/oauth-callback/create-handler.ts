@@ -7,21 +7,15 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { deadline, type Deadline } from '../runtime/deadline.js';
 import { countFailure } from '../runtime/metrics.js';
 import type { OAuthStateStore } from '../oauth/oauth-state.js';
-import {
-  describeSmartcarError,
-  TooManyVehiclesError,
-  type SmartcarGateway,
-  type TokenSet,
-  type VehicleInfo,
-} from '../smartcar/gateway.js';
+import { describeSmartcarError, TooManyVehiclesError } from '../smartcar/errors.js';
+import type { SmartcarGateway, TokenSet, VehicleInfo } from '../smartcar/gateway.js';
 import {
   SECRET_NOT_CONFIGURED_METRIC,
   SecretNotConfiguredError,
   type SmartcarSecretSource,
 } from '../smartcar/secret.js';
 import type { TokenStore } from '../tokens/token-store.js';
-import { problem } from '../runtime/http.js';
-import { redirect, withQuery } from '../runtime/urls.js';
+import { problem, redirect, withQuery } from '../runtime/http.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { GrantNotStoredError, persistConnection } from './persist.js';

@@ -4,11 +4,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { dynamoOAuthStateStore } from '../oauth/oauth-state.js';
+import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../tokens/token-store.js';
-import { dynamoVehicleLinks } from '../vehicles/vehicle-links.js';
+import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
+import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
+import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
 import { createCallbackHandler } from './create-handler.js';
 import { loadCallbackConfig } from './config.js';
 

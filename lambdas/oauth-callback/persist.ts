@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { TokenSet, VehicleInfo } from '../smartcar/gateway.js';
+import type { VehicleInfo } from '../smartcar/gateway.js';
+import type { NewGrant } from '../tokens/grant.js';
 import type { TokenStore } from '../tokens/token-store.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 
@@ -16,13 +17,9 @@ import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
  * would mostly conflict with each other.
  */
 
-export interface PersistInput {
-  readonly appUserId: string;
-  readonly smartcarUserId: string;
-  readonly scopes: readonly string[];
-  readonly tokens: TokenSet;
+/** The new grant (its id is always a fresh one) and the vehicles to link to it. */
+export interface PersistInput extends Omit<NewGrant, 'grantId'> {
   readonly vehicles: readonly VehicleInfo[];
-  readonly now: number;
 }
 
 export interface PersistResult {

@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { dynamoOAuthStateStore } from '../oauth/oauth-state.js';
+import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
 import { loadConnectConfig } from './config.js';

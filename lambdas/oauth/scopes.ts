@@ -35,8 +35,6 @@ export const SMARTCAR_PERMISSIONS = [
   'read_vin',
 ] as const;
 
-export type SmartcarPermission = (typeof SMARTCAR_PERMISSIONS)[number];
-
 const KNOWN = new Set<string>(SMARTCAR_PERMISSIONS);
 
 /** Smartcar's prefix that makes a permission mandatory in Connect (`required:read_odometer`). */

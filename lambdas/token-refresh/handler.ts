@@ -6,10 +6,13 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
-import { createTokenRotation, dynamoVehicleReauth } from '../tokens/token-rotation.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../tokens/token-store.js';
+import { createTokenRotation } from '../tokens/token-rotation.js';
+import { dynamoVehicleReauth } from '../vehicles/dynamo-vehicle-links.js';
+import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
+import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
 import { loadRefreshConfig } from './config.js';
-import { createRefreshHandler, createRefreshJob } from './refresh-job.js';
+import { createRefreshHandler } from './create-handler.js';
+import { createRefreshJob } from './refresh-job.js';
 
 // Cold start: configuration validated once; clients created once and reused. The SDK clients pick up
 // AWS_ENDPOINT_URL_<SERVICE>, the smartcar SDK its SMARTCAR_*_ORIGIN variables (local mode, tests).

@@ -1,5 +1,7 @@
-import { createRateGate, realSleep, type RateGate, type TokenRotation } from './token-rotation.js';
-import { GRANT_NEEDS_REAUTH, type GrantRecord, type TokenStore } from './token-store.js';
+import { createRateGate, type RateGate } from './rate-gate.js';
+import { realSleep, type TokenRotation } from './token-rotation.js';
+import { GRANT_NEEDS_REAUTH, type GrantRecord } from './grant.js';
+import type { TokenStore } from './token-store.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { DISCONNECTED } from '../vehicles/vehicle-status.js';
 

@@ -1,27 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
-import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { mapWithLimit } from '../runtime/concurrency.js';
 import { deadline } from '../runtime/deadline.js';
-import { isConditionalFailure } from '../runtime/dynamo-errors.js';
 import { countFailure } from '../runtime/metrics.js';
+import type { SmartcarGateway, TokenSet } from '../smartcar/gateway.js';
 import {
   classifyTokenExchangeError,
   describeSmartcarError,
-  type SmartcarGateway,
   type TokenExchangeError,
-  type TokenSet,
-} from '../smartcar/gateway.js';
-import {
-  GrantConflictError,
-  TokenDecryptionError,
-  type GrantClaim,
-  type GrantRecord,
-  type TokenStore,
-} from './token-store.js';
-import { PROFILE_SK, vehiclePk } from '../vehicles/vehicle-keys.js';
-import { NEEDS_REAUTH } from '../vehicles/vehicle-status.js';
+} from '../smartcar/errors.js';
+import type { VehicleReauthMarker } from '../vehicles/vehicle-links.js';
+import { GrantConflictError, TokenDecryptionError, type GrantClaim, type GrantRecord } from './grant.js';
+import { createRateGate, type RateGate } from './rate-gate.js';
+import type { TokenStore } from './token-store.js';
 
 /*
  * Atomic rotation of a grant's token pair (docs/design.md, "Atomic rotation"), shared by the scheduled refresh
@@ -57,7 +48,6 @@ import { NEEDS_REAUTH } from '../vehicles/vehicle-status.js';
  * the one case that can still end in a re-connect.
  */
 
-export const DEFAULT_LEASE_MS = 60_000;
 /** Transient exchange failures (5xx, timeouts, network) tried this many times in one rotation. */
 export const EXCHANGE_ATTEMPTS = 3;
 const EXCHANGE_BACKOFF_BASE_MS = 500;
@@ -77,8 +67,6 @@ const PERSIST_BACKOFF_BASE_MS = 200;
 const PERSIST_BACKOFF_CAP_MS = 3_000;
 /** A grant without vehicles older than this is garbage of an interrupted callback (design: "a few minutes"). */
 export const ORPHAN_MIN_AGE_MS = 15 * 60 * 1000;
-/** Vehicle profiles marked NEEDS_REAUTH at once. */
-const PROFILE_CONCURRENCY = 5;
 
 export type ReauthReason = 'invalid_grant' | 'refresh_token_expired';
 export type RotationFailure =
@@ -109,31 +97,6 @@ export type RotationResult =
   | { readonly outcome: 'throttled'; readonly retryAfterMs?: number }
   | { readonly outcome: 'failed'; readonly reason: RotationFailure };
 
-/**
- * Shared between the rotations of one job run (or one container, for getAccessToken): once Smartcar answered
- * 429, no exchange is sent before `blockedUntil`, and `tripped` tells the job to start no new refreshes.
- */
-export interface RateGate {
-  readonly tripped: boolean;
-  blockedUntil(): number;
-  block(until: number): void;
-}
-
-export function createRateGate(): RateGate {
-  let until = 0;
-  let tripped = false;
-  return {
-    get tripped() {
-      return tripped;
-    },
-    blockedUntil: () => until,
-    block(next) {
-      tripped = true;
-      until = Math.max(until, next);
-    },
-  };
-}
-
 export interface RotationRequest {
   readonly grantId: string;
   /** The version the caller saw (index entry or read); the claim fails if the grant has moved on. */
@@ -146,41 +109,6 @@ export interface RotationRequest {
   readonly claimant: string;
   /** Default: the rotation's own gate (one per createTokenRotation). */
   readonly gate?: RateGate;
-}
-
-/** Marks the vehicle profiles of a grant NEEDS_REAUTH (vehicle state table). */
-export interface VehicleReauthMarker {
-  markNeedsReauth(vehicleIds: readonly string[], grantId: string, now: number): Promise<void>;
-}
-
-/**
- * Profile `status = NEEDS_REAUTH`, each conditional on the profile still pointing at this grant: a vehicle
- * that was re-connected (new grant) or disconnected (no grant) meanwhile is left alone.
- */
-export function dynamoVehicleReauth(options: {
-  readonly client: DynamoDBDocumentClient;
-  readonly vehicleTableName: string;
-}): VehicleReauthMarker {
-  return {
-    async markNeedsReauth(vehicleIds, grantId, now) {
-      await mapWithLimit(vehicleIds, PROFILE_CONCURRENCY, async (vehicleId) => {
-        try {
-          await options.client.send(
-            new UpdateCommand({
-              TableName: options.vehicleTableName,
-              Key: { pk: vehiclePk(vehicleId), sk: PROFILE_SK },
-              UpdateExpression: 'SET #status = :needsReauth, needsReauthAt = :now',
-              ConditionExpression: 'grantId = :grantId',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':needsReauth': NEEDS_REAUTH, ':now': now, ':grantId': grantId },
-            }),
-          );
-        } catch (error) {
-          if (!isConditionalFailure(error)) throw error;
-        }
-      });
-    },
-  };
 }
 
 export interface TokenRotationDeps {

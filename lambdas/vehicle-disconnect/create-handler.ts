@@ -7,7 +7,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { TimeoutError } from '../runtime/deadline.js';
 import { json, problem } from '../runtime/http.js';
 import { countFailure } from '../runtime/metrics.js';
-import { describeSmartcarError, SmartcarManagementError, type SmartcarGateway } from '../smartcar/gateway.js';
+import { describeSmartcarError, SmartcarManagementError } from '../smartcar/errors.js';
+import type { SmartcarGateway } from '../smartcar/gateway.js';
 import type { TokenStore } from '../tokens/token-store.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';

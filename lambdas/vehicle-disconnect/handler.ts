@@ -5,8 +5,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
-import { dynamoTokenStore } from '../tokens/token-store.js';
-import { dynamoVehicleLinks } from '../vehicles/vehicle-links.js';
+import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
+import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
 import { loadDisconnectConfig } from './config.js';
 import { createDisconnectHandler } from './create-handler.js';
 

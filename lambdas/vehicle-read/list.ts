@@ -1,6 +1,6 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mapWithLimit } from '../runtime/concurrency.js';
-import { BY_APP_USER_INDEX } from '../vehicles/vehicle-links.js';
+import { BY_APP_USER_INDEX } from '../vehicles/vehicle-keys.js';
 import { ERROR_SK_PREFIX, PROFILE_SK, isValidVehicleId, vehiclePk } from '../vehicles/vehicle-keys.js';
 import {
   DISCONNECTED,

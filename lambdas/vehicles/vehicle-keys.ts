@@ -6,6 +6,9 @@
 /** `live` is Smartcar's LIVE mode; `test` holds TEST-mode events (TEST_EVENTS=separate) and `?mode=test` reads. */
 export type VehicleMode = 'live' | 'test';
 
+/** GSI of the vehicle table (contracts/tables.ts): partition key `appUserId`, sort key `vehicleId`, projection ALL. */
+export { BY_APP_USER_INDEX } from '../../contracts/index.js';
+
 export const PROFILE_SK = 'PROFILE';
 export const SIGNAL_SK_PREFIX = 'SIGNAL#';
 export const ERROR_SK_PREFIX = 'ERROR#';

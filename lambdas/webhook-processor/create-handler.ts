@@ -10,9 +10,11 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { ProcessorConfig } from './config.js';
 import { BatchMetrics } from './batch-metrics.js';
-import { parseWebhook, UnprocessableEventError, type NormalizedEvent } from './parse.js';
+import { parseWebhook } from './parse.js';
+import { UnprocessableEventError, type NormalizedEvent } from './event.js';
 import { planEvent, type WriteIntent } from './plan.js';
-import { applyIntents, dynamoVehicleWriter, type ApplySummary } from './store.js';
+import { applyIntents, type ApplySummary } from './apply.js';
+import { dynamoVehicleWriter } from './store.js';
 
 export interface ProcessorDeps {
   readonly config: ProcessorConfig;

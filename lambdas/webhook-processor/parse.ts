@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { asObject } from '../runtime/json.js';
 import { isValidVehicleId, type VehicleMode } from '../vehicles/vehicle-keys.js';
+import {
+  UnprocessableEventError,
+  type NormalizedEvent,
+  type NormalizedSignal,
+  type TriggerRef,
+  type VehicleErrorReport,
+  type VehicleRef,
+} from './event.js';
 
 /**
  * Lenient parsing of a webhook body into one normalized event.
@@ -10,111 +19,6 @@ import { isValidVehicleId, type VehicleMode } from '../vehicles/vehicle-keys.js'
  * instead of failing the whole event. Only what we cannot do without — valid JSON, an event type we can route,
  * a vehicle id for vehicle events — makes the body unprocessable.
  */
-
-/** The body is valid input for SQS but not something we can store; it must end in the DLQ for an operator. */
-export class UnprocessableEventError extends Error {
-  /** Safe to log: our own reason and identifiers, never signal values. */
-  readonly details: Readonly<Record<string, string | undefined>>;
-
-  constructor(reason: string, details: Record<string, string | undefined> = {}) {
-    super(reason);
-    this.name = 'UnprocessableEventError';
-    this.details = details;
-  }
-}
-
-export interface VehicleRef {
-  readonly id: string;
-  readonly userId?: string;
-  readonly make?: string;
-  readonly model?: string;
-  readonly year?: number;
-}
-
-/** A signal with a value (status absent or anything but ERROR). */
-export interface SignalValue {
-  readonly kind: 'value';
-  readonly code: string;
-  readonly name?: string;
-  readonly group?: string;
-  readonly body: unknown;
-  readonly status?: Record<string, unknown>;
-  readonly oemUpdatedAt?: number;
-  /** `meta.retrievedAt` (captures) or `meta.fetchedAt` (docs). */
-  readonly retrievedAt?: number;
-}
-
-export interface SignalErrorDetail {
-  readonly type: string | null;
-  readonly code: string | null;
-}
-
-/** A signal whose `status.value` is ERROR: Smartcar could not read it this time. */
-export interface SignalFailure {
-  readonly kind: 'error';
-  readonly code: string;
-  readonly name?: string;
-  readonly group?: string;
-  readonly status: Record<string, unknown>;
-  readonly error: SignalErrorDetail;
-}
-
-export type NormalizedSignal = SignalValue | SignalFailure;
-
-export interface TriggerRef {
-  readonly type?: string;
-  readonly code?: string;
-}
-
-export interface VehicleErrorReport {
-  readonly type: string;
-  readonly code: string | null;
-  readonly description?: string;
-  readonly resolution: Record<string, unknown> | null;
-  readonly state: 'ERROR' | 'RESOLVED';
-  /** Signal codes, derived from "Group.Name" strings or `{code,name,group}` objects. */
-  readonly signals: string[];
-}
-
-interface EventBase {
-  /** Idempotency key: `<eventType>#<eventId>`, or `sha256:<hex of the raw body>` when there is no event id. */
-  readonly dedupeKey: string;
-  readonly eventId?: string;
-  readonly eventType: string;
-  readonly mode: VehicleMode;
-  /** `meta.deliveredAt` in epoch ms; changes on every Smartcar retry of the same event. */
-  readonly deliveredAt?: number;
-}
-
-export interface VerifyEvent {
-  readonly kind: 'verify';
-  readonly eventType: string;
-}
-
-export interface VehicleStateEvent extends EventBase {
-  readonly kind: 'vehicle-state';
-  readonly vehicle: VehicleRef;
-  readonly signals: NormalizedSignal[];
-  readonly triggers: TriggerRef[];
-  /** Entries of `signals` we cannot use (no code/name, or neither a body nor an error): skipped, counted. */
-  readonly unreadableSignals: number;
-}
-
-export interface VehicleErrorEvent extends EventBase {
-  readonly kind: 'vehicle-error';
-  readonly vehicle: VehicleRef;
-  readonly errors: VehicleErrorReport[];
-}
-
-/** v2 envelopes and v4 event types we do not model: stored as they came, per vehicle. */
-export interface RawEvent extends EventBase {
-  readonly kind: 'raw';
-  readonly format: 'v2' | 'v4';
-  readonly vehicleIds: string[];
-  readonly raw: string;
-}
-
-export type NormalizedEvent = VerifyEvent | VehicleStateEvent | VehicleErrorEvent | RawEvent;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Field-level leniency: a wrong type becomes `undefined` (`.catch`) rather than an error for the whole body.
@@ -251,9 +155,8 @@ function keyedEntryToSignal(key: string, entry: unknown): unknown {
   const dot = key.indexOf('.');
   const identity =
     dot > 0 ? { group: key.slice(0, dot), name: key.slice(dot + 1) } : { code: key.trim().toLowerCase() };
-  if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
-    return { ...identity, body: entry };
-  const record = entry as Record<string, unknown>;
+  const record = asObject(entry);
+  if (record === undefined) return { ...identity, body: entry };
   if ('body' in record) return { ...identity, ...record };
   const body = Object.fromEntries(
     Object.entries(record).filter(([field]) => !SIGNAL_ENVELOPE_KEYS.has(field)),
@@ -410,10 +313,8 @@ function parseV2(body: Record<string, unknown>, raw: string): NormalizedEvent {
   const eventType = envelope.eventName ?? 'UNKNOWN_V2';
   if (eventType.toLowerCase() === 'verify') return { kind: 'verify', eventType };
   const payload = envelope.payload;
-  const payloadEventId =
-    typeof payload === 'object' && payload !== null && !Array.isArray(payload)
-      ? optionalText.parse((payload as Record<string, unknown>).eventId)
-      : undefined;
+  const payloadObject = asObject(payload);
+  const payloadEventId = payloadObject === undefined ? undefined : optionalText.parse(payloadObject.eventId);
   const details = { format: 'v2', eventType, eventId: payloadEventId };
   const vehicleIds = v2VehicleIds(payload);
   if (vehicleIds.length === 0) throw new UnprocessableEventError('v2 event without any vehicle id', details);
@@ -489,9 +390,7 @@ export function parseWebhook(raw: string): NormalizedEvent {
   } catch {
     throw new UnprocessableEventError('body is not JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new UnprocessableEventError('body is not a JSON object');
-  }
-  const record = body as Record<string, unknown>;
+  const record = asObject(body);
+  if (record === undefined) throw new UnprocessableEventError('body is not a JSON object');
   return isV2Envelope(record) ? parseV2(record, raw) : parseV4(record, raw);
 }

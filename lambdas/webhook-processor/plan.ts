@@ -16,7 +16,7 @@ import type {
   VehicleErrorEvent,
   VehicleRef,
   VehicleStateEvent,
-} from './parse.js';
+} from './event.js';
 
 /**
  * Pure planning: a normalized event becomes the list of conditional writes that apply it (docs/design.md,

@@ -5,7 +5,8 @@ import {
   type PutCommandInput,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { mapWithConcurrency } from './concurrency.js';
+import { isConditionalFailure } from '../runtime/dynamo-errors.js';
+import type { VehicleWriter } from './apply.js';
 import type {
   ProfileWrite,
   RawEventWrite,
@@ -13,26 +14,12 @@ import type {
   SignalValueWrite,
   VehicleErrorWrite,
   WriteIntent,
-  WriteKind,
 } from './plan.js';
 
 /**
  * DynamoDB adapter: executes write intents as conditional writes (never read-then-write). A failed condition
  * means "the table already holds something newer (or this very write)": the intent is stale, not an error.
  */
-
-export type WriteOutcome = 'written' | 'stale';
-
-export interface VehicleWriter {
-  write(intent: WriteIntent): Promise<WriteOutcome>;
-}
-
-export type ApplySummary = Record<WriteKind, { written: number; stale: number }>;
-
-/** DynamoDB's answer to a failed ConditionExpression; matched by name so any SDK copy or mock is recognized. */
-export function isConditionalCheckFailed(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Expression building. Every attribute goes through a `#name` placeholder (status, name, group, … are
@@ -83,17 +70,18 @@ function updateInput(
   };
 }
 
+/** The named attributes of an intent, under their own names and in this order (the SET clause's order). */
+function pick<T extends object>(
+  intent: T,
+  attributes: readonly (keyof T & string)[],
+): Record<string, unknown> {
+  return Object.fromEntries(attributes.map((attribute) => [attribute, intent[attribute]]));
+}
+
 /** Profile: newer event wins; `status` is left alone (absent = CONNECTED, other flows set it). */
 function profileUpdate(tableName: string, intent: ProfileWrite): UpdateCommandInput {
   return updateInput(tableName, intent, {
-    set: {
-      vehicleId: intent.vehicleId,
-      smartcarUserId: intent.smartcarUserId,
-      make: intent.make,
-      model: intent.model,
-      year: intent.year,
-      updatedAt: intent.at,
-    },
+    set: { ...pick(intent, ['vehicleId', 'smartcarUserId', 'make', 'model', 'year']), updatedAt: intent.at },
     condition: 'attribute_not_exists(#updatedAt) OR #updatedAt < :updatedAt',
   });
 }
@@ -106,15 +94,17 @@ function signalValueUpdate(tableName: string, intent: SignalValueWrite): UpdateC
   const hasOrder = intent.orderKey !== undefined;
   return updateInput(tableName, intent, {
     set: {
-      code: intent.code,
-      name: intent.name,
-      group: intent.group,
-      body: intent.body,
-      status: intent.status,
-      oemUpdatedAt: intent.oemUpdatedAt,
-      retrievedAt: intent.retrievedAt,
-      orderKey: intent.orderKey,
-      eventId: intent.eventId,
+      ...pick(intent, [
+        'code',
+        'name',
+        'group',
+        'body',
+        'status',
+        'oemUpdatedAt',
+        'retrievedAt',
+        'orderKey',
+        'eventId',
+      ]),
       updatedAt: intent.at,
     },
     // A value's timestamps describe that value only; never leave an older value's behind.
@@ -131,11 +121,7 @@ function signalValueUpdate(tableName: string, intent: SignalValueWrite): UpdateC
 function signalErrorUpdate(tableName: string, intent: SignalErrorWrite): UpdateCommandInput {
   return updateInput(tableName, intent, {
     set: {
-      code: intent.code,
-      name: intent.name,
-      group: intent.group,
-      status: intent.status,
-      error: intent.error,
+      ...pick(intent, ['code', 'name', 'group', 'status', 'error']),
       errorAt: intent.at,
       updatedAt: intent.at,
     },
@@ -150,14 +136,7 @@ function signalErrorUpdate(tableName: string, intent: SignalErrorWrite): UpdateC
 function vehicleErrorUpdate(tableName: string, intent: VehicleErrorWrite): UpdateCommandInput {
   return updateInput(tableName, intent, {
     set: {
-      type: intent.type,
-      code: intent.code,
-      description: intent.description,
-      resolution: intent.resolution,
-      signals: intent.signals,
-      state: intent.state,
-      at: intent.at,
-      expiresAt: intent.expiresAt,
+      ...pick(intent, ['type', 'code', 'description', 'resolution', 'signals', 'state', 'at', 'expiresAt']),
     },
     removeWhenMissing: ['expiresAt'],
     condition: 'attribute_not_exists(#at) OR #at < :at',
@@ -203,48 +182,9 @@ export function dynamoVehicleWriter(client: DynamoDBDocumentClient, tableName: s
         else await client.send(new UpdateCommand(updateFor(tableName, intent)));
         return 'written';
       } catch (error) {
-        if (isConditionalCheckFailed(error)) return 'stale';
+        if (isConditionalFailure(error)) return 'stale';
         throw error;
       }
     },
   };
-}
-
-export function emptySummary(): ApplySummary {
-  return {
-    profile: { written: 0, stale: 0 },
-    'signal-value': { written: 0, stale: 0 },
-    'signal-error': { written: 0, stale: 0 },
-    'vehicle-error': { written: 0, stale: 0 },
-    'raw-event': { written: 0, stale: 0 },
-  };
-}
-
-/** Bounded so a 60-signal event is fast without flooding the connection pool (records also run in parallel). */
-export const WRITE_CONCURRENCY = 10;
-
-/**
- * Executes every intent, WRITE_CONCURRENCY at a time. All writes are attempted even if one fails (each is
- * conditional, so the retry of the whole event repeats the done ones harmlessly); then the first failure is
- * thrown so the message is retried.
- */
-export async function applyIntents(
-  writer: VehicleWriter,
-  intents: readonly WriteIntent[],
-  concurrency = WRITE_CONCURRENCY,
-): Promise<ApplySummary> {
-  const results = await mapWithConcurrency(intents, concurrency, async (intent) => {
-    try {
-      return { intent, outcome: await writer.write(intent) };
-    } catch (error) {
-      return { intent, error };
-    }
-  });
-  const failure = results.find((result) => 'error' in result);
-  if (failure && 'error' in failure) throw failure.error;
-  const summary = emptySummary();
-  for (const result of results) {
-    if ('outcome' in result && result.outcome !== undefined) summary[result.intent.kind][result.outcome] += 1;
-  }
-  return summary;
 }

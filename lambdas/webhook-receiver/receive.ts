@@ -1,3 +1,4 @@
+import { asObject, parseObject, type JsonObject } from '../runtime/json.js';
 import { hmacHex, verifySignature } from './signature.js';
 
 /** What the receiver decided for one request; the handler turns it into an HTTP answer. */
@@ -46,25 +47,6 @@ const reject = (status: 400 | 401 | 413, error: string, reason: string): Receive
   error,
   reason,
 });
-
-type JsonObject = Record<string, unknown>;
-
-function parseObject(text: string): JsonObject | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as JsonObject)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function asObject(value: unknown): JsonObject | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as JsonObject)
-    : undefined;
-}
 
 function nonEmptyString(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;

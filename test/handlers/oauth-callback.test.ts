@@ -20,11 +20,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startFakeSmartcar, type FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import { createCallbackHandler, type CallbackDeps } from '../../lambdas/oauth-callback/create-handler.js';
-import { dynamoOAuthStateStore } from '../../lambdas/oauth/oauth-state.js';
+import { dynamoOAuthStateStore } from '../../lambdas/oauth/dynamo-oauth-state.js';
 import { smartcarGateway, type SmartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
-import { dynamoTokenStore, kmsTokenCipher } from '../../lambdas/tokens/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/vehicles/vehicle-links.js';
+import { dynamoTokenStore } from '../../lambdas/tokens/dynamo-token-store.js';
+import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
 import { httpEvent, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
 import { freePort } from '../support/ports.js';
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { SECRET_PLACEHOLDER } from '../../lib/constructs/smartcar-secret.js';
 import { createCallbackHandler } from '../../lambdas/oauth-callback/create-handler.js';
 import { createConnectHandler } from '../../lambdas/oauth-connect/create-handler.js';
-import { dynamoOAuthStateStore } from '../../lambdas/oauth/oauth-state.js';
+import { dynamoOAuthStateStore } from '../../lambdas/oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import {
   SecretNotConfiguredError,

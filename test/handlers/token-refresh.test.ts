@@ -3,12 +3,11 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RotationRequest, RotationResult } from '../../lambdas/tokens/token-rotation.js';
-import type { DueGrant, DueIndex } from '../../lambdas/tokens/token-store.js';
+import type { DueGrant, DueIndex } from '../../lambdas/tokens/grant.js';
+import { createRefreshHandler, type RefreshEvent } from '../../lambdas/token-refresh/create-handler.js';
 import {
-  createRefreshHandler,
   createRefreshJob,
   END_RESERVE_MS,
-  type RefreshEvent,
   type RefreshSummary,
 } from '../../lambdas/token-refresh/refresh-job.js';
 import { lambdaContext } from '../support/api-gateway-events.js';

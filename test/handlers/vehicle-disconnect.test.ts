@@ -15,8 +15,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
-import { dynamoTokenStore } from '../../lambdas/tokens/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/vehicles/vehicle-links.js';
+import { dynamoTokenStore } from '../../lambdas/tokens/dynamo-token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
 import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create-handler.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
 

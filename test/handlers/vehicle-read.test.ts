@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
+import { httpEvent } from '../support/api-gateway-events.js';
 
 const documentClient = DynamoDBDocumentClient.from(
   new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
@@ -18,34 +19,11 @@ const handler = createVehicleReadHandler({ items: dynamoVehicleItems(documentCli
 const context = { functionName: 'vehicle-read', awsRequestId: 'r-1' } as Context;
 
 function request(vehicleId: string | undefined, query?: Record<string, string>): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
+  return httpEvent({
     routeKey: 'GET /vehicles/{vehicleId}',
-    rawPath: `/vehicles/${vehicleId ?? ''}`,
-    rawQueryString: new URLSearchParams(query).toString(),
-    headers: {},
     ...(vehicleId !== undefined && { pathParameters: { vehicleId } }),
-    ...(query && { queryStringParameters: query }),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'api',
-      domainName: 'example.com',
-      domainPrefix: 'example',
-      http: {
-        method: 'GET',
-        path: `/vehicles/${vehicleId ?? ''}`,
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 'test',
-      },
-      requestId: 'r-1',
-      routeKey: 'GET /vehicles/{vehicleId}',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-    },
-    isBase64Encoded: false,
-  };
+    ...(query && { query }),
+  });
 }
 
 async function get(vehicleId: string | undefined, query?: Record<string, string>) {
@@ -193,11 +171,7 @@ describe('GET /vehicles?userId=', () => {
   });
 
   async function list(query?: Record<string, string>) {
-    const event: APIGatewayProxyEventV2 = {
-      ...request(undefined, query),
-      routeKey: 'GET /vehicles',
-      rawPath: '/vehicles',
-    };
+    const event = httpEvent({ routeKey: 'GET /vehicles', ...(query && { query }) });
     const response = (await listHandler(event, context)) as APIGatewayProxyStructuredResultV2;
     return {
       status: response.statusCode,

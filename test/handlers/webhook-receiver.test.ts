@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
+import { httpEvent, type HttpHandler } from '../support/api-gateway-events.js';
 
 const AMT = 'test-management-token';
 const SECRET = JSON.stringify({ clientId: 'cid', clientSecret: 'csecret', managementToken: AMT });
@@ -12,11 +13,7 @@ const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/webhooks';
 const sqs = mockClient(SQSClient);
 const secrets = mockClient(SecretsManagerClient);
 
-type Handler = (
-  event: APIGatewayProxyEventV2,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
-let handler: Handler;
+let handler: HttpHandler;
 const logs: string[] = [];
 
 function request(
@@ -24,33 +21,12 @@ function request(
   headers: Record<string, string> = {},
   isBase64Encoded = false,
 ): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
+  return httpEvent({
     routeKey: 'POST /webhooks/smartcar',
-    rawPath: '/webhooks/smartcar',
-    rawQueryString: '',
     headers: { 'content-type': 'application/json', ...headers },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'example.com',
-      domainPrefix: 'example',
-      http: {
-        method: 'POST',
-        path: '/webhooks/smartcar',
-        protocol: 'HTTP/1.1',
-        sourceIp: '1.2.3.4',
-        userAgent: 'Smartcar/4',
-      },
-      requestId: 'req',
-      routeKey: 'POST /webhooks/smartcar',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-    },
     body,
     isBase64Encoded,
-  };
+  });
 }
 
 const signedEvent = (body: string, key = AMT) =>
@@ -80,7 +56,7 @@ beforeAll(async () => {
       return true;
     });
   }
-  ({ handler } = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: Handler });
+  ({ handler } = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: HttpHandler });
 });
 
 afterAll(() => {
@@ -165,7 +141,7 @@ describe('webhook receiver handler', () => {
 
   it('reads the secret once per container (cold start), not per request', async () => {
     vi.resetModules();
-    const fresh = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: Handler };
+    const fresh = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: HttpHandler };
     secrets.resetHistory();
     for (let i = 0; i < 3; i++) {
       expect((await fresh.handler(signedEvent(stateBody), {} as Context)).statusCode).toBe(200);
@@ -217,14 +193,14 @@ describe("webhook receiver with the stack's placeholder secret", () => {
     managementToken: 'REPLACE_ME',
     placeholderNonce: 'x',
   });
-  let fresh: Handler;
+  let fresh: HttpHandler;
 
   beforeEach(async () => {
     secrets.reset();
     secrets.on(GetSecretValueCommand).resolves({ SecretString: placeholder, Name: 'smartcar/app' });
     vi.resetModules();
     ({ handler: fresh } = (await import('../../lambdas/webhook-receiver/handler.js')) as {
-      handler: Handler;
+      handler: HttpHandler;
     });
   });
 

@@ -16,16 +16,15 @@ import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
 import { createCallbackHandler } from '../../lambdas/oauth-callback/create-handler.js';
 import { CONNECT_ERRORS } from '../../lambdas/oauth-callback/query.js';
 import { createConnectHandler } from '../../lambdas/oauth-connect/create-handler.js';
-import { dynamoOAuthStateStore, STATE_TTL_SECONDS } from '../../lambdas/oauth/oauth-state.js';
+import { dynamoOAuthStateStore } from '../../lambdas/oauth/dynamo-oauth-state.js';
+import { STATE_TTL_SECONDS } from '../../lambdas/oauth/oauth-state.js';
 import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
-import {
-  dynamoTokenStore,
-  kmsTokenCipher,
-  TokenDecryptionError,
-  type TokenStore,
-} from '../../lambdas/tokens/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/vehicles/vehicle-links.js';
+import { dynamoTokenStore } from '../../lambdas/tokens/dynamo-token-store.js';
+import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
+import { TokenDecryptionError } from '../../lambdas/tokens/grant.js';
+import type { TokenStore } from '../../lambdas/tokens/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
 import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create-handler.js';
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';

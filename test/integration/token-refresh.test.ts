@@ -21,16 +21,18 @@ import {
 import { deadline } from '../../lambdas/runtime/deadline.js';
 import { smartcarGateway, type TokenSet } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
-import { createTokenRotation, dynamoVehicleReauth } from '../../lambdas/tokens/token-rotation.js';
+import { createTokenRotation } from '../../lambdas/tokens/token-rotation.js';
+import { dynamoVehicleReauth } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
 import {
   BY_ACCESS_EXPIRY_INDEX,
   BY_REFRESH_EXPIRY_INDEX,
   dynamoTokenStore,
-  kmsTokenCipher,
-  type GrantRecord,
-  type TokenStore,
-} from '../../lambdas/tokens/token-store.js';
-import { dynamoVehicleLinks, type VehicleLinkStore } from '../../lambdas/vehicles/vehicle-links.js';
+} from '../../lambdas/tokens/dynamo-token-store.js';
+import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
+import type { GrantRecord } from '../../lambdas/tokens/grant.js';
+import type { TokenStore } from '../../lambdas/tokens/token-store.js';
+import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
+import type { VehicleLinkStore } from '../../lambdas/vehicles/vehicle-links.js';
 import { createRefreshJob, type RefreshJob } from '../../lambdas/token-refresh/refresh-job.js';
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';

@@ -11,19 +11,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
 import { startKmsFake, type KmsFake } from '../../local/stand-ins/kms.js';
 import { BY_APP_USER_INDEX, ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { dynamoTokenStore } from '../../lambdas/tokens/dynamo-token-store.js';
 import {
-  dynamoTokenStore,
   GRANT_NEEDS_REAUTH,
   GrantConflictError,
-  kmsTokenCipher,
   TokenDecryptionError,
-  type TokenStore,
-} from '../../lambdas/tokens/token-store.js';
-import { BY_APP_USER_INDEX as LAMBDA_INDEX } from '../../lambdas/vehicles/vehicle-links.js';
+  type GrantClaim,
+  type GrantRecord,
+} from '../../lambdas/tokens/grant.js';
+import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
+import type { TokenStore } from '../../lambdas/tokens/token-store.js';
+import { BY_APP_USER_INDEX as LAMBDA_INDEX } from '../../lambdas/vehicles/vehicle-keys.js';
 import { freePort } from '../support/ports.js';
 
 /**
- * The token store's API for the refresh job (read + decrypt, rotate with a version condition, mark
+ * The token store's API for the refresh job (read + decrypt, claim and rotate with a version condition, mark
  * NEEDS_REAUTH, delete when unused) against DynamoDB Local and the KMS fake; and local/stand-ins/dynamodb-tables.ts upgrading an
  * old local vehicle table with the `byAppUser` index.
  */
@@ -76,6 +78,23 @@ function pair(label: string, now = Date.now()) {
   };
 }
 
+function claimRequest(grant: GrantRecord) {
+  return {
+    grantId: grant.grantId,
+    version: grant.version,
+    owner: `it#${randomUUID()}`,
+    now: Date.now(),
+    leaseMs: 60_000,
+  };
+}
+
+/** The refresh path's lease on the grant at the version the caller saw (persistRotation is conditional on it). */
+async function claimAt(grant: GrantRecord): Promise<GrantClaim> {
+  const claim = await store.claimGrant(claimRequest(grant));
+  if (claim === undefined) throw new Error(`grant ${grant.grantId} could not be claimed`);
+  return claim;
+}
+
 describe('token store', () => {
   it('creates a grant once, reads it back decrypted, and never stores the plaintext', async () => {
     const tokens = pair('create');
@@ -121,12 +140,13 @@ describe('token store', () => {
       now: Date.now(),
     });
     const second = pair('v2');
-    const rotated = await store.rotateTokens(grant, second, Date.now());
+    const claim = await claimAt(grant);
+    const rotated = await store.persistRotation(claim, second, Date.now());
     expect(rotated.version).toBe(2);
     expect((await store.readGrantTokens(grant.grantId))?.tokens).toEqual(second);
 
     // A concurrent refresher still holding version 1 must not overwrite version 2.
-    await expect(store.rotateTokens(grant, pair('stale'), Date.now())).rejects.toBeInstanceOf(
+    await expect(store.persistRotation(claim, pair('stale'), Date.now())).rejects.toBeInstanceOf(
       GrantConflictError,
     );
     expect((await store.readGrantTokens(grant.grantId))?.tokens).toEqual(second);
@@ -134,9 +154,8 @@ describe('token store', () => {
     await expect(store.markNeedsReauth(grant, Date.now())).rejects.toBeInstanceOf(GrantConflictError);
     await store.markNeedsReauth(rotated, Date.now());
     expect((await store.getGrant(grant.grantId))?.status).toBe(GRANT_NEEDS_REAUTH);
-    // A successful rotation makes it ACTIVE again.
-    const third = await store.rotateTokens((await store.getGrant(grant.grantId))!, pair('v3'), Date.now());
-    expect(third).toMatchObject({ version: 3, status: 'ACTIVE' });
+    // Out of rotation until the owner connects again: a NEEDS_REAUTH grant cannot be claimed.
+    expect(await store.claimGrant(claimRequest(rotated))).toBeUndefined();
   });
 
   it('a rotation of a deleted grant fails instead of re-creating it', async () => {
@@ -147,8 +166,9 @@ describe('token store', () => {
       tokens: pair('d'),
       now: Date.now(),
     });
+    const claim = await claimAt(grant);
     expect(await store.deleteGrantIfUnused(grant.grantId)).toBe(true);
-    await expect(store.rotateTokens(grant, pair('late'), Date.now())).rejects.toBeInstanceOf(
+    await expect(store.persistRotation(claim, pair('late'), Date.now())).rejects.toBeInstanceOf(
       GrantConflictError,
     );
     expect(await store.getGrant(grant.grantId)).toBeUndefined();

@@ -17,6 +17,7 @@ import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
+import { httpEvent } from '../support/api-gateway-events.js';
 import { freePort } from '../support/ports.js';
 import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
 
@@ -73,34 +74,11 @@ function record(body: unknown, sentAt = Date.now()): SQSRecord {
 }
 
 function readEvent(vehicleId: string, mode?: string): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
+  return httpEvent({
     routeKey: 'GET /vehicles/{vehicleId}',
-    rawPath: `/vehicles/${vehicleId}`,
-    rawQueryString: mode ? `mode=${mode}` : '',
-    headers: {},
     pathParameters: { vehicleId },
-    ...(mode && { queryStringParameters: { mode } }),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'api',
-      domainName: 'localhost',
-      domainPrefix: 'localhost',
-      http: {
-        method: 'GET',
-        path: `/vehicles/${vehicleId}`,
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 'test',
-      },
-      requestId: randomUUID(),
-      routeKey: 'GET /vehicles/{vehicleId}',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-    },
-    isBase64Encoded: false,
-  };
+    ...(mode && { query: { mode } }),
+  });
 }
 
 const stateEvent = stateOfChargeEvent;

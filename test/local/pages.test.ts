@@ -1,12 +1,14 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { connectedPage, connectFailedPage, LOCAL_PAGES } from '../../local/routes/pages.js';
+import { httpEvent } from '../support/api-gateway-events.js';
 
 async function render(
   handler: typeof connectedPage,
   rawQueryString: string,
 ): Promise<APIGatewayProxyStructuredResultV2> {
-  const event = { rawQueryString } as APIGatewayProxyEventV2;
+  const route = LOCAL_PAGES.find((page) => page.handler === handler);
+  const event = httpEvent({ routeKey: route?.routeKey ?? 'GET /', rawQueryString });
   const result = await handler(event, {} as Context, () => undefined);
   if (typeof result !== 'object' || result === null) throw new Error('expected a structured result');
   return result;

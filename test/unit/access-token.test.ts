@@ -6,7 +6,7 @@ import {
   VehicleNotConnectedError,
 } from '../../lambdas/tokens/access-token.js';
 import type { RotationResult, TokenRotation } from '../../lambdas/tokens/token-rotation.js';
-import type { GrantRecord } from '../../lambdas/tokens/token-store.js';
+import type { GrantRecord } from '../../lambdas/tokens/grant.js';
 import type { ProfileLink } from '../../lambdas/vehicles/vehicle-links.js';
 
 /** getAccessToken's decisions with the stores and the rotation stubbed. */

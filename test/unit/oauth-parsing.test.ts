@@ -6,7 +6,7 @@ import {
 } from '../../lambdas/oauth-callback/query.js';
 import { parseConnectRequest } from '../../lambdas/oauth-connect/request.js';
 import { isWellFormedState, newState } from '../../lambdas/oauth/oauth-state.js';
-import { redirect, withQuery } from '../../lambdas/runtime/urls.js';
+import { redirect, withQuery } from '../../lambdas/runtime/http.js';
 import { decodeNextToken, encodeNextToken } from '../../lambdas/vehicle-read/list.js';
 
 describe('POST /connect body', () => {

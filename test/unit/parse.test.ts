@@ -1,16 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { codeFromPath, parseWebhook, toEpochMs } from '../../lambdas/webhook-processor/parse.js';
 import {
-  codeFromPath,
-  parseWebhook,
-  toEpochMs,
   UnprocessableEventError,
   type NormalizedEvent,
   type NormalizedSignal,
   type VehicleErrorEvent,
   type VehicleStateEvent,
-} from '../../lambdas/webhook-processor/parse.js';
+} from '../../lambdas/webhook-processor/event.js';
 import { planEvent } from '../../lambdas/webhook-processor/plan.js';
 import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 

@@ -2,13 +2,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RotationRequest, RotationResult, TokenRotation } from '../../lambdas/tokens/token-rotation.js';
-import type { DueGrant, DueIndex } from '../../lambdas/tokens/token-store.js';
+import type { DueGrant, DueIndex } from '../../lambdas/tokens/grant.js';
 import {
   createRefreshJob,
-  eventTime,
   MIN_TIME_TO_START_MS,
   type RefreshJobConfig,
 } from '../../lambdas/token-refresh/refresh-job.js';
+import { eventTime } from '../../lambdas/token-refresh/create-handler.js';
 
 /** The job's selection, concurrency, stop rules and summary, with the store and the rotation stubbed. */
 

@@ -5,7 +5,7 @@ import {
   classifyTokenExchangeError,
   describeSmartcarError,
   parseRetryAfter,
-} from '../../lambdas/smartcar/gateway.js';
+} from '../../lambdas/smartcar/errors.js';
 
 /** How a failed refresh-token exchange is read: what the SDK throws → what the rotation does about it. */
 

@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import { deadline } from '../../lambdas/runtime/deadline.js';
-import {
-  REFRESH_TOKEN_LIFETIME_MS,
-  TokenExchangeError,
-  type SmartcarGateway,
-} from '../../lambdas/smartcar/gateway.js';
+import { REFRESH_TOKEN_LIFETIME_MS, type SmartcarGateway } from '../../lambdas/smartcar/gateway.js';
+import { TokenExchangeError } from '../../lambdas/smartcar/errors.js';
 import type { SmartcarSecret } from '../../lambdas/smartcar/secret.js';
 import { startFakeSmartcarGateway, type FakeSmartcarGateway } from '../support/fake-smartcar-sdk.js';
 

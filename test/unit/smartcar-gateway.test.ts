@@ -2,12 +2,8 @@ import smartcar from 'smartcar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import { deadline } from '../../lambdas/runtime/deadline.js';
-import {
-  describeSmartcarError,
-  MAX_VEHICLES_PER_GRANT,
-  TooManyVehiclesError,
-  type SmartcarGateway,
-} from '../../lambdas/smartcar/gateway.js';
+import { describeSmartcarError, TooManyVehiclesError } from '../../lambdas/smartcar/errors.js';
+import { MAX_VEHICLES_PER_GRANT, type SmartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecret } from '../../lambdas/smartcar/secret.js';
 import { startFakeSmartcarGateway, type FakeSmartcarGateway } from '../support/fake-smartcar-sdk.js';
 

@@ -1,9 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TokenExchangeError, type TokenSet } from '../../lambdas/smartcar/gateway.js';
+import { TokenExchangeError } from '../../lambdas/smartcar/errors.js';
+import type { TokenSet } from '../../lambdas/smartcar/gateway.js';
+import { createRateGate } from '../../lambdas/tokens/rate-gate.js';
 import {
-  createRateGate,
   createTokenRotation,
   type RotationRequest,
   type TokenRotationDeps,
@@ -14,7 +15,7 @@ import {
   type ClaimRequest,
   type GrantClaim,
   type GrantRecord,
-} from '../../lambdas/tokens/token-store.js';
+} from '../../lambdas/tokens/grant.js';
 
 /**
  * The claim/exchange/persist protocol against an in-memory grant with the token table's conditions, so that
