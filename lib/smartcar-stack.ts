@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { TABLES } from '../contracts/index.js';
 import { DataKey } from './constructs/data-key.js';
 import { EncryptedTable, tableSchemaProps } from './constructs/encrypted-table.js';
+import { NodeLambda } from './constructs/node-lambda.js';
 import { OnCallTopic } from './constructs/on-call-topic.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
@@ -12,7 +13,7 @@ import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
 import { WebhookPipeline } from './features/webhook-pipeline.js';
-import { parseSettings, type SmartcarSettings } from './settings.js';
+import { parseSettings, retainsData, type SmartcarSettings } from './settings.js';
 
 export interface SmartcarStackProps extends StackProps {
   /** Validated settings; unset ones take their defaults. */
@@ -51,29 +52,37 @@ export class SmartcarStack extends Stack {
     this.metricsNamespace = `Smartcar/${settings.stage}`;
     const metricsNamespace = this.metricsNamespace;
     Tags.of(this).add('project', 'smartcar-integration');
+    // Cost allocation and "whose is this?" in the console: service, stage and owner on every resource.
+    Tags.of(this).add('service', 'smartcar-integration');
     Tags.of(this).add('stage', settings.stage);
+    Tags.of(this).add('owner', settings.owner);
+    // Stateful resources (tables, keys, queues, secret) survive the stack in prod; a dev stack cleans up.
+    const retain = retainsData(settings);
+    const stateful = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     // --- Shared stores ----------------------------------------------------------------------------------
     const dataKey = new DataKey(this, 'DataKey', {
       // Aliases are unique per account and region, as stack names are.
       alias: `${this.stackName}/data`,
       description: `Encrypts the DynamoDB tables of ${this.stackName}`,
+      removalPolicy: stateful,
     }).key;
 
     const vehicleTable = new EncryptedTable(this, 'VehicleStateTable', {
       ...tableSchemaProps(TABLES.vehicle),
       encryptionKey: dataKey,
-      // RETAIN + deletion protection: the table is the system's record of vehicle state and cannot be
-      // rebuilt (Smartcar does not replay past webhooks), so neither a stack deletion nor a resource
+      // RETAIN + deletion protection (prod): the table is the system's record of vehicle state and cannot
+      // be rebuilt (Smartcar does not replay past webhooks), so neither a stack deletion nor a resource
       // replacement may drop it.
-      removalPolicy: RemovalPolicy.RETAIN,
-      deletionProtection: true,
+      removalPolicy: stateful,
+      deletionProtection: retain,
     });
 
     // OAuth tokens: their own key (see TokenKey for why), their own table.
     const tokenKey = new TokenKey(this, 'TokenKey', {
       alias: `${this.stackName}/tokens`,
       description: `Encrypts the Smartcar OAuth tokens (and their table) of ${this.stackName}`,
+      removalPolicy: stateful,
     });
     const tokenTable = new EncryptedTable(this, 'TokenTable', {
       // Keys and the due-time indexes, and why they project what they do: contracts/tables.ts.
@@ -82,18 +91,20 @@ export class SmartcarStack extends Stack {
       // has the token table has to get them in two deployments (see EncryptedTable.globalSecondaryIndexes).
       ...tableSchemaProps(TABLES.token),
       encryptionKey: tokenKey.key,
-      // RETAIN + deletion protection: losing the table forces every vehicle owner through Connect again.
-      removalPolicy: RemovalPolicy.RETAIN,
-      deletionProtection: true,
+      // RETAIN + deletion protection (prod): losing the table forces every vehicle owner through Connect again.
+      removalPolicy: stateful,
+      deletionProtection: retain,
     });
 
     const secret = new SmartcarSecret(this, 'SmartcarSecret', {
       existingSecretArn: settings.smartcarSecretArn,
       existingSecretName: settings.smartcarSecretName,
+      removalPolicy: stateful,
     });
     const onCall = new OnCallTopic(this, 'OnCall', { email: settings.alarmEmail });
     const api = new SmartcarHttpApi(this, 'HttpApi', {
       throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
+      webhookThrottle: { rateLimit: settings.webhookRateLimit, burstLimit: settings.webhookBurstLimit },
     });
     const shared = { api, secret, vehicleTable, alarmTopic: onCall.topic, metricsNamespace, entries };
 
@@ -104,6 +115,9 @@ export class SmartcarStack extends Stack {
       testEvents: settings.testEvents,
       maxBodyBytes: settings.maxBodyBytes,
       processorMaxConcurrency: settings.processorMaxConcurrency,
+      queueRemovalPolicy: stateful,
+      queueSenderArns: settings.queueSenderArns,
+      alarmSettings: { webhookSilenceHours: settings.webhookSilenceHours },
     });
     this.vehicleApi = new VehicleApi(this, 'VehicleApi', shared);
     this.oauth = new OAuth(this, 'OAuth', { ...shared, dataKey, tokenTable, tokenKey, settings });
@@ -114,6 +128,12 @@ export class SmartcarStack extends Stack {
       redirectUri: this.oauth.redirectUri,
       settings,
     });
+
+    // --- Operations -------------------------------------------------------------------------------------
+    // Every function of every feature, including those added later, logs at the configured level.
+    for (const child of this.node.findAll()) {
+      if (child instanceof NodeLambda) child.setLogLevel(settings.logLevel);
+    }
 
     // --- Outputs ----------------------------------------------------------------------------------------
     const queue = this.webhookPipeline.queue;

@@ -1,6 +1,7 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { METRICS } from '../../contracts/metrics.js';
 import { SECRET_PLACEHOLDER } from './secret-placeholder.js';
 
 export { SECRET_PLACEHOLDER };
@@ -36,7 +37,7 @@ export class SecretNotConfiguredError extends Error {
 }
 
 /** Metric every Lambda that reads the secret counts when it refuses the placeholder (the alarm watches it). */
-export const SECRET_NOT_CONFIGURED_METRIC = 'SmartcarSecretNotConfigured';
+export const SECRET_NOT_CONFIGURED_METRIC = METRICS.secretNotConfigured;
 
 /** The fields of `secret` that still hold the placeholder; empty when it is usable. */
 export function placeholderFields(secret: SmartcarSecret): string[] {

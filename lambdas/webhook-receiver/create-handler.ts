@@ -3,6 +3,7 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { METRICS } from '../../contracts/metrics.js';
 import { header, json, problem } from '../runtime/http.js';
 import { countFailure } from '../runtime/metrics.js';
 import {
@@ -21,13 +22,9 @@ export interface ReceiverDeps {
   readonly metrics: Metrics;
 }
 
-/** Counted per rejected signature (`reason`: missing_signature / invalid_signature); the alarm watches it. */
-export const SIGNATURE_FAILURES_METRIC = 'WebhookSignatureFailures';
-/** Counted per event queued: its absence while vehicles are connected is a silent delivery outage. */
-export const WEBHOOKS_QUEUED_METRIC = 'WebhooksQueued';
-
-/** Counted per request refused for its body (too large, not JSON, bad VERIFY challenge), by `reason`. */
-export const REJECTED_METRIC = 'WebhooksRejected';
+const SIGNATURE_FAILURES_METRIC = METRICS.signatureFailures;
+const WEBHOOKS_QUEUED_METRIC = METRICS.webhooksQueued;
+const REJECTED_METRIC = METRICS.webhooksRejected;
 
 /** Decoded size of a (possibly base64) body, computed without decoding it. */
 function bodyByteLength(body: string, isBase64Encoded: boolean): number {

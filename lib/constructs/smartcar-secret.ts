@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -13,6 +13,8 @@ export interface SmartcarSecretProps {
   readonly existingSecretArn?: string;
   /** Use this existing secret (by name) instead of creating one. Mutually exclusive with the ARN. */
   readonly existingSecretName?: string;
+  /** Of a created secret: RETAIN keeps the credentials after the stack is gone. @default RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -69,6 +71,7 @@ export class SmartcarSecret extends Construct {
           excludePunctuation: true,
           passwordLength: 16,
         },
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
         // Encrypted with the AWS-managed aws/secretsmanager key (default): readers then need only
         // secretsmanager:GetSecretValue and no KMS permission, and the key policy cannot be misconfigured.
       });

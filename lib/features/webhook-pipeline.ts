@@ -4,9 +4,10 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { FUNCTIONS, TABLES } from '../../contracts/index.js';
-import { EncryptedTable, READ_WRITE_ITEM_ACTIONS, tableSchemaProps } from '../constructs/encrypted-table.js';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { EncryptedTable, tableSchemaProps } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
-import { PipelineAlarms } from '../constructs/pipeline-alarms.js';
+import { PipelineAlarms, type PipelineAlarmSettings } from '../constructs/pipeline-alarms.js';
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import { DLQ_RETENTION, WebhookQueue } from '../constructs/webhook-queue.js';
@@ -36,6 +37,18 @@ export interface WebhookPipelineProps {
   readonly testEvents: 'separate' | 'skip';
   readonly maxBodyBytes: number;
   readonly processorMaxConcurrency: number;
+  /** Thresholds and periods of the pipeline's alarms. @default PipelineAlarms' defaults */
+  readonly alarmSettings?: PipelineAlarmSettings;
+  /**
+   * RETAIN (prod) or DESTROY (dev) for the queues: a retained queue keeps undelivered events (and the DLQ
+   * the ones waiting for a redrive) when the stack is deleted or the queue replaced. @default DESTROY
+   */
+  readonly queueRemovalPolicy?: RemovalPolicy;
+  /**
+   * Principals (ARN patterns, e.g. an operator role) that may send to the webhook queue besides the receiver:
+   * `npm run redrive` on AWS (an SQS message move task sends as its caller). @default none
+   */
+  readonly queueSenderArns?: readonly string[];
 }
 
 /**
@@ -63,7 +76,10 @@ export class WebhookPipeline extends Construct {
       // Short-lived deduplication records (TTL 14 days) that are safe to lose with the stack.
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    this.queue = new WebhookQueue(this, 'WebhookQueue', { consumerTimeout: PROCESSOR_TIMEOUT });
+    this.queue = new WebhookQueue(this, 'WebhookQueue', {
+      consumerTimeout: PROCESSOR_TIMEOUT,
+      removalPolicy: props.queueRemovalPolicy,
+    });
 
     this.receiver = new NodeLambda(this, 'WebhookReceiver', {
       ...common,
@@ -71,6 +87,20 @@ export class WebhookPipeline extends Construct {
       entry: props.entries?.receiver,
     });
     this.receiver.bindQueue('QUEUE_URL', this.queue);
+    // Only the receiver puts events on the queue: a forged event from anyone else in the account would be
+    // applied as if Smartcar had signed it (the processor trusts the queue).
+    this.queue.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheReceiverSends',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queue.queueArn],
+        conditions: {
+          ArnNotLike: { 'aws:PrincipalArn': [this.receiver.role.roleArn, ...(props.queueSenderArns ?? [])] },
+        },
+      }),
+    );
     this.receiver.bindSecret('SMARTCAR_SECRET_ID', props.secret);
     this.receiver.setEnvironment('MAX_BODY_BYTES', String(props.maxBodyBytes));
     props.api.addFunctionRoutes(
@@ -89,8 +119,20 @@ export class WebhookPipeline extends Construct {
       function: 'processor',
       entry: props.entries?.processor,
     });
-    this.processor.bindTable('VEHICLE_TABLE_NAME', props.vehicleTable, READ_WRITE_ITEM_ACTIONS);
-    this.processor.bindTable('IDEMPOTENCY_TABLE_NAME', this.idempotencyTable, READ_WRITE_ITEM_ACTIONS);
+    // Conditional UpdateItem per signal/error/profile and PutItem for raw events: it never reads, deletes or
+    // batch-writes vehicle state.
+    this.processor.bindTable('VEHICLE_TABLE_NAME', props.vehicleTable, [
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    // Powertools Idempotency: a conditional PutItem claims a key, GetItem reads a completed record,
+    // UpdateItem completes it, DeleteItem releases it when the record's processing failed.
+    this.processor.bindTable('IDEMPOTENCY_TABLE_NAME', this.idempotencyTable, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ]);
     this.processor.setEnvironment('TEST_EVENTS', props.testEvents);
     // Remember event ids as long as the DLQ keeps messages, so a redrive is deduplicated too.
     this.processor.setEnvironment('DEDUPE_TTL_SECONDS', String(DLQ_RETENTION.toSeconds()));
@@ -113,7 +155,9 @@ export class WebhookPipeline extends Construct {
     );
 
     this.alarms = new PipelineAlarms(this, 'Alarms', {
+      ...props.alarmSettings,
       topic: props.alarmTopic,
+      metricsNamespace: props.metricsNamespace,
       stage: props.api.stage,
       receiver: this.receiver.function,
       processor: this.processor.function,
