@@ -31,6 +31,12 @@ describe('parseSettings (CDK context validation)', () => {
       refreshWindowDays: 7,
       accessWarmWindowMinutes: 0,
       refreshConcurrency: 10,
+      owner: 'unowned',
+      logLevel: 'INFO',
+      webhookRateLimit: 1000,
+      webhookBurstLimit: 2000,
+      webhookSilenceHours: 0,
+      queueSenderArns: [],
     });
   });
 
