@@ -1,10 +1,12 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { TABLES } from '../contracts/index.js';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { FUNCTION_IDS, FUNCTIONS, METRICS, TABLES, type RouteContract } from '../contracts/index.js';
 import { DataKey } from './constructs/data-key.js';
 import { EncryptedTable, tableSchemaProps } from './constructs/encrypted-table.js';
 import { NodeLambda } from './constructs/node-lambda.js';
 import { OnCallTopic } from './constructs/on-call-topic.js';
+import { OperationsDashboard } from './constructs/operations-dashboard.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
@@ -43,6 +45,7 @@ export class SmartcarStack extends Stack {
   readonly vehicleApi: VehicleApi;
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
+  readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -130,6 +133,7 @@ export class SmartcarStack extends Stack {
     });
 
     // --- Operations -------------------------------------------------------------------------------------
+    this.dashboard = this.operationsDashboard(metricsNamespace, api);
     // Every function of every feature, including those added later, logs at the configured level.
     for (const child of this.node.findAll()) {
       if (child instanceof NodeLambda) child.setLogLevel(settings.logLevel);
@@ -172,5 +176,60 @@ export class SmartcarStack extends Stack {
       value: this.tokenRefresh.schedule.deadLetterQueue.queueUrl,
       description: 'Token refresh runs that failed or were dropped, with the reason (for diagnosis only)',
     });
+  }
+
+  /**
+   * The stage's dashboard: traffic, latency and errors per route; queues; the features' outcomes; every alarm.
+   * A feature with outcomes of its own adds a section here.
+   */
+  private operationsDashboard(metricsNamespace: string, api: SmartcarHttpApi): OperationsDashboard {
+    const board = new OperationsDashboard(this, 'Dashboard', { metricsNamespace });
+    const routes = FUNCTION_IDS.flatMap((id): readonly RouteContract[] => FUNCTIONS[id].routes);
+    board.addSection(
+      'API routes: requests, 4xx, 5xx (left), p99 latency (right)',
+      board.routeWidgets(api.stage, routes),
+    );
+    const pipeline = this.webhookPipeline;
+    board.addSection('Webhooks', [
+      ...board.queueWidgets('Webhook queue', pipeline.queue.queue, pipeline.queue.deadLetterQueue),
+      board.outcomeWidget('Receiver', FUNCTIONS.receiver.serviceName, [
+        METRICS.webhooksQueued,
+        METRICS.signatureFailures,
+        METRICS.webhooksRejected,
+        METRICS.secretNotConfigured,
+      ]),
+      board.outcomeWidget(
+        'Processor outcomes',
+        FUNCTIONS.processor.serviceName,
+        [
+          'EventsProcessed',
+          'StaleSignalsSkipped',
+          'DuplicateEvents',
+          'UnprocessableEvents',
+          'ProcessingFailures',
+          'TestEventsSkipped',
+        ],
+        ['eventType', 'service'],
+      ),
+    ]);
+    board.addSection('OAuth and token refresh', [
+      board.outcomeWidget('Connect callbacks', FUNCTIONS.oauthCallback.serviceName, [
+        'ConnectSucceeded',
+        'ConnectFailed',
+        'VehiclesConnected',
+      ]),
+      board.outcomeWidget('Token refresh runs', FUNCTIONS.tokenRefresh.serviceName, [
+        'TokenRefreshDue',
+        'TokenRefreshRefreshed',
+        'TokenRefreshSkipped',
+        'TokenRefreshFailed',
+        'TokenRefreshNeedsReauth',
+      ]),
+    ]);
+    // Every alarm of every feature, including ones added later.
+    board.addAlarmOverview(
+      this.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm),
+    );
+    return board;
   }
 }

@@ -122,15 +122,16 @@ export class SmartcarHttpApi extends Construct {
       },
     });
     const webhook = props.webhookThrottle ?? props.throttle;
-    const stage = this.stage.node.defaultChild as apigwv2.CfnStage;
-    // Route settings are keyed by route key and apply even before the route exists in this construct.
-    stage.routeSettings = {
+    // Route settings are keyed by route key; the route itself is added by its feature (see addFunctionRoutes).
+    // CfnStage types them as `any` and passes them through unchanged, so they are written in CloudFormation's
+    // own casing.
+    (this.stage.node.defaultChild as apigwv2.CfnStage).addPropertyOverride('RouteSettings', {
       [`POST ${WEBHOOK_PATH}`]: {
-        throttlingRateLimit: webhook.rateLimit,
-        throttlingBurstLimit: webhook.burstLimit,
-        detailedMetricsEnabled: true,
+        ThrottlingRateLimit: webhook.rateLimit,
+        ThrottlingBurstLimit: webhook.burstLimit,
+        DetailedMetricsEnabled: true,
       },
-    };
+    });
   }
 
   /**
