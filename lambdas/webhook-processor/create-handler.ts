@@ -52,6 +52,8 @@ const MAX_LOGGED_VEHICLE_IDS = 10;
 function logFieldsOf(record: SQSRecord, event: NormalizedEvent): Record<string, unknown> {
   const base = {
     messageId: record.messageId,
+    // The correlation id the receiver logged for this delivery attempt (SQS message attribute).
+    deliveryId: record.messageAttributes?.deliveryId?.stringValue,
     receiveCount: record.attributes?.ApproximateReceiveCount,
     eventType: event.eventType,
   };
@@ -182,7 +184,12 @@ export function createProcessorHandler(deps: ProcessorDeps) {
     try {
       event = parseWebhook(record.body);
     } catch (error) {
-      reportFailure(error, { messageId: record.messageId }, undefined, batch);
+      reportFailure(
+        error,
+        { messageId: record.messageId, deliveryId: record.messageAttributes?.deliveryId?.stringValue },
+        undefined,
+        batch,
+      );
       throw error;
     }
     const fields = logFieldsOf(record, event);
@@ -247,5 +254,7 @@ export function createProcessorHandler(deps: ProcessorDeps) {
     }
   }
 
-  return middy(handleBatch).use(injectLambdaContext(logger, { resetKeys: true }));
+  // logEvent: false whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries the webhook bodies (signal
+  // values, precise locations).
+  return middy(handleBatch).use(injectLambdaContext(logger, { resetKeys: true, logEvent: false }));
 }
