@@ -218,6 +218,20 @@ export class SmartcarStack extends Stack {
         'ConnectFailed',
         'VehiclesConnected',
       ]),
+      board.outcomeWidget(
+        'Connect failures by reason',
+        FUNCTIONS.oauthCallback.serviceName,
+        ['ConnectFailed'],
+        ['reason', 'service'],
+        'reason',
+      ),
+      board.outcomeWidget(
+        'Webhook signature failures by reason',
+        FUNCTIONS.receiver.serviceName,
+        [METRICS.signatureFailures],
+        ['reason', 'service'],
+        'reason',
+      ),
       board.outcomeWidget('Token refresh runs', FUNCTIONS.tokenRefresh.serviceName, [
         'TokenRefreshDue',
         'TokenRefreshRefreshed',

@@ -91,6 +91,8 @@ export class OperationsDashboard extends Construct {
     metricNames: readonly string[],
     /** The metrics' dimension names: exactly these (failures are also counted again by `reason`). */
     dimensions: readonly string[] = ['service'],
+    /** One line per value of this dimension instead of their sum (e.g. `reason`). */
+    splitBy?: string,
   ): cloudwatch.IWidget {
     const seconds = this.period.toSeconds();
     const schema = [this.namespace, ...dimensions].join(',');
@@ -101,8 +103,11 @@ export class OperationsDashboard extends Construct {
       left: metricNames.map(
         (name) =>
           new cloudwatch.MathExpression({
-            expression: `SUM(SEARCH('{${schema}} service="${service}" MetricName="${name}"', 'Sum', ${seconds}))`,
-            label: name,
+            expression:
+              splitBy === undefined
+                ? `SUM(SEARCH('{${schema}} service="${service}" MetricName="${name}"', 'Sum', ${seconds}))`
+                : `SEARCH('{${schema}} service="${service}" MetricName="${name}"', 'Sum', ${seconds})`,
+            label: splitBy === undefined ? name : '',
             period: this.period,
             usingMetrics: {},
           }),
