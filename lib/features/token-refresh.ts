@@ -9,6 +9,7 @@ import { deadLetterQueueAlarms } from '../constructs/on-call-alarm.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import type { TokenKey } from '../constructs/token-key.js';
+import { TokenRecoveryQueue } from '../constructs/token-recovery-queue.js';
 import { TokenRefreshAlarms } from '../constructs/token-refresh-alarms.js';
 import type { LambdaEntries } from '../entries.js';
 import { parseScheduleExpression } from '../schedule-expression.js';
@@ -47,6 +48,7 @@ export interface TokenRefreshProps {
 export class TokenRefresh extends Construct {
   readonly job: NodeLambda<'tokenRefresh'>;
   readonly schedule: ScheduledJob;
+  readonly recoveryQueue: TokenRecoveryQueue;
   readonly alarms: TokenRefreshAlarms;
 
   constructor(scope: Construct, id: string, props: TokenRefreshProps) {
@@ -82,6 +84,13 @@ export class TokenRefresh extends Construct {
     );
     // The only role that decrypts tokens: it reads the refresh token and stores the rotated pair.
     this.job.bindKey('TOKEN_KEY_ID', props.tokenKey, ['kms:Encrypt', 'kms:Decrypt']);
+    // A rotated pair that cannot be stored is parked here, sealed under a data key of the same key
+    // (tokenType `recovery`), and applied first by the next run (docs/design.md, "Failures").
+    this.recoveryQueue = new TokenRecoveryQueue(this, 'TokenRecovery', {
+      consumerTimeout: TOKEN_REFRESH_TIMEOUT,
+    });
+    this.job.bindRecoveryQueue('TOKEN_RECOVERY_QUEUE_URL', this.recoveryQueue);
+    props.tokenKey.grantRecoveryCrypto(this.job.role);
     // Sets the profiles of a dead grant's vehicles to NEEDS_REAUTH (conditional UpdateItem). It never reads a
     // profile: getAccessToken, which does, runs in the Lambdas that call Smartcar for a vehicle.
     this.job.bindTable('VEHICLE_TABLE_NAME', vehicleTable, ['dynamodb:UpdateItem']);
@@ -106,6 +115,7 @@ export class TokenRefresh extends Construct {
       serviceName: FUNCTIONS.tokenRefresh.serviceName,
       handler: this.job.function,
       schedule: cadence,
+      recoveryDeadLetterQueue: this.recoveryQueue.deadLetterQueue,
     });
     // Failed or dropped runs; not redriven (see ScheduledJob), but a failure record nobody reads is a failure
     // nobody fixes, and one that is about to expire is lost evidence.
