@@ -3,3 +3,4 @@ export * from './functions.js';
 export * from './tables.js';
 export * from './token-encryption.js';
 export * from './connect-urls.js';
+export * from './metrics.js';

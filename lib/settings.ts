@@ -47,6 +47,14 @@ export const CONTEXT_KEYS = [
   'accessWarmWindowMinutes',
   'refreshConcurrency',
   'commandAuditDays',
+  // Operations
+  'owner',
+  'logLevel',
+  'retainData',
+  'webhookRateLimit',
+  'webhookBurstLimit',
+  'webhookSilenceHours',
+  'queueSenderArns',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -195,6 +203,48 @@ const settingsSchema = z
     refreshConcurrency: blankAsUnset(integer(1, 50).default(10)),
     /** How long vehicle command audit items are kept (days). */
     commandAuditDays: blankAsUnset(integer(1, 3650).default(90)),
+    /** The `owner` tag of every resource: who is paged, who pays. @default `unowned` (set it) */
+    owner: blankAsUnset(
+      z
+        .string()
+        .regex(/^[\w.:/=+@ -]{1,256}$/, 'a tag value')
+        .default('unowned'),
+    ),
+    /** POWERTOOLS_LOG_LEVEL of every Lambda. DEBUG adds detail, never secrets (see RUNBOOK.md). */
+    logLevel: blankAsUnset(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
+    /**
+     * RETAIN the tables, keys, queues and the secret when the stack is deleted or they are replaced (`true`),
+     * or let `cdk destroy` remove them (`false`). @default true for stage `prod`, false otherwise
+     */
+    retainData: blankAsUnset(
+      z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
+    ),
+    /** Throttling of the public webhook route, apart from the IAM routes' `apiRateLimit`. See SmartcarHttpApi. */
+    webhookRateLimit: blankAsUnset(integer(1, 10_000).default(1_000)),
+    webhookBurstLimit: blankAsUnset(integer(1, 5_000).default(2_000)),
+    /** Hours without a queued webhook that page (0 = no such alarm; set it once vehicles deliver). */
+    webhookSilenceHours: blankAsUnset(integer(0, 24).default(0)),
+    /**
+     * Principal ARN patterns besides the receiver allowed to send to the webhook queue, comma-separated: the
+     * operator role that runs `npm run redrive` (a move task sends as its caller). @default none
+     */
+    queueSenderArns: blankAsUnset(
+      z
+        .union([z.string(), z.array(z.string())])
+        .transform((value) =>
+          (Array.isArray(value) ? value : value.split(','))
+            .map((arn) => arn.trim())
+            .filter((arn) => arn !== ''),
+        )
+        .pipe(
+          z.array(
+            z
+              .string()
+              .regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*?-]+$/, 'a principal ARN (pattern)'),
+          ),
+        )
+        .default([]),
+    ),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',
@@ -231,6 +281,11 @@ const settingsSchema = z
   );
 
 export type SmartcarSettings = z.output<typeof settingsSchema>;
+
+/** Whether stateful resources outlive the stack: `retainData`, else only in `prod`. */
+export function retainsData(settings: Pick<SmartcarSettings, 'stage' | 'retainData'>): boolean {
+  return settings.retainData ?? settings.stage === 'prod';
+}
 
 /** Validates settings; throws one error naming every bad key (values of secrets are never echoed). */
 export function parseSettings(raw: Readonly<Record<string, unknown>>): SmartcarSettings {

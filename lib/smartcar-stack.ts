@@ -1,9 +1,12 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { TABLES } from '../contracts/index.js';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { FUNCTION_IDS, FUNCTIONS, METRICS, TABLES, type RouteContract } from '../contracts/index.js';
 import { DataKey } from './constructs/data-key.js';
 import { EncryptedTable, tableSchemaProps } from './constructs/encrypted-table.js';
+import { NodeLambda } from './constructs/node-lambda.js';
 import { OnCallTopic } from './constructs/on-call-topic.js';
+import { OperationsDashboard } from './constructs/operations-dashboard.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
@@ -13,7 +16,7 @@ import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
 import { VehicleCommands } from './features/vehicle-commands.js';
 import { WebhookPipeline } from './features/webhook-pipeline.js';
-import { parseSettings, type SmartcarSettings } from './settings.js';
+import { parseSettings, retainsData, type SmartcarSettings } from './settings.js';
 
 export interface SmartcarStackProps extends StackProps {
   /** Validated settings; unset ones take their defaults. */
@@ -45,6 +48,7 @@ export class SmartcarStack extends Stack {
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
   readonly vehicleCommands: VehicleCommands;
+  readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -54,29 +58,37 @@ export class SmartcarStack extends Stack {
     this.metricsNamespace = `Smartcar/${settings.stage}`;
     const metricsNamespace = this.metricsNamespace;
     Tags.of(this).add('project', 'smartcar-integration');
+    // Cost allocation and "whose is this?" in the console: service, stage and owner on every resource.
+    Tags.of(this).add('service', 'smartcar-integration');
     Tags.of(this).add('stage', settings.stage);
+    Tags.of(this).add('owner', settings.owner);
+    // Stateful resources (tables, keys, queues, secret) survive the stack in prod; a dev stack cleans up.
+    const retain = retainsData(settings);
+    const stateful = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     // --- Shared stores ----------------------------------------------------------------------------------
     const dataKey = new DataKey(this, 'DataKey', {
       // Aliases are unique per account and region, as stack names are.
       alias: `${this.stackName}/data`,
       description: `Encrypts the DynamoDB tables of ${this.stackName}`,
+      removalPolicy: stateful,
     }).key;
 
     const vehicleTable = new EncryptedTable(this, 'VehicleStateTable', {
       ...tableSchemaProps(TABLES.vehicle),
       encryptionKey: dataKey,
-      // RETAIN + deletion protection: the table is the system's record of vehicle state and cannot be
-      // rebuilt (Smartcar does not replay past webhooks), so neither a stack deletion nor a resource
+      // RETAIN + deletion protection (prod): the table is the system's record of vehicle state and cannot
+      // be rebuilt (Smartcar does not replay past webhooks), so neither a stack deletion nor a resource
       // replacement may drop it.
-      removalPolicy: RemovalPolicy.RETAIN,
-      deletionProtection: true,
+      removalPolicy: stateful,
+      deletionProtection: retain,
     });
 
     // OAuth tokens: their own key (see TokenKey for why), their own table.
     const tokenKey = new TokenKey(this, 'TokenKey', {
       alias: `${this.stackName}/tokens`,
       description: `Encrypts the Smartcar OAuth tokens (and their table) of ${this.stackName}`,
+      removalPolicy: stateful,
     });
     const tokenTable = new EncryptedTable(this, 'TokenTable', {
       // Keys and the due-time indexes, and why they project what they do: contracts/tables.ts.
@@ -85,18 +97,20 @@ export class SmartcarStack extends Stack {
       // has the token table has to get them in two deployments (see EncryptedTable.globalSecondaryIndexes).
       ...tableSchemaProps(TABLES.token),
       encryptionKey: tokenKey.key,
-      // RETAIN + deletion protection: losing the table forces every vehicle owner through Connect again.
-      removalPolicy: RemovalPolicy.RETAIN,
-      deletionProtection: true,
+      // RETAIN + deletion protection (prod): losing the table forces every vehicle owner through Connect again.
+      removalPolicy: stateful,
+      deletionProtection: retain,
     });
 
     const secret = new SmartcarSecret(this, 'SmartcarSecret', {
       existingSecretArn: settings.smartcarSecretArn,
       existingSecretName: settings.smartcarSecretName,
+      removalPolicy: stateful,
     });
     const onCall = new OnCallTopic(this, 'OnCall', { email: settings.alarmEmail });
     const api = new SmartcarHttpApi(this, 'HttpApi', {
       throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
+      webhookThrottle: { rateLimit: settings.webhookRateLimit, burstLimit: settings.webhookBurstLimit },
     });
     const shared = { api, secret, vehicleTable, alarmTopic: onCall.topic, metricsNamespace, entries };
 
@@ -106,6 +120,9 @@ export class SmartcarStack extends Stack {
       testEvents: settings.testEvents,
       maxBodyBytes: settings.maxBodyBytes,
       processorMaxConcurrency: settings.processorMaxConcurrency,
+      queueRemovalPolicy: stateful,
+      queueSenderArns: settings.queueSenderArns,
+      alarmSettings: { webhookSilenceHours: settings.webhookSilenceHours },
     });
     this.vehicleApi = new VehicleApi(this, 'VehicleApi', shared);
     this.oauth = new OAuth(this, 'OAuth', { ...shared, dataKey, tokenTable, tokenKey, settings });
@@ -124,7 +141,15 @@ export class SmartcarStack extends Stack {
       redirectUri: this.oauth.redirectUri,
       processor: this.webhookPipeline.processor,
       settings,
+      removalPolicy: stateful,
     });
+
+    // --- Operations -------------------------------------------------------------------------------------
+    this.dashboard = this.operationsDashboard(metricsNamespace, api);
+    // Every function of every feature, including those added later, logs at the configured level.
+    for (const child of this.node.findAll()) {
+      if (child instanceof NodeLambda) child.setLogLevel(settings.logLevel);
+    }
 
     // --- Outputs ----------------------------------------------------------------------------------------
     const queue = this.webhookPipeline.queue;
@@ -173,5 +198,74 @@ export class SmartcarStack extends Stack {
       description:
         'Parked token pairs that ten refresh runs could not apply: redrive them once fixed (README)',
     });
+  }
+
+  /**
+   * The stage's dashboard: traffic, latency and errors per route; queues; the features' outcomes; every alarm.
+   * A feature with outcomes of its own adds a section here.
+   */
+  private operationsDashboard(metricsNamespace: string, api: SmartcarHttpApi): OperationsDashboard {
+    const board = new OperationsDashboard(this, 'Dashboard', { metricsNamespace });
+    const routes = FUNCTION_IDS.flatMap((id): readonly RouteContract[] => FUNCTIONS[id].routes);
+    board.addSection(
+      'API routes: requests, 4xx, 5xx (left), p99 latency (right)',
+      board.routeWidgets(api.stage, routes),
+    );
+    const pipeline = this.webhookPipeline;
+    board.addSection('Webhooks', [
+      ...board.queueWidgets('Webhook queue', pipeline.queue.queue, pipeline.queue.deadLetterQueue),
+      board.outcomeWidget('Receiver', FUNCTIONS.receiver.serviceName, [
+        METRICS.webhooksQueued,
+        METRICS.signatureFailures,
+        METRICS.webhooksRejected,
+        METRICS.secretNotConfigured,
+      ]),
+      board.outcomeWidget(
+        'Processor outcomes',
+        FUNCTIONS.processor.serviceName,
+        [
+          'EventsProcessed',
+          'StaleSignalsSkipped',
+          'DuplicateEvents',
+          'UnprocessableEvents',
+          'ProcessingFailures',
+          'TestEventsSkipped',
+        ],
+        ['eventType', 'service'],
+      ),
+    ]);
+    board.addSection('OAuth and token refresh', [
+      board.outcomeWidget('Connect callbacks', FUNCTIONS.oauthCallback.serviceName, [
+        'ConnectSucceeded',
+        'ConnectFailed',
+        'VehiclesConnected',
+      ]),
+      board.outcomeWidget(
+        'Connect failures by reason',
+        FUNCTIONS.oauthCallback.serviceName,
+        ['ConnectFailed'],
+        ['reason', 'service'],
+        'reason',
+      ),
+      board.outcomeWidget(
+        'Webhook signature failures by reason',
+        FUNCTIONS.receiver.serviceName,
+        [METRICS.signatureFailures],
+        ['reason', 'service'],
+        'reason',
+      ),
+      board.outcomeWidget('Token refresh runs', FUNCTIONS.tokenRefresh.serviceName, [
+        'TokenRefreshDue',
+        'TokenRefreshRefreshed',
+        'TokenRefreshSkipped',
+        'TokenRefreshFailed',
+        'TokenRefreshNeedsReauth',
+      ]),
+    ]);
+    // Every alarm of every feature, including ones added later.
+    board.addAlarmOverview(
+      this.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm),
+    );
+    return board;
   }
 }

@@ -9,8 +9,13 @@ import { countFailure } from '../runtime/metrics.js';
 import type { OAuthStateStore } from '../oauth/oauth-state.js';
 import { describeSmartcarError, TooManyVehiclesError } from '../smartcar/errors.js';
 import type { SmartcarGateway, TokenSet, VehicleInfo } from '../smartcar/gateway.js';
+import {
+  SECRET_NOT_CONFIGURED_METRIC,
+  SecretNotConfiguredError,
+  type SmartcarSecretSource,
+} from '../smartcar/secret.js';
 import type { TokenStore } from '../tokens/token-store.js';
-import { redirect, withQuery } from '../runtime/http.js';
+import { problem, redirect, withQuery } from '../runtime/http.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { GrantNotStoredError, persistConnection } from './persist.js';
@@ -19,6 +24,8 @@ import { connectErrorReason, parseCallbackQuery, type FailureReason } from './qu
 export interface CallbackDeps {
   readonly states: OAuthStateStore;
   readonly smartcar: SmartcarGateway;
+  /** Checked before the state is consumed: with the placeholder secret no Connect can succeed. */
+  readonly secret: SmartcarSecretSource;
   readonly tokens: TokenStore;
   readonly links: VehicleLinkStore;
   /**
@@ -64,7 +71,8 @@ interface SmartcarResult {
 }
 
 /**
- * GET /oauth/callback: Smartcar Connect sends the vehicle owner's browser here. The answer is always a 302 to
+ * GET /oauth/callback: Smartcar Connect sends the vehicle owner's browser here. Until the Smartcar secret is
+ * set (it holds the stack's placeholder) the answer is 503 `not_configured`; otherwise always a 302 to
  * CONNECT_SUCCESS_URL or CONNECT_FAILURE_URL (never a 5xx page): `?status=connected&vehicles=<n>` or
  * `?reason=<code>` from a closed list. Nothing from the request (code, state, error_description) is logged,
  * echoed or stored; tokens exist only in memory until KMS has encrypted them.
@@ -145,6 +153,20 @@ export function createCallbackHandler(deps: CallbackDeps) {
       endsAt: startedAt + remaining - STORAGE_RESERVE_MS,
       now,
     });
+
+    // Fail closed while the secret holds the stack's placeholder, before a single-use state is spent. Any
+    // other read failure is left to the exchange below, which reports it to the owner as usual.
+    try {
+      await deps.secret.get();
+    } catch (error) {
+      if (error instanceof SecretNotConfiguredError) {
+        metrics.addMetric(SECRET_NOT_CONFIGURED_METRIC, MetricUnit.Count, 1);
+        logger.error('The Smartcar secret still holds the placeholder; Connect is unavailable', {
+          fields: error.fields,
+        });
+        return problem(503, 'not_configured', 'Smartcar Connect is not configured yet');
+      }
+    }
 
     const query = parseCallbackQuery(event);
     if (query.state === undefined || query.repeated.includes('state')) return fail('invalid_state');

@@ -24,6 +24,7 @@ const commandGateway = smartcarCommandGateway();
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
   smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
+  secret,
   tokens: dynamoTokenStore({
     client: documentClient,
     tableName: config.TOKEN_TABLE_NAME,

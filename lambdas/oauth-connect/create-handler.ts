@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { json, problem } from '../runtime/http.js';
 import { newState, type OAuthStateStore } from '../oauth/oauth-state.js';
 import type { SmartcarGateway } from '../smartcar/gateway.js';
+import { SecretNotConfiguredError } from '../smartcar/secret.js';
 import { parseConnectRequest } from './request.js';
 
 export interface ConnectDeps {
@@ -46,6 +47,13 @@ export function createConnectHandler(deps: ConnectDeps) {
     try {
       url = await deps.smartcar.connectUrl(scopes, state);
     } catch (error) {
+      if (error instanceof SecretNotConfiguredError) {
+        // Fail closed: a Connect URL with the placeholder client id could never complete.
+        logger.error('The Smartcar secret still holds the placeholder; Connect is unavailable', {
+          fields: error.fields,
+        });
+        return noStore(problem(503, 'not_configured', 'Smartcar Connect is not configured yet'));
+      }
       logger.error('Could not build the Connect URL', { appUserId: request.userId, error: error as Error });
       return noStore(problem(503, 'unavailable', 'could not start Connect, retry later'));
     }

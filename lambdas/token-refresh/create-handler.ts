@@ -59,6 +59,6 @@ export function createRefreshHandler(deps: RefreshHandlerDeps) {
   }
 
   return middy(handle)
-    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(injectLambdaContext(logger, { resetKeys: true, logEvent: false }))
     .use(logMetrics(metrics));
 }

@@ -123,6 +123,6 @@ export function createDisconnectHandler(deps: DisconnectDeps) {
   }
 
   return middy(handleRequest)
-    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(injectLambdaContext(logger, { resetKeys: true, logEvent: false }))
     .use(logMetrics(metrics));
 }

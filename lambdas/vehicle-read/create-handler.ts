@@ -106,5 +106,5 @@ export function createVehicleReadHandler(deps: VehicleReadDeps) {
     });
     return json(200, view);
   }
-  return middy(handleRequest).use(injectLambdaContext(logger, { resetKeys: true }));
+  return middy(handleRequest).use(injectLambdaContext(logger, { resetKeys: true, logEvent: false }));
 }

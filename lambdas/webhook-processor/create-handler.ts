@@ -49,6 +49,8 @@ const MAX_LOGGED_VEHICLE_IDS = 10;
 function logFieldsOf(record: SQSRecord, event: NormalizedEvent): Record<string, unknown> {
   const base = {
     messageId: record.messageId,
+    // The correlation id the receiver logged for this delivery attempt (SQS message attribute).
+    deliveryId: record.messageAttributes?.deliveryId?.stringValue,
     receiveCount: record.attributes?.ApproximateReceiveCount,
     eventType: event.eventType,
   };
@@ -329,9 +331,18 @@ export function createProcessorHandler(deps: ProcessorDeps) {
         } catch (error) {
           if (!(error instanceof UnprocessableEventError)) throw error;
           try {
-            await quarantine(record, error, { messageId: record.messageId }, undefined, batch);
+            const ids = {
+              messageId: record.messageId,
+              deliveryId: record.messageAttributes?.deliveryId?.stringValue,
+            };
+            await quarantine(record, error, ids, undefined, batch);
           } catch (quarantineError) {
-            reportFailure(quarantineError, { messageId: record.messageId }, 'UNPARSEABLE', batch);
+            reportFailure(
+              quarantineError,
+              { messageId: record.messageId, deliveryId: record.messageAttributes?.deliveryId?.stringValue },
+              'UNPARSEABLE',
+              batch,
+            );
             failed.add(record.messageId);
           }
         }
@@ -379,5 +390,7 @@ export function createProcessorHandler(deps: ProcessorDeps) {
     return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) };
   }
 
-  return middy(handleBatch).use(injectLambdaContext(logger, { resetKeys: true }));
+  // logEvent: false whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries the webhook bodies (signal
+  // values, precise locations).
+  return middy(handleBatch).use(injectLambdaContext(logger, { resetKeys: true, logEvent: false }));
 }

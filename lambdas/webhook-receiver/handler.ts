@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { smartcarSecretSource } from '../smartcar/secret.js';
@@ -12,4 +13,10 @@ const logger = new Logger({ serviceName: 'webhook-receiver' });
 const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
 const queue = sqsWebhookQueue(new SQSClient({}), config.QUEUE_URL);
 
-export const handler = createReceiverHandler({ maxBodyBytes: config.MAX_BODY_BYTES, secret, queue, logger });
+export const handler = createReceiverHandler({
+  maxBodyBytes: config.MAX_BODY_BYTES,
+  secret,
+  queue,
+  logger,
+  metrics: new Metrics({ serviceName: 'webhook-receiver' }),
+});

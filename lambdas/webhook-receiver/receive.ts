@@ -20,6 +20,8 @@ export interface QueuedWebhook {
 
 export interface WebhookAttributes {
   readonly eventId?: string;
+  /** `meta.deliveryId`: new on every delivery attempt (Smartcar's retries keep the eventId). */
+  readonly deliveryId?: string;
   readonly eventType?: string;
   readonly vehicleId?: string;
 }
@@ -66,6 +68,7 @@ export function webhookAttributes(body: JsonObject): WebhookAttributes {
   const payload = asObject(body.payload);
   return {
     eventId: nonEmptyString(body.eventId) ?? nonEmptyString(payload?.eventId),
+    deliveryId: nonEmptyString(asObject(body.meta)?.deliveryId),
     eventType: nonEmptyString(body.eventType) ?? nonEmptyString(body.eventName),
     vehicleId:
       nonEmptyString(asObject(data?.vehicle)?.id) ??

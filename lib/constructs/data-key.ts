@@ -12,7 +12,7 @@ export function retainedKey(scope: Construct, props: DataKeyProps): kms.Key {
     alias: props.alias,
     description: props.description,
     enableKeyRotation: true,
-    removalPolicy: RemovalPolicy.RETAIN,
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     pendingWindow: Duration.days(30),
   });
 }
@@ -21,6 +21,11 @@ export interface DataKeyProps {
   /** Alias without the `alias/` prefix, e.g. `Smartcar-dev/data`. */
   readonly alias: string;
   readonly description: string;
+  /**
+   * RETAIN keeps the key (and so the retained data it encrypts readable) after the stack is gone; DESTROY
+   * schedules its deletion with the stack, for stages whose data is destroyed too. @default RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -104,6 +104,9 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
       memorySize: contract.memorySize,
       timeout: Duration.seconds(contract.timeoutSeconds),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      // X-Ray active tracing: each invocation's segment with the AWS SDK calls it made (Secrets Manager, SQS,
+      // DynamoDB, KMS) and their latency, so a slow or failing dependency is visible per request.
+      tracing: lambda.Tracing.ACTIVE,
       role: this.role,
       logGroup: this.logGroup,
       depsLockFilePath: props.depsLockFilePath ?? DEPS_LOCK_FILE,
@@ -133,6 +136,15 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
       },
     });
 
+    // Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords on "*" to the role.
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray trace segments have no resource ARN: xray:PutTraceSegments and xray:PutTelemetryRecords only ' +
+        'support "*" (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html), ' +
+        'and they write telemetry only.',
+    });
+
     const declared: readonly string[] = contract.environment;
     this.node.addValidation({
       validate: () => [
@@ -144,6 +156,11 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
           .map((name) => `${id}: ${name} is set but not declared in contracts/functions.ts`),
       ],
     });
+  }
+
+  /** POWERTOOLS_LOG_LEVEL (the stack sets every function's from its `logLevel` setting). */
+  setLogLevel(level: PowertoolsLogLevel): void {
+    this.function.addEnvironment('POWERTOOLS_LOG_LEVEL', level);
   }
 
   /** Sets a setting's value (no resource, so no grant). */

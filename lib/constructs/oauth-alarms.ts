@@ -1,10 +1,18 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { onCallAlarm } from './on-call-alarm.js';
+import { FUNCTIONS, METRICS, type RouteContract } from '../../contracts/index.js';
+import {
+  functionAlarms,
+  onCallAlarm,
+  routeAlarms,
+  serviceMetric,
+  type RouteAlarmOptions,
+} from './on-call-alarm.js';
 
 export interface OAuthAlarmsProps {
   readonly topic: sns.ITopic;
@@ -19,6 +27,10 @@ export interface OAuthAlarmsProps {
   readonly failureThreshold?: number;
   /** @default 15 minutes */
   readonly failureWindow?: Duration;
+  /** The HTTP API stage, for the routes' 5xx-rate and 4xx-spike alarms. */
+  readonly stage: apigwv2.IHttpStage;
+  /** Thresholds of the route alarms. @default routeAlarms' defaults */
+  readonly route?: RouteAlarmOptions;
 }
 
 /**
@@ -42,35 +54,44 @@ export class OAuthAlarms extends Construct {
     const threshold = props.failureThreshold ?? 5;
     const window = props.failureWindow ?? Duration.minutes(15);
 
-    const errors: [string, lambda.IFunction, string][] = [
-      [
-        'ConnectErrors',
-        props.connect,
-        'POST /connect fails with 5xx: no app user can start Smartcar Connect.',
-      ],
-      [
-        'CallbackErrors',
-        props.callback,
-        'Vehicle owners who finished Smartcar Connect get an API Gateway error page instead of the ' +
+    this.alarms.push(
+      ...functionAlarms(this, 'Connect', props.connect, action, {
+        impact: 'POST /connect fails with 5xx: no app user can start Smartcar Connect.',
+      }),
+      ...functionAlarms(this, 'Callback', props.callback, action, {
+        impact:
+          'Vehicle owners who finished Smartcar Connect get an API Gateway error page instead of the ' +
           'success or failure page, and their vehicles may be only partly linked (the callback is crash-safe ' +
           'and a new Connect repairs it).',
-      ],
-      [
-        'DisconnectErrors',
-        props.disconnect,
-        'DELETE /vehicles/{vehicleId} fails with 5xx: vehicles cannot be disconnected.',
-      ],
+      }),
+      ...functionAlarms(this, 'Disconnect', props.disconnect, action, {
+        impact: 'DELETE /vehicles/{vehicleId} fails with 5xx: vehicles cannot be disconnected.',
+      }),
+    );
+    const routes: [string, RouteContract][] = [
+      ['ConnectRoute', FUNCTIONS.oauthConnect.routes[0]],
+      ['CallbackRoute', FUNCTIONS.oauthCallback.routes[0]],
+      ['DisconnectRoute', FUNCTIONS.vehicleDisconnect.routes[0]],
     ];
-    for (const [alarmId, fn, impact] of errors) {
-      this.alarms.push(
-        onCallAlarm(this, alarmId, action, {
-          metric: fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-          threshold: 0,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-          alarmDescription: `The Lambda crashed or timed out. ${impact} Check its logs.`,
-        }),
-      );
+    for (const [name, route] of routes) {
+      this.alarms.push(...routeAlarms(this, name, props.stage, route, action, props.route));
     }
+    this.alarms.push(
+      onCallAlarm(this, 'CallbackSecretNotConfigured', action, {
+        metric: serviceMetric(
+          props.metricsNamespace,
+          props.callbackServiceName,
+          METRICS.secretNotConfigured,
+          period,
+        ),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        alarmDescription:
+          'A vehicle owner came back from Smartcar Connect but the Smartcar secret still holds the ' +
+          'placeholder: the callback answered 503 and no Connect can succeed until the real values are put.',
+        runbook: 'smartcar-secret-not-configured',
+      }),
+    );
 
     // Failed callbacks minus those refused for their state. The callback checks the state before anything
     // else, so anyone on the internet can produce invalid_state failures on this public route (scanners,
@@ -86,6 +107,7 @@ export class OAuthAlarms extends Construct {
       });
     this.alarms.push(
       onCallAlarm(this, 'ConnectFailures', action, {
+        runbook: 'connectfailures',
         metric: new cloudwatch.MathExpression({
           expression: 'FILL(failed, 0) - FILL(invalidState, 0)',
           usingMetrics: {

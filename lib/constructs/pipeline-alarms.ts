@@ -6,116 +6,153 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { onCallAlarm, type OnCallAlarmSpec } from './on-call-alarm.js';
+import { FUNCTIONS, METRICS } from '../../contracts/index.js';
+import {
+  deadLetterQueueAlarms,
+  functionAlarms,
+  onCallAlarm,
+  routeAlarms,
+  serviceMetric,
+  type RouteAlarmOptions,
+} from './on-call-alarm.js';
 
-/** Counted by the processor (service dimension only) for each message it quarantines. */
-export const EVENTS_QUARANTINED_METRIC = 'EventsQuarantined';
+/** Thresholds and periods of the pipeline's alarms; every one has a default. */
+export interface PipelineAlarmSettings {
+  /** Alarm when the oldest queued webhook is older than this. @default 10 minutes */
+  readonly maxMessageAge?: Duration;
+  /** Receiver p99 duration that pages; Smartcar's latency alert is 5 s (its timeout 15 s). @default 5 seconds */
+  readonly maxReceiverP99?: Duration;
+  /**
+   * Rejected signatures within 5 minutes that page. Smartcar always signs, so these are probes or, many at
+   * once, a management token in the secret that does not match the Dashboard. @default 5
+   */
+  readonly signatureFailureThreshold?: number;
+  /**
+   * Hours without a single queued webhook that page. A delivery outage (webhook disabled in the Dashboard, a
+   * wrong callback URI, Smartcar down) is silent otherwise. 0 = no such alarm: set it once vehicles are
+   * connected and deliver regularly (a stack without vehicles gets no webhooks). @default 0
+   */
+  readonly webhookSilenceHours?: number;
+  /** The webhook route's 5xx-rate and 4xx-spike alarms. */
+  readonly route?: RouteAlarmOptions;
+}
 
-export interface PipelineAlarmsProps {
+export interface PipelineAlarmsProps extends PipelineAlarmSettings {
   readonly topic: sns.ITopic;
   readonly stage: apigwv2.IHttpStage;
+  readonly metricsNamespace: string;
   readonly receiver: lambda.IFunction;
   readonly processor: lambda.IFunction;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
-  /** Namespace and service of the processor's EMF metrics (the quarantine alarm). */
-  readonly metricsNamespace: string;
-  readonly processorServiceName: string;
-  /** Alarm when the oldest queued webhook is older than this. @default 10 minutes */
-  readonly maxMessageAge?: Duration;
 }
 
 const PERIOD = Duration.minutes(5);
 
-/**
- * The minimum on-call alarms of the webhook pipeline, each notifying the on-call topic when it fires and
- * when it recovers. Missing data (no traffic) is healthy. Dashboards come later.
- */
+/** The on-call alarms of the webhook pipeline (RUNBOOK.md has a section for each). */
 export class PipelineAlarms extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
-  private readonly action: actions.SnsAction;
 
   constructor(scope: Construct, id: string, props: PipelineAlarmsProps) {
     super(scope, id);
-    this.action = new actions.SnsAction(props.topic);
+    const action = new actions.SnsAction(props.topic);
     const maxAge = props.maxMessageAge ?? Duration.minutes(10);
+    const maxP99 = props.maxReceiverP99 ?? Duration.seconds(5);
+    const signatureThreshold = props.signatureFailureThreshold ?? 5;
+    const silenceHours = props.webhookSilenceHours ?? 0;
+    const receiverMetric = (name: string, period: Duration = PERIOD) =>
+      serviceMetric(props.metricsNamespace, FUNCTIONS.receiver.serviceName, name, period);
 
-    this.add('DeadLetterQueueNotEmpty', {
-      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: PERIOD,
-        statistic: cloudwatch.Stats.MAXIMUM,
+    this.alarms.push(
+      ...deadLetterQueueAlarms(this, 'WebhookDeadLetterQueue', props.deadLetterQueue, action, {
+        notEmpty:
+          'Webhook events failed processing 5 times and wait in the DLQ (kept 14 days). Check the processor ' +
+          'logs, fix the cause, then `npm run redrive`.',
       }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      alarmDescription:
-        'Webhook events failed processing 5 times and wait in the DLQ (kept 14 days). Check the processor ' +
-        'logs, fix the cause, then redrive the DLQ to the webhook queue.',
-    });
-
-    this.add('ReceiverErrors', {
-      metric: props.receiver.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      alarmDescription:
-        'The webhook receiver Lambda failed (crash or timeout): Smartcar gets a 5xx and retries only 3 times ' +
-        'within 3 minutes before dropping the event.',
-    });
-
-    this.add('Api5xx', {
-      metric: props.stage.metricServerError({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      alarmDescription:
-        'The HTTP API answered 5xx on some route (see the routeKey in the access logs): receiver error or ' +
-        'SQS unavailable (Smartcar retries a webhook only 3 times before dropping it), integration failure, ' +
-        'or a 5xx from a read, connect or disconnect Lambda (e.g. 502 when Smartcar refused a disconnect).',
-    });
-
-    this.add('ProcessorErrors', {
-      metric: props.processor.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      alarmDescription:
-        'The webhook processor Lambda failed a whole invocation (crash, timeout or bad configuration), ' +
-        'so the batch returns to the queue. Per-record failures show up in the DLQ alarm instead.',
-    });
-
-    this.add('EventsQuarantined', {
-      metric: new cloudwatch.Metric({
-        namespace: props.metricsNamespace,
-        metricName: EVENTS_QUARANTINED_METRIC,
-        // Exactly the dimension set the processor writes this total with (the per-event-type counts carry
-        // another dimension and are a different CloudWatch metric).
-        dimensionsMap: { service: props.processorServiceName },
-        statistic: cloudwatch.Stats.SUM,
-        period: PERIOD,
+      ...functionAlarms(this, 'Receiver', props.receiver, action, {
+        impact: 'Smartcar gets a 5xx and retries only 3 times within 3 minutes before dropping the event.',
       }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      alarmDescription:
-        'The processor quarantined webhook bodies it can never store (not JSON, no vehicle id, a number or ' +
-        'nesting DynamoDB cannot hold, too many vehicles). They were acknowledged, not retried: Query the ' +
-        'vehicle-state table for pk = QUARANTINE (raw body and reason, kept 14 days), fix the cause, replay.',
-    });
-
-    this.add('QueueBacklogAge', {
-      metric: props.queue.metricApproximateAgeOfOldestMessage({
-        period: PERIOD,
-        statistic: cloudwatch.Stats.MAXIMUM,
+      ...functionAlarms(this, 'Processor', props.processor, action, {
+        impact:
+          'The whole batch returns to the queue (per-record failures show up in the DLQ alarm instead).',
       }),
-      threshold: maxAge.toSeconds(),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      // Two periods: a short burst that the bounded processor concurrency drains quickly is not a page.
-      evaluationPeriods: 2,
-      alarmDescription:
-        `The oldest webhook in the queue is older than ${maxAge.toMinutes()} minutes: vehicle state is ` +
-        'stale. The processor is failing, throttled, or its maximum concurrency is too low for the load.',
-    });
-  }
+      ...routeAlarms(this, 'Webhook', props.stage, FUNCTIONS.receiver.routes[0], action, props.route),
+    );
 
-  private add(id: string, spec: OnCallAlarmSpec): cloudwatch.Alarm {
-    const alarm = onCallAlarm(this, id, this.action, spec);
-    this.alarms.push(alarm);
-    return alarm;
+    this.alarms.push(
+      onCallAlarm(this, 'WebhookQueueAge', action, {
+        metric: props.queue.metricApproximateAgeOfOldestMessage({
+          period: PERIOD,
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: maxAge.toSeconds(),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        // Two periods: a short burst that the bounded processor concurrency drains quickly is not a page.
+        evaluationPeriods: 2,
+        alarmDescription:
+          `The oldest webhook in the queue is older than ${maxAge.toMinutes()} minutes: vehicle state is ` +
+          'stale. The processor is failing, throttled, or its maximum concurrency is too low for the load.',
+      }),
+      onCallAlarm(this, 'ReceiverLatency', action, {
+        metric: props.receiver.metricDuration({ period: PERIOD, statistic: cloudwatch.Stats.p(99) }),
+        threshold: maxP99.toMilliseconds(),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        // Three periods in a row: one slow cold start is no page, a sustained slowdown is.
+        evaluationPeriods: 3,
+        alarmDescription:
+          `The receiver's p99 duration is over ${maxP99.toSeconds()} s (Smartcar gives up after 15 s): SQS or ` +
+          'Secrets Manager slow, or cold starts piling up.',
+      }),
+      onCallAlarm(this, 'SignatureFailures', action, {
+        metric: receiverMetric(METRICS.signatureFailures),
+        threshold: signatureThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarmDescription:
+          `${signatureThreshold} or more webhooks with a missing or wrong SC-Signature within 5 minutes. A ` +
+          'management token in the secret that does not match the Smartcar Dashboard shows up here first (a ' +
+          'VERIFY that passes does not prove the token is right); otherwise someone is probing the endpoint.',
+      }),
+      onCallAlarm(this, 'EventsQuarantined', action, {
+        // The service-only total (the per-event-type counts carry another dimension: another metric).
+        metric: serviceMetric(
+          props.metricsNamespace,
+          FUNCTIONS.processor.serviceName,
+          METRICS.eventsQuarantined,
+          PERIOD,
+        ),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        alarmDescription:
+          'The processor quarantined webhook bodies it can never store (not JSON, no vehicle id, a number or ' +
+          'nesting DynamoDB cannot hold, too many vehicles). They were acknowledged, not retried: Query the ' +
+          'vehicle-state table for pk = QUARANTINE (raw body and reason, kept 14 days), fix the cause, replay.',
+      }),
+      onCallAlarm(this, 'SmartcarSecretNotConfigured', action, {
+        metric: receiverMetric(METRICS.secretNotConfigured),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        alarmDescription:
+          'The receiver refused a webhook because the Smartcar secret still holds the placeholder: every ' +
+          'delivery and VERIFY is answered 503 until the real values are put.',
+        runbook: 'smartcar-secret-not-configured',
+      }),
+    );
+
+    if (silenceHours > 0) {
+      this.alarms.push(
+        onCallAlarm(this, 'WebhooksSilent', action, {
+          metric: receiverMetric(METRICS.webhooksQueued, Duration.hours(1)),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: silenceHours,
+          // No datapoint at all is exactly the outage this alarm is for.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          alarmDescription:
+            `No webhook was queued for ${silenceHours} hours although vehicles are connected: deliveries ` +
+            'stopped (webhook disabled or its callback URI changed in the Smartcar Dashboard, every delivery ' +
+            'refused, or Smartcar itself).',
+        }),
+      );
+    }
   }
 }

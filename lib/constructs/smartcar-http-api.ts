@@ -31,7 +31,19 @@ export interface ApiThrottle {
 }
 
 export interface SmartcarHttpApiProps {
+  /** Every route's default throttling (the IAM routes and the OAuth callback). */
   readonly throttle: ApiThrottle;
+  /**
+   * The public webhook route's own throttling, so junk on the other routes cannot use its budget (and the
+   * other way round). Sizing for a 100k-vehicle fleet: Smartcar sends one delivery per vehicle and change
+   * of a subscribed signal; at one change per vehicle every 5 minutes (busy daytime, signals batched per
+   * poll) that is 100,000 / 300 s ≈ 333 requests/s, and a fleet-wide burst (every vehicle reporting in the
+   * same minute, e.g. after a Smartcar incident) is 100,000 / 60 s ≈ 1,700/s for a minute. 1,000/s
+   * steady with a burst of 2,000 covers the first three times over and absorbs the second (what is throttled
+   * gets a 429 and Smartcar's retries at 25, 50 and 100 s spread it out); the account's API Gateway quota
+   * is 10,000/s per region. @default the same as `throttle`
+   */
+  readonly webhookThrottle?: ApiThrottle;
   /** @default one month */
   readonly accessLogRetention?: logs.RetentionDays;
 }
@@ -102,9 +114,22 @@ export class SmartcarHttpApi extends Construct {
       // API Gateway quota shared with other APIs. The limits must stay well above the fleet's real
       // webhook rate: Smartcar retries a 429 only three times within three minutes and then drops the event.
       throttle: { rateLimit: props.throttle.rateLimit, burstLimit: props.throttle.burstLimit },
+      // Per-route 4xx/5xx/Count/Latency metrics: the route alarms and the dashboard are per route.
+      detailedMetricsEnabled: true,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
         format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
+    });
+    const webhook = props.webhookThrottle ?? props.throttle;
+    // Route settings are keyed by route key; the route itself is added by its feature (see addFunctionRoutes).
+    // CfnStage types them as `any` and passes them through unchanged, so they are written in CloudFormation's
+    // own casing.
+    (this.stage.node.defaultChild as apigwv2.CfnStage).addPropertyOverride('RouteSettings', {
+      [`POST ${WEBHOOK_PATH}`]: {
+        ThrottlingRateLimit: webhook.rateLimit,
+        ThrottlingBurstLimit: webhook.burstLimit,
+        DetailedMetricsEnabled: true,
       },
     });
   }
@@ -139,6 +164,8 @@ export class SmartcarHttpApi extends Construct {
         Validations.of(httpRoute).acknowledge({ id: 'AwsSolutions-APIG4', reason: publicReason });
       }
       this.routes.set(key, httpRoute);
+      // CloudFormation refuses route settings for a route that does not exist yet.
+      if (key === `POST ${WEBHOOK_PATH}`) this.stage.node.addDependency(httpRoute);
       return httpRoute;
     });
   }

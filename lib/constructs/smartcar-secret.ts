@@ -1,17 +1,21 @@
-import { Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+// Placeholder written at creation; the operator replaces it with `aws secretsmanager put-secret-value`. The
+// Lambdas refuse it (fail closed), so it is the same constant on both sides.
+import { SECRET_PLACEHOLDER } from '../../lambdas/smartcar/secret-placeholder.js';
+
+export { SECRET_PLACEHOLDER };
 
 export interface SmartcarSecretProps {
   /** Use this existing secret (complete ARN, with the 6-character suffix) instead of creating one. */
   readonly existingSecretArn?: string;
   /** Use this existing secret (by name) instead of creating one. Mutually exclusive with the ARN. */
   readonly existingSecretName?: string;
+  /** Of a created secret: RETAIN keeps the credentials after the stack is gone. @default RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
 }
-
-/** Placeholder written at creation; the operator replaces it with `aws secretsmanager put-secret-value`. */
-export const SECRET_PLACEHOLDER = 'REPLACE_ME';
 
 /**
  * The Smartcar application's credentials: one Secrets Manager secret holding the JSON
@@ -67,6 +71,7 @@ export class SmartcarSecret extends Construct {
           excludePunctuation: true,
           passwordLength: 16,
         },
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
         // Encrypted with the AWS-managed aws/secretsmanager key (default): readers then need only
         // secretsmanager:GetSecretValue and no KMS permission, and the key policy cannot be misconfigured.
       });

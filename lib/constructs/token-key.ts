@@ -1,4 +1,4 @@
-import { Lazy, Stack } from 'aws-cdk-lib';
+import { Lazy, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
@@ -9,6 +9,8 @@ export interface TokenKeyProps {
   /** Alias without the `alias/` prefix, e.g. `Smartcar-dev/tokens`. */
   readonly alias: string;
   readonly description: string;
+  /** @default RETAIN (see retainedKey) */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**

@@ -6,7 +6,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ScheduleCadence } from '../schedule-expression.js';
-import { onCallAlarm } from './on-call-alarm.js';
+import { functionAlarms, onCallAlarm } from './on-call-alarm.js';
 
 export interface TokenRefreshAlarmsProps {
   readonly topic: sns.ITopic;
@@ -67,7 +67,7 @@ export class TokenRefreshAlarms extends Construct {
       });
 
     this.alarms.push(
-      onCallAlarm(this, 'Failures', action, {
+      onCallAlarm(this, 'TokenRefreshFailures', action, {
         metric: jobMetric(TOKEN_REFRESH_FAILED_METRIC, runPeriod),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -83,7 +83,7 @@ export class TokenRefreshAlarms extends Construct {
     );
 
     this.alarms.push(
-      onCallAlarm(this, 'NeedsReauth', action, {
+      onCallAlarm(this, 'TokenRefreshNeedsReauth', action, {
         metric: jobMetric(TOKEN_REFRESH_NEEDS_REAUTH_METRIC, hourOrRun),
         // Not > 0: an owner revoking access in their Smartcar account is normal use and is shown to the
         // app as the vehicle's NEEDS_REAUTH status. Many at once point at the application itself.
@@ -142,22 +142,19 @@ export class TokenRefreshAlarms extends Construct {
       }),
     );
 
-    // Any crash or timeout of a run.
-    const crashes = {
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    };
-    const crashed =
-      'The token-refresh Lambda crashed or timed out: that run refreshed only part of the due grants (the ' +
-      'rest is retried by the next run, Lambda does not retry it). Check its logs; the failure record is ' +
-      'in the TokenRefreshDeadLetterQueueUrl queue.';
-    const errors = props.handler.metricErrors({ period: runPeriod, statistic: cloudwatch.Stats.SUM });
+    // Any crash or timeout of a run; throttled runs (its reserved concurrency of 1 is taken by an operator's
+    // invocation) too.
     this.alarms.push(
-      onCallAlarm(this, 'Errors', action, { metric: errors, ...crashes, alarmDescription: crashed }),
+      ...functionAlarms(this, 'TokenRefresh', props.handler, action, {
+        period: runPeriod,
+        impact:
+          'That run refreshed only part of the due grants (the rest is retried by the next run, Lambda does ' +
+          'not retry it). The failure record is in the TokenRefreshDeadLetterQueueUrl queue.',
+      }),
     );
 
     this.alarms.push(
-      onCallAlarm(this, 'NotRunning', action, {
+      onCallAlarm(this, 'TokenRefreshNotRunning', action, {
         metric: props.handler.metricInvocations({ period: silence, statistic: cloudwatch.Stats.SUM }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -8,6 +8,8 @@ export interface WebhookQueueProps {
   readonly consumerTimeout: Duration;
   /** Receives before a message is moved to the DLQ. @default 5 */
   readonly maxReceiveCount?: number;
+  /** Both queues' removal policy (RETAIN in prod keeps undelivered events). @default DESTROY */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** How long a failed message waits in the DLQ for someone to look at it and redrive it. */
@@ -39,6 +41,7 @@ export class WebhookQueue extends Construct {
       // The processor remembers event ids for the same 14 days (DEDUPE_TTL_SECONDS), so a redrive of an
       // already-applied event is recognised as a duplicate.
       retentionPeriod: DLQ_RETENTION,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
     });
 
     this.queue = new sqs.Queue(this, 'Queue', {
@@ -49,6 +52,7 @@ export class WebhookQueue extends Construct {
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
       // Four days (the SQS default, stated explicitly because the DLQ retention depends on it).
       retentionPeriod: Duration.days(4),
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
       deadLetterQueue: {
         queue: this.deadLetterQueue,
         // Five attempts ride out transient DynamoDB/KMS throttling, yet a poison message reaches the DLQ

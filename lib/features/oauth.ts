@@ -160,6 +160,7 @@ export class OAuth extends Construct {
       topic: props.alarmTopic,
       metricsNamespace: props.metricsNamespace,
       callbackServiceName: FUNCTIONS.oauthCallback.serviceName,
+      stage: api.stage,
       connect: this.connect.function,
       callback: this.callback.function,
       disconnect: this.disconnect.function,

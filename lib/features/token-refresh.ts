@@ -1,9 +1,11 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, FUNCTIONS } from '../../contracts/index.js';
 import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
+import { deadLetterQueueAlarms } from '../constructs/on-call-alarm.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import type { TokenKey } from '../constructs/token-key.js';
@@ -115,5 +117,20 @@ export class TokenRefresh extends Construct {
       schedule: cadence,
       recoveryDeadLetterQueue: this.recoveryQueue.deadLetterQueue,
     });
+    // Failed or dropped runs; not redriven (see ScheduledJob), but a failure record nobody reads is a failure
+    // nobody fixes, and one that is about to expire is lost evidence.
+    this.alarms.alarms.push(
+      ...deadLetterQueueAlarms(
+        this.alarms,
+        'TokenRefreshDeadLetterQueue',
+        this.schedule.deadLetterQueue,
+        new actions.SnsAction(props.alarmTopic),
+        {
+          notEmpty:
+            'A token refresh run failed or was dropped; its failure record (the error, or why the event ' +
+            'expired) waits in the TokenRefreshDeadLetterQueueUrl queue.',
+        },
+      ),
+    );
   }
 }

@@ -7,7 +7,12 @@ import { Construct } from 'constructs';
 import { FUNCTIONS, TABLES } from '../../contracts/index.js';
 import { EncryptedTable, tableSchemaProps } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
-import { onCallAlarm } from '../constructs/on-call-alarm.js';
+import {
+  functionAlarms,
+  onCallAlarm,
+  routeAlarms,
+  type RouteAlarmOptions,
+} from '../constructs/on-call-alarm.js';
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import type { TokenKey } from '../constructs/token-key.js';
@@ -35,6 +40,10 @@ export interface VehicleCommandsProps {
    * @default 3
    */
   readonly unknownOutcomeThreshold?: number;
+  /** What happens to the audit table when the stack is deleted or it is replaced. @default RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Thresholds of the command routes' 5xx-rate and 4xx-spike alarms. @default routeAlarms' defaults */
+  readonly routeAlarms?: RouteAlarmOptions;
 }
 
 /**
@@ -45,6 +54,7 @@ export interface VehicleCommandsProps {
 export class VehicleCommands extends Construct {
   readonly auditTable: EncryptedTable;
   readonly handler: NodeLambda<'vehicleCommand'>;
+  readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: VehicleCommandsProps) {
     super(scope, id);
@@ -52,10 +62,10 @@ export class VehicleCommands extends Construct {
     this.auditTable = new EncryptedTable(this, 'CommandAuditTable', {
       ...tableSchemaProps(TABLES.commandAudit),
       encryptionKey: props.dataKey,
-      // RETAIN + deletion protection: the record of who opened which car when must outlive a stack
-      // deletion or replacement; TTL (commandAuditDays) is what removes items.
-      removalPolicy: RemovalPolicy.RETAIN,
-      deletionProtection: true,
+      // RETAIN + deletion protection (prod): the record of who opened which car when must outlive a stack
+      // deletion or replacement; TTL (commandAuditDays) is what removes items. A dev stack cleans up.
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      deletionProtection: (props.removalPolicy ?? RemovalPolicy.RETAIN) === RemovalPolicy.RETAIN,
     });
 
     this.handler = new NodeLambda(this, 'VehicleCommand', {
@@ -99,14 +109,17 @@ export class VehicleCommands extends Construct {
     ]);
 
     const action = new actions.SnsAction(props.alarmTopic);
-    onCallAlarm(this, 'CommandErrorsAlarm', action, {
-      alarmDescription:
-        'The vehicle command Lambda crashed or timed out: a command may be left PENDING (read as UNKNOWN)',
-      metric: fn.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    onCallAlarm(this, 'UnknownOutcomesAlarm', action, {
+    this.alarms.push(
+      ...functionAlarms(this, 'VehicleCommand', fn.function, action, {
+        impact: 'a command may be left PENDING (it reads as UNKNOWN); never re-send it blindly.',
+      }),
+    );
+    const [send, history] = FUNCTIONS.vehicleCommand.routes;
+    this.alarms.push(
+      ...routeAlarms(this, 'CommandRoute', props.api.stage, send, action, props.routeAlarms),
+      ...routeAlarms(this, 'CommandHistoryRoute', props.api.stage, history, action, props.routeAlarms),
+    );
+    const unknown = onCallAlarm(this, 'CommandOutcomesUnknown', action, {
       alarmDescription:
         'Vehicle commands with an UNKNOWN outcome (Smartcar timeouts, 5xx, lost connections): check Smartcar ' +
         'status; never re-send them blindly, look at the vehicle state first',
@@ -121,5 +134,6 @@ export class VehicleCommands extends Construct {
       threshold: props.unknownOutcomeThreshold ?? 3,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     });
+    this.alarms.push(unknown);
   }
 }

@@ -1,11 +1,12 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { FUNCTIONS } from '../../contracts/index.js';
-import { READ_WRITE_ITEM_ACTIONS, type EncryptedTable } from '../constructs/encrypted-table.js';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
-import { PipelineAlarms } from '../constructs/pipeline-alarms.js';
+import { PipelineAlarms, type PipelineAlarmSettings } from '../constructs/pipeline-alarms.js';
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import { DLQ_RETENTION, WebhookQueue } from '../constructs/webhook-queue.js';
@@ -33,6 +34,18 @@ export interface WebhookPipelineProps {
   readonly testEvents: 'separate' | 'skip';
   readonly maxBodyBytes: number;
   readonly processorMaxConcurrency: number;
+  /** Thresholds and periods of the pipeline's alarms. @default PipelineAlarms' defaults */
+  readonly alarmSettings?: PipelineAlarmSettings;
+  /**
+   * RETAIN (prod) or DESTROY (dev) for the queues: a retained queue keeps undelivered events (and the DLQ
+   * the ones waiting for a redrive) when the stack is deleted or the queue replaced. @default DESTROY
+   */
+  readonly queueRemovalPolicy?: RemovalPolicy;
+  /**
+   * Principals (ARN patterns, e.g. an operator role) that may send to the webhook queue besides the receiver:
+   * `npm run redrive` on AWS (an SQS message move task sends as its caller). @default none
+   */
+  readonly queueSenderArns?: readonly string[];
 }
 
 /**
@@ -52,7 +65,10 @@ export class WebhookPipeline extends Construct {
     super(scope, id);
     const common = { metricsNamespace: props.metricsNamespace };
 
-    this.queue = new WebhookQueue(this, 'WebhookQueue', { consumerTimeout: PROCESSOR_TIMEOUT });
+    this.queue = new WebhookQueue(this, 'WebhookQueue', {
+      consumerTimeout: PROCESSOR_TIMEOUT,
+      removalPolicy: props.queueRemovalPolicy,
+    });
 
     this.receiver = new NodeLambda(this, 'WebhookReceiver', {
       ...common,
@@ -60,6 +76,20 @@ export class WebhookPipeline extends Construct {
       entry: props.entries?.receiver,
     });
     this.receiver.bindQueue('QUEUE_URL', this.queue);
+    // Only the receiver puts events on the queue: a forged event from anyone else in the account would be
+    // applied as if Smartcar had signed it (the processor trusts the queue).
+    this.queue.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheReceiverSends',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queue.queueArn],
+        conditions: {
+          ArnNotLike: { 'aws:PrincipalArn': [this.receiver.role.roleArn, ...(props.queueSenderArns ?? [])] },
+        },
+      }),
+    );
     this.receiver.bindSecret('SMARTCAR_SECRET_ID', props.secret);
     this.receiver.setEnvironment('MAX_BODY_BYTES', String(props.maxBodyBytes));
     props.api.addFunctionRoutes(
@@ -78,7 +108,13 @@ export class WebhookPipeline extends Construct {
       function: 'processor',
       entry: props.entries?.processor,
     });
-    this.processor.bindTable('VEHICLE_TABLE_NAME', props.vehicleTable, READ_WRITE_ITEM_ACTIONS);
+    // GetItem (consistent) of a vehicle's state item, PutItem of it on a version condition (and of raw events
+    // and quarantined bodies), UpdateItem of the profile: it never deletes, queries or batch-writes.
+    this.processor.bindTable('VEHICLE_TABLE_NAME', props.vehicleTable, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
     this.processor.setEnvironment('TEST_EVENTS', props.testEvents);
     // Keep RESOLVED tombstones as long as the DLQ keeps messages, so a redriven older ERROR cannot reopen one.
     this.processor.setEnvironment('DEDUPE_TTL_SECONDS', String(DLQ_RETENTION.toSeconds()));
@@ -101,14 +137,14 @@ export class WebhookPipeline extends Construct {
     );
 
     this.alarms = new PipelineAlarms(this, 'Alarms', {
+      ...props.alarmSettings,
       topic: props.alarmTopic,
+      metricsNamespace: props.metricsNamespace,
       stage: props.api.stage,
       receiver: this.receiver.function,
       processor: this.processor.function,
       queue: this.queue.queue,
       deadLetterQueue: this.queue.deadLetterQueue,
-      metricsNamespace: props.metricsNamespace,
-      processorServiceName: FUNCTIONS.processor.serviceName,
     });
   }
 }

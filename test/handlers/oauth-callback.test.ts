@@ -66,6 +66,7 @@ function handlerWith(overrides: Partial<CallbackDeps> = {}): HttpHandler {
   return createCallbackHandler({
     states: dynamoOAuthStateStore(documentClient, 'states'),
     smartcar: gateway,
+    secret,
     tokens: dynamoTokenStore({
       client: documentClient,
       tableName: 'tokens',

@@ -173,11 +173,62 @@ describe('webhook receiver handler', () => {
     expect(output).not.toContain('48.8566');
   });
 
+  it('carries the delivery id to the processor as a message attribute and logs both correlation ids', async () => {
+    const body = JSON.stringify({ ...JSON.parse(stateBody), meta: { deliveryId: 'dlv-7' } });
+    expect((await invoke(signedEvent(body))).statusCode).toBe(200);
+    const attributes = sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageAttributes;
+    expect(attributes?.deliveryId).toEqual({ DataType: 'String', StringValue: 'dlv-7' });
+    const queued = logs.find((line) => line.includes('Webhook queued')) ?? '';
+    expect(JSON.parse(queued)).toMatchObject({ eventId: 'evt-1', deliveryId: 'dlv-7' });
+  });
+
+  it('counts a rejected signature in the metric the signature-failure alarm watches', async () => {
+    await invoke(signedEvent(stateBody, 'a-rotated-token'));
+    const emf = logs.filter((line) => line.includes('"_aws"')).join('');
+    expect(emf).toContain('"WebhookSignatureFailures"');
+    expect(emf).toContain('"invalid_signature"');
+  });
+
   it('logs nothing from the body when the signature is wrong', async () => {
     await invoke(signedEvent(stateBody, 'wrong'));
     const output = logs.join('');
     expect(output).toContain('invalid_signature');
     expect(output).not.toContain('evt-1');
     expect(output).not.toContain('veh-1');
+  });
+});
+
+describe("webhook receiver with the stack's placeholder secret", () => {
+  const placeholder = JSON.stringify({
+    clientId: 'REPLACE_ME',
+    clientSecret: 'REPLACE_ME',
+    managementToken: 'REPLACE_ME',
+    placeholderNonce: 'x',
+  });
+  let fresh: HttpHandler;
+
+  beforeEach(async () => {
+    secrets.reset();
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: placeholder, Name: 'smartcar/app' });
+    vi.resetModules();
+    ({ handler: fresh } = (await import('../../lambdas/webhook-receiver/handler.js')) as {
+      handler: HttpHandler;
+    });
+  });
+
+  it('answers VERIFY with 503 and signs nothing with the public placeholder', async () => {
+    const result = await fresh(request('{"eventType":"VERIFY","data":{"challenge":"hello"}}'), {} as Context);
+    expect(result.statusCode).toBe(503);
+    expect(parse(result).error).toBe('not_configured');
+    expect(result.body).not.toContain(hmacHex('REPLACE_ME', 'hello'));
+  });
+
+  it('refuses an event signed with the placeholder, queues nothing and counts the unset secret', async () => {
+    const result = await fresh(signedEvent(stateBody, 'REPLACE_ME'), {} as Context);
+    expect(result.statusCode).toBe(503);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    const output = logs.join('');
+    expect(output).toContain('"SmartcarSecretNotConfigured"');
+    expect(output).toContain('managementToken');
   });
 });

@@ -32,6 +32,12 @@ describe('parseSettings (CDK context validation)', () => {
       accessWarmWindowMinutes: 0,
       refreshConcurrency: 10,
       commandAuditDays: 90,
+      owner: 'unowned',
+      logLevel: 'INFO',
+      webhookRateLimit: 1000,
+      webhookBurstLimit: 2000,
+      webhookSilenceHours: 0,
+      queueSenderArns: [],
     });
   });
 

@@ -66,13 +66,12 @@ describe('OAuth data', () => {
     expect(p.TimeToLiveSpecification).toBeUndefined();
   });
 
-  it('keeps the token table and the token key when the stack is deleted or the table replaced', () => {
+  it('lets a dev stack delete the token table and key (prod retains them: operations.test.ts)', () => {
     const [, t] = tokenTable();
-    expect(t.DeletionPolicy).toBe('Retain');
-    expect(t.UpdateReplacePolicy).toBe('Retain');
-    expect(props(t).DeletionProtectionEnabled).toBe(true);
+    expect(t.DeletionPolicy).toBe('Delete');
+    expect(props(t).DeletionProtectionEnabled).toBe(false);
     const key = resources[tokenKeyId()] as CfnResource;
-    expect(key.DeletionPolicy).toBe('Retain');
+    expect(key.DeletionPolicy).toBe('Delete');
     expect(props(key).EnableKeyRotation).toBe(true);
     expect(props(key).PendingWindowInDays).toBe(30);
   });

@@ -76,14 +76,13 @@ describe('encryption at rest and in transit', () => {
     expect(props(key).EnableKeyRotation).toBe(true);
   });
 
-  it('keeps the vehicle-state table and its key when the stack is deleted or the table replaced', () => {
+  it('lets a dev stack delete the vehicle-state table and its key (prod retains them: operations.test.ts)', () => {
     const [, t] = stateTable();
-    expect(t.DeletionPolicy).toBe('Retain');
-    expect(t.UpdateReplacePolicy).toBe('Retain');
-    expect(props(t).DeletionProtectionEnabled).toBe(true);
+    expect(t.DeletionPolicy).toBe('Delete');
+    expect(props(t).DeletionProtectionEnabled).toBe(false);
     const key =
       resources[refOf((props(t).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId) as string];
-    expect(key?.DeletionPolicy).toBe('Retain');
+    expect(key?.DeletionPolicy).toBe('Delete');
   });
 
   it('keys the state table on pk/sk (strings)', () => {
@@ -139,7 +138,7 @@ describe('operations', () => {
         list(props(a).Dimensions as { Value: unknown }[]).some((d) => refOf(d.Value) === dimensionRef),
     )[1];
 
-  it('alarms the encrypted on-call topic when the DLQ has a message, on errors, 5xx and queue age', () => {
+  it('alarms the encrypted on-call topic when the DLQ has a message, on errors and queue age', () => {
     const [topicId, topic] = only('AWS::SNS::Topic');
     expect(refOf(props(topic).KmsMasterKeyId)).toBeDefined();
     const alarms = [
@@ -147,7 +146,6 @@ describe('operations', () => {
       alarmOn('Errors', receiver()[0]),
       alarmOn('Errors', processor()[0]),
       alarmOn('ApproximateAgeOfOldestMessage', queues().main[0]),
-      alarmOn('5xx', only('AWS::ApiGatewayV2::Api')[0]),
       alarmOn('Errors', oauthConnect()[0]),
       alarmOn('Errors', oauthCallback()[0]),
       alarmOn('Errors', vehicleDisconnect()[0]),

@@ -97,7 +97,22 @@ export const vehicleCommand = () => fn('Vehicle commands');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
-/** Every identity-policy statement attached to the function's role (inline or AWS::IAM::Policy). */
+/** X-Ray active tracing's write-only statement (its actions support no resource but "*"): checked on its own. */
+export function isTracingStatement(statement: Statement): boolean {
+  return (
+    statement.Effect === 'Allow' &&
+    statement.Resource === '*' &&
+    isDeepStrictEqual([...list(statement.Action)].sort(), [
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ])
+  );
+}
+
+/**
+ * Every identity-policy statement attached to the function's role (inline or AWS::IAM::Policy), except the
+ * tracing statement (isTracingStatement).
+ */
 export function statementsOf([, lambdaFn]: [string, CfnResource]): Statement[] {
   const roleId = refOf(props(lambdaFn).Role);
   expect(roleId).toBeDefined();
@@ -107,7 +122,9 @@ export function statementsOf([, lambdaFn]: [string, CfnResource]): Statement[] {
   const attached = ofType('AWS::IAM::Policy')
     .filter(([, p]) => list(props(p).Roles).some((r) => refOf(r) === roleId))
     .map(([, p]) => props(p).PolicyDocument as { Statement: Statement[] });
-  return [...inline.map((p) => p.PolicyDocument), ...attached].flatMap((doc) => doc.Statement);
+  return [...inline.map((p) => p.PolicyDocument), ...attached]
+    .flatMap((doc) => doc.Statement)
+    .filter((statement) => !isTracingStatement(statement));
 }
 
 /** Every statement of every identity policy in the stack, with the roles it is attached to. */
@@ -123,7 +140,7 @@ export function identityStatements(): { roles: string[]; statement: Statement }[
       p.PolicyDocument.Statement.map((statement) => ({ roles: [roleId], statement })),
     ),
   );
-  return [...attached, ...inline];
+  return [...attached, ...inline].filter(({ statement }) => !isTracingStatement(statement));
 }
 
 /** A policy value as text: `<LogicalId>` for Ref/GetAtt, Fn::Join flattened. */

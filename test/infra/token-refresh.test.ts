@@ -206,7 +206,7 @@ describe('token refresh', () => {
     });
     const byMetric = Object.fromEntries(refreshAlarms.map(([, a]) => [props(a).MetricName, props(a)]));
     expect(Object.keys(byMetric).sort()).toEqual(
-      ['Errors', 'Invocations', 'TokenRefreshFailed', 'TokenRefreshNeedsReauth'].sort(),
+      ['Errors', 'Invocations', 'Throttles', 'TokenRefreshFailed', 'TokenRefreshNeedsReauth'].sort(),
     );
     // Powertools' default dimension set: exactly `service` = the job's POWERTOOLS_SERVICE_NAME.
     const service = [{ Name: 'service', Value: envOf(tokenRefresh()[1]).POWERTOOLS_SERVICE_NAME }];
@@ -231,12 +231,14 @@ describe('token refresh', () => {
       Threshold: 10,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
-    expect(byMetric.Errors).toMatchObject({
-      Namespace: 'AWS/Lambda',
-      Period: 900,
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-    });
+    for (const metric of ['Errors', 'Throttles']) {
+      expect(byMetric[metric]).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        Period: 900,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
     // No invocation in an hour (4 scheduled runs) is the failure itself: missing data breaches.
     expect(byMetric.Invocations).toMatchObject({
       Namespace: 'AWS/Lambda',

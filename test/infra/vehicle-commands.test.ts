@@ -88,14 +88,15 @@ describe('vehicle commands', () => {
     });
   });
 
-  it('keeps the audit table with a TTL, encrypted with the data key, point-in-time recoverable and retained', () => {
+  it('keeps the audit table with a TTL, encrypted with the data key and point-in-time recoverable (retained in prod: operations.test.ts)', () => {
     const [, t] = auditTable();
     expect(props(t).KeySchema).toEqual([
       { AttributeName: 'vehicleId', KeyType: 'HASH' },
       { AttributeName: 'sk', KeyType: 'RANGE' },
     ]);
     expect(props(t).TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
-    expect(t.DeletionPolicy).toBe('Retain');
+    // This stack is stage dev, which may destroy its data; prod retains it (test/infra/operations.test.ts).
+    expect(t.DeletionPolicy).toBe('Delete');
     expect(props(t).PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     expect(refOf((props(t).SSESpecification as { KMSMasterKeyId: unknown }).KMSMasterKeyId)).toBe(
       dataKeyId(),

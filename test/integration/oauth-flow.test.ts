@@ -112,6 +112,7 @@ beforeAll(async () => {
   callbackHandler = createCallbackHandler({
     states,
     smartcar: gateway,
+    secret,
     tokens,
     links,
     successUrl: SUCCESS_URL,

@@ -2,7 +2,9 @@ import { request as httpRequest } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyHandlerV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  allowedHosts,
   fromHandlerResult,
+  refuseUnsafeRequest,
   isTextContentType,
   startHttpGateway,
   type HttpGateway,
@@ -28,6 +30,8 @@ beforeAll(async () => {
       { routeKey: 'POST /webhooks/smartcar', handler: recording, function: fn('receiver') },
       { routeKey: 'GET /vehicles/{vehicleId}', handler: recording, function: fn('read') },
       { routeKey: 'GET /files/{path+}', handler: recording, function: fn('files') },
+      { routeKey: 'DELETE /vehicles/{vehicleId}', handler: recording, function: fn('disconnect') },
+      { routeKey: 'POST /local/jobs/token-refresh', handler: recording, function: fn('refresh') },
     ],
     onError: () => undefined,
   });
@@ -54,6 +58,7 @@ function send(
   path: string,
   rawHeaders: [string, string][],
   body?: Buffer,
+  hostHeader?: string,
 ): Promise<RawResponse> {
   const url = new URL(gateway.url);
   return new Promise((resolve, reject) => {
@@ -64,7 +69,7 @@ function send(
         port: url.port,
         method,
         path,
-        headers: [['Host', url.host], ...rawHeaders].flat(),
+        headers: [['Host', hostHeader ?? url.host], ...rawHeaders].flat(),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -304,5 +309,83 @@ describe('HTTP gateway: handler result → HTTP response', () => {
     } finally {
       await gatewayWithContext.stop();
     }
+  });
+});
+
+describe('HTTP gateway: only the developer, never a web page they visit', () => {
+  const port = () => new URL(gateway.url).port;
+
+  it('refuses a page on another site that POSTs to the token refresh job or DELETEs a vehicle', async () => {
+    const fromPage: [string, string][] = [
+      ['Origin', 'https://evil.example'],
+      ['Sec-Fetch-Site', 'cross-site'],
+      ['Sec-Fetch-Mode', 'no-cors'],
+    ];
+    const refresh = await send('POST', '/local/jobs/token-refresh', fromPage, Buffer.from('{}'));
+    const disconnect = await send('DELETE', '/vehicles/3c1e7f7a-0000-4000-8000-00000000e001', fromPage);
+    expect(refresh.status).toBe(403);
+    expect(disconnect.status).toBe(403);
+    expect(events).toHaveLength(0);
+  });
+
+  it('refuses a request whose Host is not its loopback address (DNS rebinding)', async () => {
+    const rebound = await send(
+      'POST',
+      '/local/jobs/token-refresh',
+      [],
+      Buffer.from('{}'),
+      `evil.example:${port()}`,
+    );
+    const otherPort = await send('GET', '/vehicles/v-1', [], undefined, '127.0.0.1:1');
+    expect(rebound.status).toBe(421);
+    expect(otherPort.status).toBe(421);
+    expect(events).toHaveLength(0);
+  });
+
+  it('serves curl-like clients, same-origin pages and localhost', async () => {
+    expect((await send('POST', '/local/jobs/token-refresh', [], Buffer.from('{}'))).status).toBe(200);
+    const sameOrigin: [string, string][] = [
+      ['Origin', `http://localhost:${port()}`],
+      ['Sec-Fetch-Site', 'same-origin'],
+    ];
+    const viaLocalhost = await send('DELETE', '/vehicles/v-1', sameOrigin, undefined, `localhost:${port()}`);
+    expect(viaLocalhost.status).toBe(200);
+    expect(events).toHaveLength(2);
+  });
+
+  it('lets a top-level GET navigation from another site through (Smartcar Connect returning the owner)', async () => {
+    const answer = await send('GET', '/vehicles/v-1', [
+      ['Sec-Fetch-Site', 'cross-site'],
+      ['Sec-Fetch-Mode', 'navigate'],
+    ]);
+    expect(answer.status).toBe(200);
+  });
+
+  it('decides by the listening address: loopback names only when it listens on loopback', () => {
+    expect(allowedHosts('127.0.0.1', 3000)).toEqual(
+      new Set(['127.0.0.1:3000', 'localhost:3000', '[::1]:3000']),
+    );
+    expect(allowedHosts('::1', 3000).has('[::1]:3000')).toBe(true);
+    expect(allowedHosts('192.168.1.10', 3000)).toEqual(new Set(['192.168.1.10:3000']));
+    const allowed = allowedHosts('127.0.0.1', 3000);
+    expect(refuseUnsafeRequest('POST', { host: '127.0.0.1:3000' }, allowed)).toBeUndefined();
+    expect(refuseUnsafeRequest('POST', {}, allowed)?.statusCode).toBe(421);
+    expect(
+      refuseUnsafeRequest('POST', { host: '127.0.0.1:3000', 'sec-fetch-site': 'same-site' }, allowed)
+        ?.statusCode,
+    ).toBe(403);
+    // A cross-site form POST that the browser turns into a navigation is still refused: it carries an Origin.
+    expect(
+      refuseUnsafeRequest(
+        'POST',
+        {
+          host: '127.0.0.1:3000',
+          origin: 'null',
+          'sec-fetch-mode': 'navigate',
+          'sec-fetch-site': 'cross-site',
+        },
+        allowed,
+      )?.statusCode,
+    ).toBe(403);
   });
 });
