@@ -112,6 +112,10 @@ declare module 'smartcar' {
     attributes(): Promise<VehicleAttributes>;
     /** `GET {api}/v2.0/vehicles/{id}/vin`. */
     vin(): Promise<{ vin: string; meta: Meta }>;
+    /** `POST {api}/v2.0/vehicles/{id}/webhooks/{webhookId}` with the Bearer access token. */
+    subscribe(webhookId: string): Promise<{ webhookId: string; vehicleId: string; meta: Meta }>;
+    /** `DELETE {api}/v2.0/vehicles/{id}/webhooks/{webhookId}` with the Application Management Token as Bearer. */
+    unsubscribe(amt: string, webhookId: string): Promise<{ meta: Meta }>;
   }
 
   /** A resolution hint from a v2 error body, e.g. `{ type: 'RETRY_LATER' }` or `{ type: null }`. */

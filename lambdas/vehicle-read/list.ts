@@ -5,10 +5,12 @@ import { ERROR_SK_PREFIX, PROFILE_SK, isValidVehicleId, vehiclePk } from '../veh
 import {
   DISCONNECTED,
   NEEDS_REAUTH,
-  deriveVehicleStatus,
+  vehicleStatus,
+  type ActionRequired,
+  type StatusOptions,
   type StatusRelevantError,
 } from '../vehicles/vehicle-status.js';
-import { resolutionOf } from './read.js';
+import { statusErrorOf } from './read.js';
 
 /**
  * `GET /vehicles?userId=`: the vehicles linked to an app user, from the sparse GSI `byAppUser` (profiles only),
@@ -22,6 +24,7 @@ export interface VehicleSummary {
   readonly model: string | null;
   readonly year: number | null;
   readonly status: string;
+  readonly actionRequired: ActionRequired | null;
 }
 
 export interface ProfilePage {
@@ -32,7 +35,7 @@ export interface ProfilePage {
 export interface VehicleListSource {
   /** One page of the user's profiles, in vehicle id order. */
   profiles(appUserId: string, limit: number, startKey?: Record<string, unknown>): Promise<ProfilePage>;
-  /** The vehicle's error items (type, state, resolution), at most MAX_ERROR_ITEMS. */
+  /** The vehicle's error items (what the status rules read), at most MAX_ERROR_ITEMS. */
   errors(vehicleId: string): Promise<Record<string, unknown>[]>;
 }
 
@@ -69,8 +72,8 @@ export function dynamoVehicleList(client: DynamoDBDocumentClient, tableName: str
           new QueryCommand({
             TableName: tableName,
             KeyConditionExpression: 'pk = :pk AND begins_with(sk, :errors)',
-            ProjectionExpression: '#type, #state, resolution',
-            ExpressionAttributeNames: { '#type': 'type', '#state': 'state' },
+            ProjectionExpression: '#type, code, #state, resolution, signals, #at',
+            ExpressionAttributeNames: { '#type': 'type', '#state': 'state', '#at': 'at' },
             ExpressionAttributeValues: { ':pk': vehiclePk(vehicleId), ':errors': ERROR_SK_PREFIX },
             Limit: MAX_ERROR_ITEMS - items.length,
             ...(startKey && { ExclusiveStartKey: startKey }),
@@ -90,12 +93,18 @@ function str(value: unknown): string | null {
 
 function errorsOf(items: readonly Record<string, unknown>[]): StatusRelevantError[] {
   return items
-    .filter((item) => typeof item.type === 'string' && typeof item.state === 'string')
-    .map((item) => ({
-      type: item.type as string,
-      state: item.state as string,
-      resolution: resolutionOf(item.resolution),
-    }));
+    .filter((item) => typeof item.type === 'string' && item.state === 'ERROR')
+    .map((item) =>
+      statusErrorOf({
+        type: item.type as string,
+        code: str(item.code),
+        resolution: item.resolution,
+        signals: Array.isArray(item.signals)
+          ? item.signals.filter((code): code is string => typeof code === 'string')
+          : [],
+        ...(typeof item.at === 'number' && { at: item.at }),
+      }),
+    );
 }
 
 /** A profile whose own status settles the derived one needs no error lookup. */
@@ -106,13 +115,27 @@ function needsErrorLookup(profile: Record<string, unknown>): boolean {
 export function toSummary(
   profile: Record<string, unknown>,
   errors: readonly Record<string, unknown>[],
+  options: StatusOptions = {},
 ): VehicleSummary {
+  const permissions = Array.isArray(profile.permissions)
+    ? profile.permissions.filter((permission): permission is string => typeof permission === 'string')
+    : undefined;
+  const derived = vehicleStatus(
+    {
+      ...(typeof profile.status === 'string' && { status: profile.status }),
+      ...(typeof profile.connectedAt === 'number' && { connectedAt: profile.connectedAt }),
+      ...(permissions !== undefined && { permissions }),
+    },
+    errorsOf(errors),
+    options,
+  );
   return {
     vehicleId: str(profile.vehicleId) ?? '',
     make: str(profile.make),
     model: str(profile.model),
     year: typeof profile.year === 'number' ? profile.year : null,
-    status: deriveVehicleStatus(str(profile.status) ?? undefined, errorsOf(errors)),
+    status: derived.status,
+    actionRequired: derived.actionRequired,
   };
 }
 
@@ -153,13 +176,18 @@ export async function listVehicles(
   appUserId: string,
   limit: number,
   startKey?: Record<string, unknown>,
+  options: StatusOptions = {},
 ): Promise<VehicleListPage> {
   const page = await source.profiles(appUserId, limit, startKey);
   const profiles = page.items.filter(
     (item) => typeof item.vehicleId === 'string' && isValidVehicleId(item.vehicleId),
   );
   const vehicles = await mapWithLimit(profiles, ERROR_LOOKUP_CONCURRENCY, async (profile) =>
-    toSummary(profile, needsErrorLookup(profile) ? await source.errors(profile.vehicleId as string) : []),
+    toSummary(
+      profile,
+      needsErrorLookup(profile) ? await source.errors(profile.vehicleId as string) : [],
+      options,
+    ),
   );
   return { vehicles, nextToken: page.lastKey ? encodeNextToken(page.lastKey) : null };
 }

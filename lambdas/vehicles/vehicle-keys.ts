@@ -13,6 +13,8 @@ export const PROFILE_SK = 'PROFILE';
 export const SIGNAL_SK_PREFIX = 'SIGNAL#';
 export const ERROR_SK_PREFIX = 'ERROR#';
 export const EVENT_SK_PREFIX = 'EVENT#';
+/** One item per (vehicle, webhook) subscription: lambdas/subscriptions/. */
+export const SUBSCRIPTION_SK_PREFIX = 'SUBSCRIPTION#';
 /** Stands in for a `null` error code in the error item's sort key. */
 export const NO_ERROR_CODE = 'NONE';
 
@@ -51,8 +53,19 @@ export function rawEventSk(receivedAt: number, eventId: string): string {
   return `${EVENT_SK_PREFIX}${receivedAt}#${eventId}`;
 }
 
+/** `SUBSCRIPTION#<webhookId>`. */
+export function subscriptionSk(webhookId: string): string {
+  return `${SUBSCRIPTION_SK_PREFIX}${webhookId}`;
+}
+
+/** A Smartcar webhook id we accept in a key and a path: the same alphabet as vehicle ids. */
+export function isValidWebhookId(webhookId: string): boolean {
+  return VEHICLE_ID.test(webhookId);
+}
+
 /**
- * The sort-key range that holds the PROFILE and every SIGNAL# item and nothing else: `SIGNAL$` is the first
- * string after every `SIGNAL#…` (`$` follows `#` in ASCII), so a BETWEEN on these bounds skips ERROR# and EVENT#.
+ * The sort-key range that holds the PROFILE, every SIGNAL# and every SUBSCRIPTION# item and nothing else
+ * (`PROFILE` < `SIGNAL#…` < `SUBSCRIPTION#…`; `SUBSCRIPTION$` is the first string after every `SUBSCRIPTION#…`,
+ * `$` following `#` in ASCII), so a BETWEEN on these bounds skips ERROR# and EVENT#.
  */
-export const STATE_SK_RANGE = { from: PROFILE_SK, to: 'SIGNAL$' } as const;
+export const STATE_SK_RANGE = { from: PROFILE_SK, to: 'SUBSCRIPTION$' } as const;

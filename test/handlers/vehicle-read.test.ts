@@ -91,6 +91,8 @@ describe('GET /vehicles/{vehicleId}', () => {
       model: '118i',
       year: 2025,
       status: 'NEEDS_REAUTH',
+      actionRequired: null,
+      subscriptions: [],
       signals: {
         'internalcombustionengine-fuellevel': {
           body: { value: 0.77 },
@@ -212,9 +214,23 @@ describe('GET /vehicles?userId=', () => {
     expect(status).toBe(200);
     expect(body.userId).toBe('app-1');
     expect(body.vehicles).toEqual([
-      { vehicleId: 'v-1', make: 'KIA', model: 'EV6', year: 2024, status: 'NEEDS_REAUTH' },
-      { vehicleId: 'v-2', make: 'KIA', model: 'EV6', year: 2024, status: 'DISCONNECTED' },
-      { vehicleId: 'v-3', make: 'KIA', model: 'EV6', year: 2024, status: 'CONNECTED' },
+      {
+        vehicleId: 'v-1',
+        make: 'KIA',
+        model: 'EV6',
+        year: 2024,
+        status: 'NEEDS_REAUTH',
+        actionRequired: null,
+      },
+      {
+        vehicleId: 'v-2',
+        make: 'KIA',
+        model: 'EV6',
+        year: 2024,
+        status: 'DISCONNECTED',
+        actionRequired: null,
+      },
+      { vehicleId: 'v-3', make: 'KIA', model: 'EV6', year: 2024, status: 'CONNECTED', actionRequired: null },
     ]);
     expect(typeof body.nextToken).toBe('string');
     const queries = documentMock.commandCalls(QueryCommand).map((call) => call.args[0].input);

@@ -29,6 +29,8 @@ export type * from './types.js';
  * | `getVehicles`                     | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/?limit&offset` (Bearer)|
  * | `new Vehicle(id, t).attributes()` | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/` (Bearer)        |
  * | `Vehicle#vin`                     | `GET {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/vin` (Bearer)     |
+ * | `Vehicle#subscribe`               | `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/webhooks/{wh}`   |
+ * | `Vehicle#unsubscribe`             | `DELETE …/v2.0/vehicles/{id}/webhooks/{wh}` (Bearer AMT)        |
  * | `getConnections`                  | `GET {MANAGEMENT}/v2.0/management/connections` (Basic AMT)      |
  * | `deleteConnections`               | `DELETE {MANAGEMENT}/v2.0/management/connections?vehicle_id=…`  |
  *
@@ -43,7 +45,7 @@ export type * from './types.js';
  * Everything lives in memory. No TLS and no authentication beyond what Smartcar checks: bind to loopback only.
  *
  * One module per API surface, each a table of routes over the shared `state.ts`: `connect.ts` (the authorize
- * page), `token.ts` (code and refresh-token exchange), `vehicle-api.ts` (user, vehicles, attributes, VIN) and
+ * page), `token.ts` (code and refresh-token exchange), `vehicle-api.ts` (user, vehicles, attributes, VIN, webhook subscriptions) and
  * `management.ts` (connections); `failures.ts` answers for `failNext` and `setDown` before any of them runs.
  */
 export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<FakeSmartcar> {
@@ -149,6 +151,7 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
     advanceClock: (ms) => state.advanceClock(ms),
     setClock: (time) => state.setClock(time),
     connections: () => [...state.connections.values()],
+    subscriptions: () => [...state.subscriptions.values()],
     refreshTokenState: (token) => state.refreshState(token),
     stop: () => closeServer(server),
   };

@@ -3,7 +3,8 @@
  * read back from it (recorded calls, connections, refresh-token states).
  */
 
-export type FakeSmartcarRoute = 'connect' | 'token' | 'user' | 'vehicles' | 'vehicle' | 'management';
+export type FakeSmartcarRoute =
+  'connect' | 'token' | 'user' | 'vehicles' | 'vehicle' | 'management' | 'subscribe' | 'unsubscribe';
 
 /** The `error` values Connect can send back to the redirect URI. */
 export type ConnectError =
@@ -101,7 +102,7 @@ export interface FakeSmartcarCall {
   readonly grantType?: string;
   readonly code?: string;
   readonly refreshToken?: string;
-  /** Bearer token on API calls. */
+  /** Bearer token on API calls (the management token on an unsubscribe). */
   readonly accessToken?: string;
   /** OAuth `error`, v2 error `type`, or Connect `error` that was returned. */
   readonly error?: string;
@@ -134,6 +135,14 @@ export interface FakeConnection {
   readonly userId: string;
   readonly vehicleId: string;
   readonly connectedAt: string;
+}
+
+/** A vehicle's subscription to a webhook (`vehicle.subscribe(webhookId)`). */
+export interface FakeSubscription {
+  readonly vehicleId: string;
+  readonly webhookId: string;
+  /** Fake clock (epoch ms) of the first subscribe. */
+  readonly subscribedAt: number;
 }
 
 export interface FakeSmartcar {
@@ -173,6 +182,8 @@ export interface FakeSmartcar {
   /** Freezes the clock at a time; `null` goes back to the real clock. */
   setClock(time: number | Date | null): void;
   connections(): readonly FakeConnection[];
+  /** Current webhook subscriptions, in the order they were made. */
+  subscriptions(): readonly FakeSubscription[];
   refreshTokenState(refreshToken: string): RefreshTokenState;
   stop(): Promise<void>;
 }
