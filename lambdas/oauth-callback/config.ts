@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 import { requireSubscriptionQueue, subscriptionSettings } from '../subscriptions/config.js';
 
@@ -17,7 +17,7 @@ export const callbackConfigSchema = z
     REQUIRE_HTTPS_URLS: booleanFlag(true),
     SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
     ...subscriptionSettings,
-  })
+  } satisfies ConfigShape<'oauthCallback'>)
   .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'))
   .superRefine(requireSubscriptionQueue);
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 import { DEFAULT_MANAGEMENT_ORIGIN } from '../smartcar/gateway.js';
 
@@ -11,7 +11,7 @@ export const disconnectConfigSchema = z.object({
   SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
   /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */
   SMARTCAR_MANAGEMENT_API_ORIGIN: absoluteUrl.default(DEFAULT_MANAGEMENT_ORIGIN),
-});
+} satisfies ConfigShape<'vehicleDisconnect'>);
 
 export type DisconnectConfig = z.infer<typeof disconnectConfigSchema>;
 
