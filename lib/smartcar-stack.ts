@@ -12,6 +12,7 @@ import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
 import { WebhookPipeline } from './features/webhook-pipeline.js';
+import { WebhookSubscriptions } from './features/webhook-subscriptions.js';
 import { parseSettings, type SmartcarSettings } from './settings.js';
 
 export interface SmartcarStackProps extends StackProps {
@@ -31,7 +32,9 @@ export interface SmartcarStackProps extends StackProps {
  * - VehicleApi: `GET /vehicles/{vehicleId}` and `GET /vehicles?userId=` (IAM) → read Lambda → DynamoDB;
  * - OAuth: `POST /connect` (IAM) → state table; Smartcar → `GET /oauth/callback` → token table (token CMK) +
  *   vehicle profiles; `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda;
- * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs.
+ * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs;
+ * - WebhookSubscriptions: callback → subscription queue (+DLQ) → worker → `vehicle.subscribe`; disconnect
+ *   unsubscribes; `POST /vehicles/{vehicleId}/subscriptions` (IAM) re-runs.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -42,6 +45,7 @@ export class SmartcarStack extends Stack {
   readonly vehicleApi: VehicleApi;
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
+  readonly webhookSubscriptions: WebhookSubscriptions;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -115,6 +119,16 @@ export class SmartcarStack extends Stack {
       settings,
     });
 
+    this.webhookSubscriptions = new WebhookSubscriptions(this, 'WebhookSubscriptions', {
+      ...shared,
+      tokenTable,
+      tokenKey,
+      redirectUri: this.oauth.redirectUri,
+      webhookIds: settings.smartcarWebhookIds,
+      callback: this.oauth.callback,
+      disconnect: this.oauth.disconnect,
+    });
+
     // --- Outputs ----------------------------------------------------------------------------------------
     const queue = this.webhookPipeline.queue;
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the HTTP API' });
@@ -144,6 +158,16 @@ export class SmartcarStack extends Stack {
       description: 'POST here (SigV4-signed) to start Smartcar Connect for an app user',
     });
     new CfnOutput(this, 'TokenTableName', { value: tokenTable.table.tableName });
+    new CfnOutput(this, 'SubscriptionDeadLetterQueueUrl', {
+      value: this.webhookSubscriptions.queue.deadLetterQueue.queueUrl,
+      description:
+        'Subscriptions that kept failing; redrive to the subscription queue after fixing the cause',
+    });
+    new CfnOutput(this, 'VehicleSubscriptionsFunctionName', {
+      value: this.webhookSubscriptions.rerun.function.functionName,
+      description:
+        'Invoke with {"allVehicles":true} to subscribe every linked vehicle to the configured webhooks',
+    });
     new CfnOutput(this, 'TokenRefreshFunctionName', {
       value: this.tokenRefresh.job.function.functionName,
       description: 'The scheduled token refresh; invoke it to run a refresh now (see the README)',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
+import { loadConfig, nonEmpty, positiveInt, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** The subscription worker (docs/design.md, "Webhook subscriptions"). */
@@ -15,7 +15,7 @@ export const subscriptionWorkerConfigSchema = z.object({
   SUBSCRIPTION_QUEUE_URL: absoluteUrl,
   /** The queue's maxReceiveCount: the receive that makes a still-failing subscription FAILED. */
   SUBSCRIPTION_MAX_ATTEMPTS: positiveInt(8),
-});
+} satisfies ConfigShape<'subscriptionWorker'>);
 
 export type SubscriptionWorkerConfig = z.infer<typeof subscriptionWorkerConfigSchema>;
 
