@@ -30,6 +30,8 @@ import {
   TOKEN_CONTEXT_CONDITION,
   tokenKeyId,
   tokenRefresh,
+  subscriptionWorker,
+  subscriptionQueueId,
   tokenTable,
   vehicleDisconnect,
   vehicleRead,
@@ -145,6 +147,9 @@ describe('OAuth Lambdas', () => {
       CONNECT_SUCCESS_URL: expect.stringMatching(/^https:\/\/[^/]+\.invalid\//),
       CONNECT_FAILURE_URL: expect.stringMatching(/^https:\/\/[^/]+\.invalid\//),
       REQUIRE_HTTPS_URLS: 'true',
+      // No webhook ids by default: the Dashboard's auto-enrollment subscribes vehicles.
+      SMARTCAR_WEBHOOK_IDS: '',
+      SUBSCRIPTION_QUEUE_URL: { Ref: subscriptionQueueId() },
     });
     expect(render(env.SMARTCAR_REDIRECT_URI)).toBe(callbackUrl());
   });
@@ -209,6 +214,8 @@ describe('least privilege (OAuth)', () => {
         // Direct use: encrypt only (it never reads a stored token), and only under the token context.
         `kms:Encrypt <${tokenKeyId()}> with token context`,
         `secretsmanager:GetSecretValue <${secretId()}>`,
+        // Queues the linked vehicles' subscriptions.
+        `sqs:SendMessage <${subscriptionQueueId()}>`,
       ]),
     );
   });
@@ -216,7 +223,8 @@ describe('least privilege (OAuth)', () => {
   it('lets disconnect update profiles and grants through DynamoDB, with no direct use of the token key', () => {
     expect(permissionsOf(vehicleDisconnect())).toEqual(
       new Set([
-        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem'], tableArn(stateTable)),
+        // Query: the vehicle's subscription records, removed before the revocation.
+        ...each(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], tableArn(stateTable)),
         ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
         ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
         ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
@@ -238,7 +246,12 @@ describe('least privilege (OAuth)', () => {
       list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)),
     );
     expect(new Set(onTokenKey.flatMap(({ roles }) => roles))).toEqual(
-      new Set([roleOf(oauthCallback()), roleOf(vehicleDisconnect()), roleOf(tokenRefresh())]),
+      new Set([
+        roleOf(oauthCallback()),
+        roleOf(vehicleDisconnect()),
+        roleOf(tokenRefresh()),
+        roleOf(subscriptionWorker()),
+      ]),
     );
     const direct = onTokenKey
       .filter(({ statement }) => !isDeepStrictEqual(statement.Condition, viaDynamoDb()))
@@ -262,9 +275,16 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt', 'kms:Encrypt'],
           condition: TOKEN_CONTEXT_CONDITION,
         },
+        // getAccessToken: the vehicle's access token for `vehicle.subscribe`, and a rotation when it expires.
+        {
+          roles: [roleOf(subscriptionWorker())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:Encrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
       ]),
     );
-    expect(direct).toHaveLength(2);
+    expect(direct).toHaveLength(3);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
@@ -294,6 +314,7 @@ describe('least privilege (OAuth)', () => {
             'aws:PrincipalArn': [
               { 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(tokenRefresh()), 'Arn'] },
+              { 'Fn::GetAtt': [roleOf(subscriptionWorker()), 'Arn'] },
             ],
           },
           // ... and not for AWS services (DynamoDB's grant for background work).

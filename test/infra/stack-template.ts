@@ -93,6 +93,8 @@ export const oauthConnect = () => fn('OAuth connect');
 export const oauthCallback = () => fn('OAuth callback');
 export const vehicleDisconnect = () => fn('Vehicle disconnect API');
 export const tokenRefresh = () => fn('Token refresh job');
+export const subscriptionWorker = () => fn('Webhook subscription worker');
+export const vehicleSubscriptions = () => fn('Re-runs the webhook subscriptions');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -182,13 +184,25 @@ export const resourceIds = (s: Statement): (string | undefined)[] => list(s.Reso
 export const allowsAny = (statements: Statement[], prefix: string) =>
   actionsOf(statements.filter((s) => s.Effect === 'Allow')).some((a) => a.startsWith(prefix));
 
-/** The webhook queue and its DLQ (the one its redrive policy names). */
+/** The webhook queue (the pipeline's queue with a redrive policy) and its DLQ (the one that policy names). */
 export function queues() {
-  const main = only('AWS::SQS::Queue', (q) => props(q).RedrivePolicy !== undefined);
+  const candidates = ofType('AWS::SQS::Queue').filter(
+    ([id, q]) => id.startsWith('WebhookPipeline') && props(q).RedrivePolicy !== undefined,
+  );
+  expect(candidates, 'exactly one webhook queue').toHaveLength(1);
+  const main = candidates[0] as [string, CfnResource];
   const dlqId = refOf((props(main[1]).RedrivePolicy as { deadLetterTargetArn: unknown }).deadLetterTargetArn);
   const dlq = only('AWS::SQS::Queue', (q) => q === resources[dlqId as string]);
   return { main, dlq };
 }
+/** The subscription queue (the WebhookSubscriptions feature's queue with a redrive policy). */
+export const subscriptionQueueId = (): string => {
+  const found = ofType('AWS::SQS::Queue').filter(
+    ([id, q]) => id.startsWith('WebhookSubscriptions') && props(q).RedrivePolicy !== undefined,
+  );
+  expect(found, 'exactly one subscription queue').toHaveLength(1);
+  return (found[0] as [string, CfnResource])[0];
+};
 export const scheduleRule = () => only('AWS::Events::Rule');
 /** The token refresh's DLQ: the one its schedule's target names. */
 export const refreshDlq = () => {

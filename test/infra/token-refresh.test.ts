@@ -29,6 +29,7 @@ import {
   template,
   tokenKeyId,
   tokenRefresh,
+  subscriptionWorker,
   tokenTable,
   viaDynamoDb,
 } from './stack-template.js';
@@ -172,14 +173,16 @@ describe('token refresh', () => {
     );
   });
 
-  it('is the only role that may decrypt tokens directly', () => {
+  it('and the subscription worker (getAccessToken) are the only roles that may decrypt tokens directly', () => {
     const decryptors = identityStatements().filter(
       ({ statement }) =>
         list(statement.Action).includes('kms:Decrypt') &&
         list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)) &&
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
-    expect(decryptors.flatMap(({ roles }) => roles)).toEqual([roleOf(tokenRefresh())]);
+    expect(decryptors.flatMap(({ roles }) => roles).sort()).toEqual(
+      [roleOf(tokenRefresh()), roleOf(subscriptionWorker())].sort(),
+    );
   });
 
   it('alarms on-call on failures in 3 runs in a row, a burst of NEEDS_REAUTH, crashes, and a schedule that stopped', () => {
