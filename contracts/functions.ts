@@ -14,6 +14,11 @@ export const VEHICLES_PATH = '/vehicles';
 export const CONNECT_PATH = '/connect';
 export const OAUTH_CALLBACK_PATH = '/oauth/callback';
 export const VEHICLE_SUBSCRIPTIONS_PATH = '/vehicles/{vehicleId}/subscriptions';
+/**
+ * Receives of a subscribe message before SQS dead-letters it (the queue's maxReceiveCount) = the worker's
+ * SUBSCRIPTION_MAX_ATTEMPTS: with the back-off (2 s doubling) about 8 minutes of retries.
+ */
+export const SUBSCRIPTION_MAX_ATTEMPTS = 8;
 
 export interface RouteContract {
   readonly method: HttpMethod;

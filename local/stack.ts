@@ -35,6 +35,7 @@ import {
 } from './stand-ins/sqs.js';
 import { startSqsPoller } from './runtime/sqs-poller.js';
 import { ensureTables } from './stand-ins/dynamodb-tables.js';
+import { routeKey, SUBSCRIPTION_MAX_ATTEMPTS, VEHICLE_SUBSCRIPTIONS_PATH } from '../contracts/index.js';
 
 /**
  * Starts the whole product locally: the stand-ins for AWS, then the real Lambda handlers on top of them.
@@ -48,6 +49,8 @@ export const LOCAL_NAMES = {
   tokenTable: 'smartcar-local-tokens',
   queue: 'smartcar-local-webhooks',
   deadLetterQueue: 'smartcar-local-webhooks-dlq',
+  subscriptionQueue: 'smartcar-local-subscriptions',
+  subscriptionDeadLetterQueue: 'smartcar-local-subscriptions-dlq',
   secret: 'smartcar-local/smartcar-app',
   /** The token key; the KMS stand-in derives a stable key id (and ARN) from it. */
   tokenKeyAlias: 'alias/smartcar-local-tokens',
@@ -81,6 +84,8 @@ export interface RunningLocalStack {
   readonly dynamoDbPath: string;
   readonly sqsEndpoint: string;
   readonly queues: WebhookQueues;
+  /** The webhook subscription queue and its DLQ (lib/features/webhook-subscriptions.ts). */
+  readonly subscriptionQueues: WebhookQueues;
   readonly secretsManagerEndpoint: string;
   readonly secretId: string;
   readonly kmsEndpoint: string;
@@ -223,6 +228,14 @@ export async function startLocalStack(
       maxReceiveCount: config.queue.maxReceiveCount,
     });
 
+    const subscriptionQueues = await createWebhookQueues(sqsClient, {
+      name: LOCAL_NAMES.subscriptionQueue,
+      dlqName: LOCAL_NAMES.subscriptionDeadLetterQueue,
+      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+      // The stack's SUBSCRIPTION_MAX_ATTEMPTS: the worker marks FAILED on the receive before the DLQ.
+      maxReceiveCount: SUBSCRIPTION_MAX_ATTEMPTS,
+    });
+
     const secretId = secrets.arnOf(LOCAL_NAMES.secret);
     const lambdaEnv = lambdaEnvironment(config, {
       dynamoDbEndpoint: dynamo.endpoint,
@@ -230,6 +243,7 @@ export async function startLocalStack(
       secretsManagerEndpoint: secrets.endpoint,
       kmsEndpoint: kms.endpoint,
       queueUrl: queues.queueUrl,
+      subscriptionQueueUrl: subscriptionQueues.queueUrl,
       secretId,
       vehicleTableName: LOCAL_NAMES.vehicleTable,
       idempotencyTableName: LOCAL_NAMES.idempotencyTable,
@@ -317,6 +331,41 @@ export async function startLocalStack(
     // timeout, or the process could be killed before DynamoDB Local (stopped last) is.
     stoppers.push({ name: 'SQS poller', stop: () => atMost(poller.stop(), POLLER_STOP_GRACE_MS) });
 
+    // The subscription worker, on its own queue; and the all-vehicles job on demand (local only).
+    const worker = functions.subscriptionWorker;
+    if (worker) {
+      const { handler: workerHandler } = await coldStart(worker.name, worker.load);
+      const workerPoller = startSqsPoller({
+        client: sqsClient,
+        queueUrl: subscriptionQueues.queueUrl,
+        queueArn: subscriptionQueues.queueArn,
+        region: config.region,
+        handler: workerHandler,
+        function: localFunction(worker),
+        batchSize: config.queue.batchSize,
+        batchWindowMs: config.queue.batchWindowMs,
+        log,
+      });
+      stoppers.push({
+        name: 'subscription poller',
+        stop: () => atMost(workerPoller.stop(), POLLER_STOP_GRACE_MS),
+      });
+    }
+    const subscriptionsRoute = routes.find((route) => route.routeKey === SUBSCRIPTIONS_ROUTE_KEY);
+    if (subscriptionsRoute) {
+      routes.push({
+        routeKey: SUBSCRIPTIONS_JOB_ROUTE_KEY,
+        // The job is a direct invocation in AWS (`{"allVehicles":true}`), not an HTTP request.
+        handler: (_event, context, callback) =>
+          subscriptionsRoute.handler(
+            { allVehicles: true } as unknown as Parameters<typeof subscriptionsRoute.handler>[0],
+            context,
+            callback,
+          ),
+        function: subscriptionsRoute.function,
+      });
+    }
+
     const gateway = await startHttpGateway({
       port: config.port,
       host: config.host,
@@ -329,11 +378,16 @@ export async function startLocalStack(
       url: gateway.url,
       routes: localRoutes,
       pages: LOCAL_PAGES.map((localPage) => localPage.routeKey),
-      jobs: [refresh.runRouteKey, GRANTS_ROUTE_KEY],
+      jobs: [
+        refresh.runRouteKey,
+        ...(subscriptionsRoute ? [SUBSCRIPTIONS_JOB_ROUTE_KEY] : []),
+        GRANTS_ROUTE_KEY,
+      ],
       dynamoDbEndpoint: dynamo.endpoint,
       dynamoDbPath,
       sqsEndpoint: sqs.endpoint,
       queues,
+      subscriptionQueues,
       secretsManagerEndpoint: secrets.endpoint,
       secretId,
       kmsEndpoint: kms.endpoint,
@@ -350,6 +404,12 @@ export async function startLocalStack(
 
 const POLLER_STOP_GRACE_MS = 5_000;
 const GRANTS_ROUTE_KEY = 'GET /local/grants';
+const SUBSCRIPTIONS_ROUTE_KEY = routeKey({
+  method: 'POST',
+  path: VEHICLE_SUBSCRIPTIONS_PATH,
+  auth: 'iam',
+});
+const SUBSCRIPTIONS_JOB_ROUTE_KEY = 'POST /local/jobs/subscriptions';
 
 /** Waits for `promise`, but no longer than `ms`. */
 async function atMost(promise: Promise<void>, ms: number): Promise<void> {

@@ -11,7 +11,10 @@ import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { DISCONNECTED } from '../vehicles/vehicle-status.js';
 
-/** The job's event: `aws lambda invoke --payload '{"allVehicles":true}'` (or the local jobs route). */
+/**
+ * The job's event: `aws lambda invoke --payload '{"allVehicles":true}'` (locally `POST /local/jobs/subscriptions`).
+ * It answers like the route does, `{statusCode: 200, body: "<JobSummary JSON>"}`, so the Lambda has one type.
+ */
 export interface AllVehiclesJob {
   readonly allVehicles: true;
 }
@@ -95,10 +98,9 @@ export function createVehicleSubscriptionsHandler(deps: VehicleSubscriptionsDeps
     }
   }
 
-  async function handle(
-    event: APIGatewayProxyEventV2 | AllVehiclesJob,
-  ): Promise<APIGatewayProxyStructuredResultV2 | JobSummary> {
-    return isJob(event) ? runJob() : rerun(event);
+  async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const given: unknown = event;
+    return isJob(given) ? json(200, await runJob()) : rerun(event);
   }
 
   return middy(handle)

@@ -157,10 +157,12 @@ export function dynamoVehicleLinks(options: {
         const removes = ['disconnectedAt'];
         if (input.permissions !== undefined && input.permissions.length > 0) {
           values[':permissions'] = [...input.permissions];
-          sets.push('permissions = :permissions');
+          sets.push('#permissions = :permissions');
         } else {
-          removes.push('permissions');
+          removes.push('#permissions');
         }
+        // A reserved word in DynamoDB expressions.
+        names['#permissions'] = 'permissions';
         const condition = onGrant(previous);
         const items: TransactItem[] = [
           {

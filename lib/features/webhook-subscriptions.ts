@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { BY_APP_USER_INDEX, FUNCTIONS } from '../../contracts/index.js';
+import { BY_APP_USER_INDEX, FUNCTIONS, SUBSCRIPTION_MAX_ATTEMPTS } from '../../contracts/index.js';
 import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import { onCallAlarm } from '../constructs/on-call-alarm.js';
@@ -15,8 +15,6 @@ import type { TokenKey } from '../constructs/token-key.js';
 import { WebhookQueue } from '../constructs/webhook-queue.js';
 import type { LambdaEntries } from '../entries.js';
 
-/** Receives of a subscribe message before it goes to the DLQ: with the back-off (2 s doubling) about 8 minutes. */
-export const SUBSCRIPTION_MAX_ATTEMPTS = 8;
 /** Messages per worker invocation; each is one or two Smartcar calls. */
 const WORKER_BATCH_SIZE = 10;
 /** Workers at once: Smartcar rate-limits per application, so a Connect of 500 vehicles drains steadily. */

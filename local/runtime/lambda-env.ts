@@ -1,4 +1,10 @@
-import { FUNCTION_IDS, FUNCTION_VARIABLES, FUNCTIONS, type FunctionVariable } from '../../contracts/index.js';
+import {
+  FUNCTION_IDS,
+  FUNCTION_VARIABLES,
+  FUNCTIONS,
+  SUBSCRIPTION_MAX_ATTEMPTS,
+  type FunctionVariable,
+} from '../../contracts/index.js';
 import type { LocalConfig } from '../config.js';
 
 /**
@@ -14,6 +20,8 @@ export interface LocalResources {
   readonly secretsManagerEndpoint: string;
   readonly kmsEndpoint: string;
   readonly queueUrl: string;
+  /** The subscription queue (the worker's). */
+  readonly subscriptionQueueUrl: string;
   readonly secretId: string;
   readonly vehicleTableName: string;
   readonly idempotencyTableName: string;
@@ -70,6 +78,7 @@ const STACK_SETTINGS = {
   ACCESS_WARM_WINDOW_MINUTES: '0',
   REFRESH_CONCURRENCY: '10',
   REFRESH_LEASE_SECONDS: '60',
+  SUBSCRIPTION_MAX_ATTEMPTS: String(SUBSCRIPTION_MAX_ATTEMPTS),
 } as const;
 
 /**
@@ -97,6 +106,8 @@ export function lambdaEnvironment(
     AWS_ENDPOINT_URL_SECRETS_MANAGER: resources.secretsManagerEndpoint,
     AWS_ENDPOINT_URL_KMS: resources.kmsEndpoint,
     QUEUE_URL: resources.queueUrl,
+    SUBSCRIPTION_QUEUE_URL: resources.subscriptionQueueUrl,
+    SMARTCAR_WEBHOOK_IDS: config.smartcar.webhookIds,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,
     IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SUBSCRIPTION_MAX_ATTEMPTS } from '../../lib/features/webhook-subscriptions.js';
+import { SUBSCRIPTION_MAX_ATTEMPTS } from '../../contracts/index.js';
 import {
   dataKeyId,
   each,
