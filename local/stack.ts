@@ -313,43 +313,28 @@ export async function startLocalStack(
     stoppers.push({ name: 'grants inspector', stop: async () => grants.stop() });
     routes.push({ routeKey: GRANTS_ROUTE_KEY, handler: grants.handler, function: pagesFunction });
 
-    const processor = functions.webhookProcessor;
-    const { handler: processorHandler } = await coldStart(processor.name, processor.load);
-
-    const poller = startSqsPoller({
-      client: sqsClient,
-      queueUrl: queues.queueUrl,
-      queueArn: queues.queueArn,
-      region: config.region,
-      handler: processorHandler,
-      function: localFunction(processor),
-      batchSize: config.queue.batchSize,
-      batchWindowMs: config.queue.batchWindowMs,
-      log,
-    });
-    // A batch in progress gets a few seconds to finish; the shutdown must not wait out a 30 s function
-    // timeout, or the process could be killed before DynamoDB Local (stopped last) is.
-    stoppers.push({ name: 'SQS poller', stop: () => atMost(poller.stop(), POLLER_STOP_GRACE_MS) });
-
-    // The subscription worker, on its own queue; and the all-vehicles job on demand (local only).
-    const worker = functions.subscriptionWorker;
-    if (worker) {
-      const { handler: workerHandler } = await coldStart(worker.name, worker.load);
-      const workerPoller = startSqsPoller({
+    // A queue's event source mapping: the function's cold start, then a poller. A batch in progress gets a few
+    // seconds to finish; the shutdown must not wait out a 30 s function timeout, or the process could be
+    // killed before DynamoDB Local (stopped last) is.
+    const consume = async (name: string, fn: QueueFunction, queue: WebhookQueues): Promise<void> => {
+      const { handler } = await coldStart(fn.name, fn.load);
+      const poller = startSqsPoller({
         client: sqsClient,
-        queueUrl: subscriptionQueues.queueUrl,
-        queueArn: subscriptionQueues.queueArn,
+        queueUrl: queue.queueUrl,
+        queueArn: queue.queueArn,
         region: config.region,
-        handler: workerHandler,
-        function: localFunction(worker),
+        handler,
+        function: localFunction(fn),
         batchSize: config.queue.batchSize,
         batchWindowMs: config.queue.batchWindowMs,
         log,
       });
-      stoppers.push({
-        name: 'subscription poller',
-        stop: () => atMost(workerPoller.stop(), POLLER_STOP_GRACE_MS),
-      });
+      stoppers.push({ name, stop: () => atMost(poller.stop(), POLLER_STOP_GRACE_MS) });
+    };
+    await consume('SQS poller', functions.webhookProcessor, queues);
+    // The subscription worker, on its own queue; and the all-vehicles job on demand (local only).
+    if (functions.subscriptionWorker) {
+      await consume('subscription poller', functions.subscriptionWorker, subscriptionQueues);
     }
     const subscriptionsRoute = routes.find((route) => route.routeKey === SUBSCRIPTIONS_ROUTE_KEY);
     if (subscriptionsRoute) {
