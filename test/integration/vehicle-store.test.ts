@@ -332,6 +332,7 @@ describe('vehicle store on DynamoDB Local', () => {
     expect(status).toBe(200);
     expect(Object.keys(body).sort()).toEqual(
       [
+        'actionRequired',
         'appUserId',
         'errors',
         'make',
@@ -339,6 +340,7 @@ describe('vehicle store on DynamoDB Local', () => {
         'signals',
         'smartcarUserId',
         'status',
+        'subscriptions',
         'updatedAt',
         'userId',
         'vehicleId',
