@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { FUNCTIONS } from '../contracts/index.js';
 import type { LocalConfig } from './config.js';
 import { startDynamoDbLocal } from './stand-ins/dynamodb-local.js';
 import {
@@ -51,6 +52,8 @@ export const LOCAL_NAMES = {
   deadLetterQueue: 'smartcar-local-webhooks-dlq',
   subscriptionQueue: 'smartcar-local-subscriptions',
   subscriptionDeadLetterQueue: 'smartcar-local-subscriptions-dlq',
+  recoveryQueue: 'smartcar-local-token-recovery',
+  recoveryDeadLetterQueue: 'smartcar-local-token-recovery-dlq',
   secret: 'smartcar-local/smartcar-app',
   /** The token key; the KMS stand-in derives a stable key id (and ARN) from it. */
   tokenKeyAlias: 'alias/smartcar-local-tokens',
@@ -86,6 +89,8 @@ export interface RunningLocalStack {
   readonly queues: WebhookQueues;
   /** The webhook subscription queue and its DLQ (lib/features/webhook-subscriptions.ts). */
   readonly subscriptionQueues: WebhookQueues;
+  /** The token refresh's recovery queue and its DLQ. */
+  readonly recoveryQueues: WebhookQueues;
   readonly secretsManagerEndpoint: string;
   readonly secretId: string;
   readonly kmsEndpoint: string;
@@ -227,6 +232,13 @@ export async function startLocalStack(
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       maxReceiveCount: config.queue.maxReceiveCount,
     });
+    // The token refresh's recovery queue with its DLQ, as in the stack (lib/constructs/token-recovery-queue.ts).
+    const recoveryQueues = await createWebhookQueues(sqsClient, {
+      name: LOCAL_NAMES.recoveryQueue,
+      dlqName: LOCAL_NAMES.recoveryDeadLetterQueue,
+      visibilityTimeoutSeconds: FUNCTIONS.tokenRefresh.timeoutSeconds,
+      maxReceiveCount: 10,
+    });
 
     const subscriptionQueues = await createWebhookQueues(sqsClient, {
       name: LOCAL_NAMES.subscriptionQueue,
@@ -244,6 +256,7 @@ export async function startLocalStack(
       kmsEndpoint: kms.endpoint,
       queueUrl: queues.queueUrl,
       subscriptionQueueUrl: subscriptionQueues.queueUrl,
+      recoveryQueueUrl: recoveryQueues.queueUrl,
       secretId,
       vehicleTableName: LOCAL_NAMES.vehicleTable,
       idempotencyTableName: LOCAL_NAMES.idempotencyTable,
@@ -373,6 +386,7 @@ export async function startLocalStack(
       sqsEndpoint: sqs.endpoint,
       queues,
       subscriptionQueues,
+      recoveryQueues,
       secretsManagerEndpoint: secrets.endpoint,
       secretId,
       kmsEndpoint: kms.endpoint,

@@ -22,6 +22,8 @@ export interface LocalResources {
   readonly queueUrl: string;
   /** The subscription queue (the worker's). */
   readonly subscriptionQueueUrl: string;
+  /** The token refresh's recovery queue (parked rotations) in the SQS emulator. */
+  readonly recoveryQueueUrl: string;
   readonly secretId: string;
   readonly vehicleTableName: string;
   readonly idempotencyTableName: string;
@@ -108,6 +110,7 @@ export function lambdaEnvironment(
     QUEUE_URL: resources.queueUrl,
     SUBSCRIPTION_QUEUE_URL: resources.subscriptionQueueUrl,
     SMARTCAR_WEBHOOK_IDS: config.smartcar.webhookIds,
+    TOKEN_RECOVERY_QUEUE_URL: resources.recoveryQueueUrl,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,
     IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,
