@@ -14,6 +14,12 @@ export const VEHICLES_PATH = '/vehicles';
 export const CONNECT_PATH = '/connect';
 export const OAUTH_CALLBACK_PATH = '/oauth/callback';
 export const VEHICLE_COMMANDS_PATH = '/vehicles/{vehicleId}/commands';
+export const VEHICLE_SUBSCRIPTIONS_PATH = '/vehicles/{vehicleId}/subscriptions';
+/**
+ * Receives of a subscribe message before SQS dead-letters it (the queue's maxReceiveCount) = the worker's
+ * SUBSCRIPTION_MAX_ATTEMPTS: with the back-off (2 s doubling) about 8 minutes of retries.
+ */
+export const SUBSCRIPTION_MAX_ATTEMPTS = 8;
 
 export interface RouteContract {
   readonly method: HttpMethod;
@@ -144,6 +150,9 @@ export const FUNCTIONS = {
       'CONNECT_SUCCESS_URL',
       'CONNECT_FAILURE_URL',
       'REQUIRE_HTTPS_URLS',
+      // Which webhooks a linked vehicle is subscribed to, and the queue the subscriptions go through.
+      'SMARTCAR_WEBHOOK_IDS',
+      'SUBSCRIPTION_QUEUE_URL',
     ],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS'],
   },
@@ -218,6 +227,39 @@ export const FUNCTIONS = {
       'SMARTCAR_REDIRECT_URI',
     ],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_COMMAND_TIMEOUT_MS'],
+  },
+  subscriptionWorker: {
+    entry: 'lambdas/subscription-worker/handler.ts',
+    // Also the `service` dimension of its Subscriptions* metrics.
+    serviceName: 'subscription-worker',
+    description:
+      'Webhook subscription worker: subscribes queued vehicles to the configured Smartcar webhooks',
+    memorySize: 256,
+    // Up to 10 messages, 5 at a time, each an access-token read (maybe a refresh) and one Smartcar call.
+    timeoutSeconds: 60,
+    routes: [],
+    environment: [
+      'VEHICLE_TABLE_NAME',
+      'TOKEN_TABLE_NAME',
+      'TOKEN_KEY_ID',
+      'SMARTCAR_SECRET_ID',
+      // For the AuthClient that refreshes an access token that is about to expire.
+      'SMARTCAR_REDIRECT_URI',
+      'SUBSCRIPTION_QUEUE_URL',
+      'SUBSCRIPTION_MAX_ATTEMPTS',
+    ],
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS'],
+  },
+  vehicleSubscriptions: {
+    entry: 'lambdas/vehicle-subscriptions/handler.ts',
+    serviceName: 'vehicle-subscriptions',
+    description: 'Re-runs the webhook subscriptions of one vehicle (API) or of every linked vehicle (job)',
+    memorySize: 256,
+    // The all-vehicles job pages through every linked profile, queueing 10 messages per request.
+    timeoutSeconds: 300,
+    routes: [{ method: 'POST', path: VEHICLE_SUBSCRIPTIONS_PATH, auth: 'iam' }],
+    environment: ['VEHICLE_TABLE_NAME', 'SMARTCAR_WEBHOOK_IDS', 'SUBSCRIPTION_QUEUE_URL'],
+    optionalEnvironment: [],
   },
 } as const satisfies Record<string, FunctionContract>;
 

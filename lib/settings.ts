@@ -9,6 +9,7 @@ import {
 // The Lambdas' own list of Smartcar permissions (a dependency-free module): synth rejects exactly the scopes
 // the connect Lambda would reject at cold start, instead of a deploy that then fails on the first request.
 import { isKnownScope } from '../lambdas/oauth/scopes.js';
+import { parseWebhookIds } from '../lambdas/subscriptions/subscription.js';
 import { parseScheduleExpression, type ScheduleCadence } from './schedule-expression.js';
 
 /**
@@ -47,6 +48,7 @@ export const CONTEXT_KEYS = [
   'accessWarmWindowMinutes',
   'refreshConcurrency',
   'commandAuditDays',
+  'smartcarWebhookIds',
   // Operations
   'owner',
   'logLevel',
@@ -60,6 +62,13 @@ export const CONTEXT_KEYS = [
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
 const blankAsUnset = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
+/** `wh-a,wh-b` (or a JSON list in cdk.json) → ids, each usable in a key and a path (the Lambdas' own rule). */
+const webhookIdList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) => parseWebhookIds(Array.isArray(value) ? value.join(',') : value))
+  .pipe(
+    z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'webhook ids: letters, digits, . _ : -')),
+  );
 /** `-c key=5` arrives as the string "5", cdk.json may hold the number 5. */
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -245,6 +254,11 @@ const settingsSchema = z
         )
         .default([]),
     ),
+    /**
+     * Smartcar webhook ids (comma-separated) each newly linked vehicle is subscribed to. @default none: the
+     * Dashboard's auto-enrollment subscribes every vehicle of the application (README, "Webhook subscriptions").
+     */
+    smartcarWebhookIds: blankAsUnset(webhookIdList.default([])),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',

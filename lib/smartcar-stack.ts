@@ -16,6 +16,7 @@ import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
 import { VehicleCommands } from './features/vehicle-commands.js';
 import { WebhookPipeline } from './features/webhook-pipeline.js';
+import { WebhookSubscriptions } from './features/webhook-subscriptions.js';
 import { parseSettings, retainsData, type SmartcarSettings } from './settings.js';
 
 export interface SmartcarStackProps extends StackProps {
@@ -37,6 +38,8 @@ export interface SmartcarStackProps extends StackProps {
  *   vehicle profiles; `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda;
  * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs;
  * - VehicleCommands: `POST`/`GET /vehicles/{vehicleId}/commands` (IAM) → command Lambda → Smartcar, audit table.
+ * - WebhookSubscriptions: callback → subscription queue (+DLQ) → worker → `vehicle.subscribe`; disconnect
+ *   unsubscribes; `POST /vehicles/{vehicleId}/subscriptions` (IAM) re-runs.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -49,6 +52,7 @@ export class SmartcarStack extends Stack {
   readonly tokenRefresh: TokenRefresh;
   readonly vehicleCommands: VehicleCommands;
   readonly dashboard: OperationsDashboard;
+  readonly webhookSubscriptions: WebhookSubscriptions;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -143,6 +147,16 @@ export class SmartcarStack extends Stack {
       settings,
       removalPolicy: stateful,
     });
+    this.webhookSubscriptions = new WebhookSubscriptions(this, 'WebhookSubscriptions', {
+      ...shared,
+      tokenTable,
+      tokenKey,
+      redirectUri: this.oauth.redirectUri,
+      webhookIds: settings.smartcarWebhookIds,
+      callback: this.oauth.callback,
+      disconnect: this.oauth.disconnect,
+      queueRemovalPolicy: stateful,
+    });
 
     // --- Operations -------------------------------------------------------------------------------------
     this.dashboard = this.operationsDashboard(metricsNamespace, api);
@@ -184,6 +198,16 @@ export class SmartcarStack extends Stack {
       value: this.vehicleCommands.auditTable.table.tableName,
       description:
         'Audit of every vehicle command (lock, unlock, charging): who asked, when, what Smartcar said',
+    });
+    new CfnOutput(this, 'SubscriptionDeadLetterQueueUrl', {
+      value: this.webhookSubscriptions.queue.deadLetterQueue.queueUrl,
+      description:
+        'Subscriptions that kept failing; redrive to the subscription queue after fixing the cause',
+    });
+    new CfnOutput(this, 'VehicleSubscriptionsFunctionName', {
+      value: this.webhookSubscriptions.rerun.function.functionName,
+      description:
+        'Invoke with {"allVehicles":true} to subscribe every linked vehicle to the configured webhooks',
     });
     new CfnOutput(this, 'TokenRefreshFunctionName', {
       value: this.tokenRefresh.job.function.functionName,

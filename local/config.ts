@@ -64,6 +64,7 @@ const schema = z.object({
   SMARTCAR_DEFAULT_SCOPES: z.string().trim().default(LOCAL_DEFAULT_SCOPES),
   CONNECT_SUCCESS_URL: optionalUrl,
   CONNECT_FAILURE_URL: optionalUrl,
+  SMARTCAR_WEBHOOK_IDS: z.string().trim().default(''),
   TEST_EVENTS: z.enum(['separate', 'skip']).default('separate'),
   LOCAL_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(43_200).default(30),
   LOCAL_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
@@ -106,6 +107,8 @@ export interface LocalConfig {
     /** Where the callback sends the browser: `?status=connected&vehicles=<n>` / `?reason=<code>`. */
     readonly connectSuccessUrl: string;
     readonly connectFailureUrl: string;
+    /** Comma-separated webhook ids each linked vehicle is subscribed to; '' = none (auto-enrollment). */
+    readonly webhookIds: string;
   };
   /**
    * The Smartcar stand-in (local/stand-ins/smartcar/index.ts) instead of the real Smartcar: `--fake-smartcar`,
@@ -220,6 +223,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'CONNECT_FAILURE_URL',
     default: `http://127.0.0.1:<PORT>${LOCAL_PAGE_PATHS.connectFailed}`,
     meaning: 'where the callback sends the browser when a Connect fails (`?reason=<code>`)',
+  },
+  {
+    name: 'SMARTCAR_WEBHOOK_IDS',
+    default: '',
+    meaning:
+      'webhook ids (comma-separated) each vehicle linked by Connect is subscribed to; empty: none (the Dashboard’s auto-enrollment)',
   },
   {
     name: 'TEST_EVENTS',
@@ -348,6 +357,7 @@ export function loadLocalConfig(
       defaultScopes: c.SMARTCAR_DEFAULT_SCOPES,
       connectSuccessUrl: c.CONNECT_SUCCESS_URL ?? `${localApi}${LOCAL_PAGE_PATHS.connected}`,
       connectFailureUrl: c.CONNECT_FAILURE_URL ?? `${localApi}${LOCAL_PAGE_PATHS.connectFailed}`,
+      webhookIds: c.SMARTCAR_WEBHOOK_IDS,
     },
     fakeSmartcar,
     testEvents: c.TEST_EVENTS,

@@ -36,6 +36,7 @@ import {
 } from './stand-ins/sqs.js';
 import { startSqsPoller } from './runtime/sqs-poller.js';
 import { ensureTables } from './stand-ins/dynamodb-tables.js';
+import { routeKey, SUBSCRIPTION_MAX_ATTEMPTS, VEHICLE_SUBSCRIPTIONS_PATH } from '../contracts/index.js';
 
 /**
  * Starts the whole product locally: the stand-ins for AWS, then the real Lambda handlers on top of them.
@@ -49,6 +50,8 @@ export const LOCAL_NAMES = {
   commandAuditTable: 'smartcar-local-command-audit',
   queue: 'smartcar-local-webhooks',
   deadLetterQueue: 'smartcar-local-webhooks-dlq',
+  subscriptionQueue: 'smartcar-local-subscriptions',
+  subscriptionDeadLetterQueue: 'smartcar-local-subscriptions-dlq',
   recoveryQueue: 'smartcar-local-token-recovery',
   recoveryDeadLetterQueue: 'smartcar-local-token-recovery-dlq',
   secret: 'smartcar-local/smartcar-app',
@@ -84,6 +87,8 @@ export interface RunningLocalStack {
   readonly dynamoDbPath: string;
   readonly sqsEndpoint: string;
   readonly queues: WebhookQueues;
+  /** The webhook subscription queue and its DLQ (lib/features/webhook-subscriptions.ts). */
+  readonly subscriptionQueues: WebhookQueues;
   /** The token refresh's recovery queue and its DLQ. */
   readonly recoveryQueues: WebhookQueues;
   readonly secretsManagerEndpoint: string;
@@ -235,6 +240,14 @@ export async function startLocalStack(
       maxReceiveCount: 10,
     });
 
+    const subscriptionQueues = await createWebhookQueues(sqsClient, {
+      name: LOCAL_NAMES.subscriptionQueue,
+      dlqName: LOCAL_NAMES.subscriptionDeadLetterQueue,
+      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+      // The stack's SUBSCRIPTION_MAX_ATTEMPTS: the worker marks FAILED on the receive before the DLQ.
+      maxReceiveCount: SUBSCRIPTION_MAX_ATTEMPTS,
+    });
+
     const secretId = secrets.arnOf(LOCAL_NAMES.secret);
     const lambdaEnv = lambdaEnvironment(config, {
       dynamoDbEndpoint: dynamo.endpoint,
@@ -242,6 +255,7 @@ export async function startLocalStack(
       secretsManagerEndpoint: secrets.endpoint,
       kmsEndpoint: kms.endpoint,
       queueUrl: queues.queueUrl,
+      subscriptionQueueUrl: subscriptionQueues.queueUrl,
       recoveryQueueUrl: recoveryQueues.queueUrl,
       secretId,
       vehicleTableName: LOCAL_NAMES.vehicleTable,
@@ -312,24 +326,44 @@ export async function startLocalStack(
     stoppers.push({ name: 'grants inspector', stop: async () => grants.stop() });
     routes.push({ routeKey: GRANTS_ROUTE_KEY, handler: grants.handler, function: pagesFunction });
 
-    const processor = functions.webhookProcessor;
-    const { handler: processorHandler } = await coldStart(processor.name, processor.load);
-
-    const poller = startSqsPoller({
-      client: sqsClient,
-      queueUrl: queues.queueUrl,
-      queueArn: queues.queueArn,
-      region: config.region,
-      handler: processorHandler,
-      function: localFunction(processor),
-      batchSize: config.queue.batchSize,
-      batchWindowMs: config.queue.batchWindowMs,
-      concurrency: config.queue.concurrency,
-      log,
-    });
-    // A batch in progress gets a few seconds to finish; the shutdown must not wait out a 30 s function
-    // timeout, or the process could be killed before DynamoDB Local (stopped last) is.
-    stoppers.push({ name: 'SQS poller', stop: () => atMost(poller.stop(), POLLER_STOP_GRACE_MS) });
+    // A queue's event source mapping: the function's cold start, then a poller. A batch in progress gets a few
+    // seconds to finish; the shutdown must not wait out a 30 s function timeout, or the process could be
+    // killed before DynamoDB Local (stopped last) is.
+    const consume = async (name: string, fn: QueueFunction, queue: WebhookQueues): Promise<void> => {
+      const { handler } = await coldStart(fn.name, fn.load);
+      const poller = startSqsPoller({
+        client: sqsClient,
+        queueUrl: queue.queueUrl,
+        queueArn: queue.queueArn,
+        region: config.region,
+        handler,
+        function: localFunction(fn),
+        batchSize: config.queue.batchSize,
+        batchWindowMs: config.queue.batchWindowMs,
+        concurrency: config.queue.concurrency,
+        log,
+      });
+      stoppers.push({ name, stop: () => atMost(poller.stop(), POLLER_STOP_GRACE_MS) });
+    };
+    await consume('SQS poller', functions.webhookProcessor, queues);
+    // The subscription worker, on its own queue; and the all-vehicles job on demand (local only).
+    if (functions.subscriptionWorker) {
+      await consume('subscription poller', functions.subscriptionWorker, subscriptionQueues);
+    }
+    const subscriptionsRoute = routes.find((route) => route.routeKey === SUBSCRIPTIONS_ROUTE_KEY);
+    if (subscriptionsRoute) {
+      routes.push({
+        routeKey: SUBSCRIPTIONS_JOB_ROUTE_KEY,
+        // The job is a direct invocation in AWS (`{"allVehicles":true}`), not an HTTP request.
+        handler: (_event, context, callback) =>
+          subscriptionsRoute.handler(
+            { allVehicles: true } as unknown as Parameters<typeof subscriptionsRoute.handler>[0],
+            context,
+            callback,
+          ),
+        function: subscriptionsRoute.function,
+      });
+    }
 
     const gateway = await startHttpGateway({
       port: config.port,
@@ -343,11 +377,16 @@ export async function startLocalStack(
       url: gateway.url,
       routes: localRoutes,
       pages: LOCAL_PAGES.map((localPage) => localPage.routeKey),
-      jobs: [refresh.runRouteKey, GRANTS_ROUTE_KEY],
+      jobs: [
+        refresh.runRouteKey,
+        ...(subscriptionsRoute ? [SUBSCRIPTIONS_JOB_ROUTE_KEY] : []),
+        GRANTS_ROUTE_KEY,
+      ],
       dynamoDbEndpoint: dynamo.endpoint,
       dynamoDbPath,
       sqsEndpoint: sqs.endpoint,
       queues,
+      subscriptionQueues,
       recoveryQueues,
       secretsManagerEndpoint: secrets.endpoint,
       secretId,
@@ -365,6 +404,12 @@ export async function startLocalStack(
 
 const POLLER_STOP_GRACE_MS = 5_000;
 const GRANTS_ROUTE_KEY = 'GET /local/grants';
+const SUBSCRIPTIONS_ROUTE_KEY = routeKey({
+  method: 'POST',
+  path: VEHICLE_SUBSCRIPTIONS_PATH,
+  auth: 'iam',
+});
+const SUBSCRIPTIONS_JOB_ROUTE_KEY = 'POST /local/jobs/subscriptions';
 
 /** Waits for `promise`, but no longer than `ms`. */
 async function atMost(promise: Promise<void>, ms: number): Promise<void> {

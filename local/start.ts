@@ -41,7 +41,7 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
   const width = Math.max(...stack.routes.map((route) => route.routeKey.length)) + 2;
   const routeLines = stack.routes.map(
     (route) =>
-      `                      ${route.routeKey.padEnd(width)}${route.functionName.padEnd(20)}` +
+      `                      ${route.routeKey.padEnd(width)}${route.functionName.padEnd(23)}` +
       (route.auth === 'iam' ? 'IAM in AWS, OPEN here' : 'public'),
   );
   const tables = [LOCAL_NAMES.vehicleTable, LOCAL_NAMES.oauthStateTable, LOCAL_NAMES.tokenTable];
@@ -73,6 +73,7 @@ function banner(config: LocalConfig, stack: RunningLocalStack): string {
         : 'schedule off (LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES=0)'
     }, and on demand:`,
     `                    curl -s -X POST ${stack.url}/local/jobs/token-refresh -d '{"time":"<ISO-8601>"}'`,
+    ...subscriptionLines(config, stack),
     '',
     ...warning,
     '',
@@ -184,7 +185,32 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     '  # run the token refresh job as of 55 days from now: the grant is rotated (new version, new expiry)',
     `  curl -s -X POST ${stack.url}/local/jobs/token-refresh -d "{\\"time\\":\\"$(node -p 'new Date(Date.now() + 55 * 864e5).toISOString()')\\"}"`,
     `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # rotated: version +1, new expiries`,
+    ...subscriptionWalkThrough(config, stack),
     ...common.slice(1),
+  ];
+}
+
+function subscriptionLines(config: LocalConfig, stack: RunningLocalStack): string[] {
+  const ids = config.smartcar.webhookIds;
+  return [
+    ids === ''
+      ? '  Subscriptions     none (SMARTCAR_WEBHOOK_IDS is empty: the Dashboard’s auto-enrollment subscribes vehicles)'
+      : `  Subscriptions     each linked vehicle is subscribed to ${ids} (SMARTCAR_WEBHOOK_IDS), through ` +
+        `queue ${LOCAL_NAMES.subscriptionQueue}`,
+    `                    re-run for all linked vehicles: curl -s -X POST ${stack.url}/local/jobs/subscriptions`,
+  ];
+}
+
+function subscriptionWalkThrough(config: LocalConfig, stack: RunningLocalStack): string[] {
+  if (config.smartcar.webhookIds === '') {
+    return [
+      '  # with SMARTCAR_WEBHOOK_IDS=wh-a,wh-b, GET /vehicles/<vehicleId> lists "subscriptions" ACTIVE after a Connect',
+    ];
+  }
+  return [
+    `  # each vehicle is subscribed to ${config.smartcar.webhookIds} within seconds: "subscriptions" shows them ACTIVE`,
+    `  curl -s ${stack.url}/vehicles/<vehicleId from the list>`,
+    `  curl -s -X POST ${stack.url}/vehicles/<vehicleId>/subscriptions   # subscribe it again (e.g. after adding an id)`,
   ];
 }
 

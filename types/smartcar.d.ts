@@ -124,6 +124,10 @@ declare module 'smartcar' {
     stopCharge(): Promise<ActionResponse>;
     /** `POST {api}/v2.0/vehicles/{id}/charge/limit` `{"limit":"<String(limit)>"}`; limit is a fraction 0–1. */
     setChargeLimit(limit: number): Promise<ActionResponse>;
+    /** `POST {api}/v2.0/vehicles/{id}/webhooks/{webhookId}` with the Bearer access token. */
+    subscribe(webhookId: string): Promise<{ webhookId: string; vehicleId: string; meta: Meta }>;
+    /** `DELETE {api}/v2.0/vehicles/{id}/webhooks/{webhookId}` with the Application Management Token as Bearer. */
+    unsubscribe(amt: string, webhookId: string): Promise<{ meta: Meta }>;
   }
 
   export interface Permissions {

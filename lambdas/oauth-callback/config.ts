@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../oauth/oauth-config.js';
+import { requireSubscriptionQueue, subscriptionSettings } from '../subscriptions/config.js';
 
 /** GET /oauth/callback (docs/design.md, "Lambda environment (new)"). */
 export const callbackConfigSchema = z
@@ -15,8 +16,10 @@ export const callbackConfigSchema = z
     CONNECT_FAILURE_URL: absoluteUrl,
     REQUIRE_HTTPS_URLS: booleanFlag(true),
     SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
+    ...subscriptionSettings,
   } satisfies ConfigShape<'oauthCallback'>)
-  .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'));
+  .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'))
+  .superRefine(requireSubscriptionQueue);
 
 export type CallbackConfig = z.infer<typeof callbackConfigSchema>;
 

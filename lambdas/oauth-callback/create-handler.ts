@@ -18,6 +18,7 @@ import type { TokenStore } from '../tokens/token-store.js';
 import { problem, redirect, withQuery } from '../runtime/http.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
+import type { SubscriptionScheduler } from '../subscriptions/scheduler.js';
 import { GrantNotStoredError, persistConnection } from './persist.js';
 import { connectErrorReason, parseCallbackQuery, type FailureReason } from './query.js';
 
@@ -37,6 +38,11 @@ export interface CallbackDeps {
     vehicleId: string,
     limit: Deadline,
   ) => Promise<readonly string[]>;
+  /**
+   * Queues the webhook subscriptions of the linked vehicles (lambdas/subscriptions/scheduler.ts); absent = none
+   * configured. Called once the vehicles are linked, and only queues: the owner's redirect stays fast.
+   */
+  readonly subscriptions?: Pick<SubscriptionScheduler, 'onLinked'>;
   readonly successUrl: string;
   readonly failureUrl: string;
   /** Limit of each Smartcar call (further cut to the invocation's remaining time). */
@@ -222,6 +228,8 @@ export function createCallbackHandler(deps: CallbackDeps) {
         });
         return fail('storage_failed', { appUserId, grantId: stored.grantId });
       }
+      // Linked is linked: a vehicle whose subscription could not be queued stays PENDING, for a re-run.
+      if (deps.subscriptions) await deps.subscriptions.onLinked(stored.linkedVehicleIds);
       metrics.addMetric('ConnectSucceeded', MetricUnit.Count, 1);
       metrics.addMetric('VehiclesConnected', MetricUnit.Count, stored.linked);
       logger.info('Connect succeeded', {

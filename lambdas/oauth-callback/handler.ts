@@ -3,11 +3,15 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { smartcarCommandGateway } from '../commands/command-gateway.js';
 import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
+import { dynamoSubscriptions } from '../subscriptions/dynamo-subscriptions.js';
+import { configuredScheduler } from '../subscriptions/scheduler.js';
+import { sqsSubscriptionQueue } from '../subscriptions/sqs-subscription-queue.js';
 import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
 import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
 import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
@@ -20,6 +24,15 @@ const config = loadCallbackConfig();
 const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
 const commandGateway = smartcarCommandGateway();
+const logger = new Logger({ serviceName: 'oauth-callback' });
+const metrics = new Metrics({ serviceName: 'oauth-callback' });
+const sqs = new SQSClient({});
+const subscriptions = configuredScheduler(config, {
+  store: dynamoSubscriptions(documentClient, config.VEHICLE_TABLE_NAME),
+  queue: (queueUrl) => sqsSubscriptionQueue(sqs, queueUrl),
+  logger,
+  metrics,
+});
 
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
@@ -37,9 +50,10 @@ export const handler = createCallbackHandler({
   }),
   grantedPermissions: (accessToken, vehicleId, limit) =>
     commandGateway.permissions(vehicleId, accessToken, limit.budget()),
+  ...(subscriptions && { subscriptions }),
   successUrl: config.CONNECT_SUCCESS_URL,
   failureUrl: config.CONNECT_FAILURE_URL,
   smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
-  logger: new Logger({ serviceName: 'oauth-callback' }),
-  metrics: new Metrics({ serviceName: 'oauth-callback' }),
+  logger,
+  metrics,
 });

@@ -25,6 +25,8 @@ export interface PersistInput extends Omit<NewGrant, 'grantId'> {
 export interface PersistResult {
   readonly grantId: string;
   readonly linked: number;
+  /** The vehicles now on the new grant, in link order. */
+  readonly linkedVehicleIds: readonly string[];
   /** Vehicles whose link transaction failed (they keep their previous link, if any). */
   readonly failed: number;
   /** Emptied grants that could not be deleted (left for the refresh job's clean-up). */
@@ -59,7 +61,7 @@ export async function persistConnection(
     throw new GrantNotStoredError({ cause: error });
   }
 
-  let linked = 0;
+  const linkedVehicleIds: string[] = [];
   let failed = 0;
   const emptied = new Set<string>();
   for (const vehicle of input.vehicles) {
@@ -72,9 +74,10 @@ export async function persistConnection(
         make: vehicle.make,
         model: vehicle.model,
         year: vehicle.year,
+        permissions: input.scopes,
         now: input.now,
       });
-      linked += 1;
+      linkedVehicleIds.push(vehicle.vehicleId);
       if (previousGrantId !== undefined) emptied.add(previousGrantId);
     } catch (error) {
       failed += 1;
@@ -86,6 +89,7 @@ export async function persistConnection(
     }
   }
   // The new grant is a candidate too: if no vehicle could be linked, its tokens must not stay behind.
+  const linked = linkedVehicleIds.length;
   if (linked === 0) emptied.add(grantId);
 
   let cleanupFailed = 0;
@@ -98,5 +102,5 @@ export async function persistConnection(
       logger.error('Could not delete grant without vehicles', { grantId: candidate, error: error as Error });
     }
   }
-  return { grantId, linked, failed, cleanupFailed };
+  return { grantId, linked, linkedVehicleIds, failed, cleanupFailed };
 }

@@ -9,6 +9,7 @@ import { json, problem } from '../runtime/http.js';
 import { countFailure } from '../runtime/metrics.js';
 import { describeSmartcarError, SmartcarManagementError } from '../smartcar/errors.js';
 import type { SmartcarGateway } from '../smartcar/gateway.js';
+import type { SubscriptionRemover } from '../subscriptions/remover.js';
 import type { TokenStore } from '../tokens/token-store.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
@@ -18,6 +19,11 @@ export interface DisconnectDeps {
   readonly links: VehicleLinkStore;
   readonly tokens: Pick<TokenStore, 'deleteGrantIfUnused'>;
   readonly smartcar: Pick<SmartcarGateway, 'deleteConnections'>;
+  /**
+   * Removes the vehicle's webhook subscriptions before the connection is revoked (never throws: a failure is
+   * recorded and counted, and does not block the revocation, which ends deliveries too).
+   */
+  readonly subscriptions?: SubscriptionRemover;
   readonly smartcarTimeoutMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -67,6 +73,11 @@ export function createDisconnectHandler(deps: DisconnectDeps) {
     if (profile.status === DISCONNECTED) {
       logger.info('Vehicle already disconnected', { vehicleId });
       return json(200, { vehicleId, status: DISCONNECTED });
+    }
+
+    if (deps.subscriptions) {
+      const { removed, failed } = await deps.subscriptions.unsubscribeAll(vehicleId);
+      if (removed + failed > 0) logger.info('Webhook subscriptions removed', { vehicleId, removed, failed });
     }
 
     try {

@@ -19,6 +19,8 @@ export interface VehicleReadDeps {
   readonly items: VehicleItemSource;
   /** Backs `GET /vehicles?userId=`; without it that route answers 404. */
   readonly list?: VehicleListSource;
+  /** The signal groups the app uses; default per vehicle, from its grant's permissions (used-signals.ts). */
+  readonly usedSignalGroups?: ReadonlySet<string>;
   readonly logger: Logger;
 }
 
@@ -44,6 +46,7 @@ function pageSizeOf(value: string | undefined): number | undefined {
  */
 export function createVehicleReadHandler(deps: VehicleReadDeps) {
   const { logger } = deps;
+  const statusOptions = deps.usedSignalGroups ? { usedSignalGroups: deps.usedSignalGroups } : {};
 
   async function handleList(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     if (!deps.list) return problem(404, 'route_not_found', 'no such route');
@@ -64,7 +67,7 @@ export function createVehicleReadHandler(deps: VehicleReadDeps) {
         return problem(400, 'invalid_next_token', 'nextToken is not one this API issued for userId');
     }
     try {
-      const page = await listVehicles(deps.list, userId, limit, startKey);
+      const page = await listVehicles(deps.list, userId, limit, startKey, statusOptions);
       logger.info('Vehicle list', { status: 200, appUserId: userId, vehicles: page.vehicles.length });
       return json(200, { userId, vehicles: page.vehicles, nextToken: page.nextToken });
     } catch (error) {
@@ -92,7 +95,7 @@ export function createVehicleReadHandler(deps: VehicleReadDeps) {
       logger.error('Could not read vehicle state', { vehicleId, mode, error: error as Error });
       return problem(503, 'unavailable', 'could not read the vehicle state, retry later');
     }
-    const view = toVehicleView(vehicleId, items);
+    const view = toVehicleView(vehicleId, items, statusOptions);
     if (view === undefined) {
       logger.info('Vehicle read', { status: 404, vehicleId, mode });
       return problem(404, 'vehicle_not_found', `no state is stored for vehicle ${vehicleId} (mode ${mode})`);

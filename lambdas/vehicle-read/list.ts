@@ -6,10 +6,12 @@ import { asObject } from '../runtime/json.js';
 import {
   DISCONNECTED,
   NEEDS_REAUTH,
-  deriveVehicleStatus,
+  vehicleStatus,
+  type ActionRequired,
+  type StatusOptions,
   type StatusRelevantError,
 } from '../vehicles/vehicle-status.js';
-import { resolutionOf } from './read.js';
+import { statusErrorOf } from './read.js';
 
 /**
  * `GET /vehicles?userId=`: the vehicles linked to an app user, from the sparse GSI `byAppUser` (profiles only),
@@ -23,6 +25,7 @@ export interface VehicleSummary {
   readonly model: string | null;
   readonly year: number | null;
   readonly status: string;
+  readonly actionRequired: ActionRequired | null;
 }
 
 export interface ProfilePage {
@@ -86,12 +89,18 @@ function str(value: unknown): string | null {
 
 function errorsOf(items: readonly Record<string, unknown>[]): StatusRelevantError[] {
   return items
-    .filter((item) => typeof item.type === 'string' && typeof item.state === 'string')
-    .map((item) => ({
-      type: item.type as string,
-      state: item.state as string,
-      resolution: resolutionOf(item.resolution),
-    }));
+    .filter((item) => typeof item.type === 'string' && item.state === 'ERROR')
+    .map((item) =>
+      statusErrorOf({
+        type: item.type as string,
+        code: str(item.code),
+        resolution: item.resolution,
+        signals: Array.isArray(item.signals)
+          ? item.signals.filter((code): code is string => typeof code === 'string')
+          : [],
+        ...(typeof item.at === 'number' && { at: item.at }),
+      }),
+    );
 }
 
 /** A profile whose own status settles the derived one needs no error lookup. */
@@ -102,13 +111,27 @@ function needsErrorLookup(profile: Record<string, unknown>): boolean {
 export function toSummary(
   profile: Record<string, unknown>,
   errors: readonly Record<string, unknown>[],
+  options: StatusOptions = {},
 ): VehicleSummary {
+  const permissions = Array.isArray(profile.permissions)
+    ? profile.permissions.filter((permission): permission is string => typeof permission === 'string')
+    : undefined;
+  const derived = vehicleStatus(
+    {
+      ...(typeof profile.status === 'string' && { status: profile.status }),
+      ...(typeof profile.connectedAt === 'number' && { connectedAt: profile.connectedAt }),
+      ...(permissions !== undefined && { permissions }),
+    },
+    errorsOf(errors),
+    options,
+  );
   return {
     vehicleId: str(profile.vehicleId) ?? '',
     make: str(profile.make),
     model: str(profile.model),
     year: typeof profile.year === 'number' ? profile.year : null,
-    status: deriveVehicleStatus(str(profile.status) ?? undefined, errorsOf(errors)),
+    status: derived.status,
+    actionRequired: derived.actionRequired,
   };
 }
 
@@ -149,13 +172,18 @@ export async function listVehicles(
   appUserId: string,
   limit: number,
   startKey?: Record<string, unknown>,
+  options: StatusOptions = {},
 ): Promise<VehicleListPage> {
   const page = await source.profiles(appUserId, limit, startKey);
   const profiles = page.items.filter(
     (item) => typeof item.vehicleId === 'string' && isValidVehicleId(item.vehicleId),
   );
   const vehicles = await mapWithLimit(profiles, ERROR_LOOKUP_CONCURRENCY, async (profile) =>
-    toSummary(profile, needsErrorLookup(profile) ? await source.errors(profile.vehicleId as string) : []),
+    toSummary(
+      profile,
+      needsErrorLookup(profile) ? await source.errors(profile.vehicleId as string) : [],
+      options,
+    ),
   );
   return { vehicles, nextToken: page.lastKey ? encodeNextToken(page.lastKey) : null };
 }

@@ -1,7 +1,16 @@
 import { z } from 'zod';
-import { PROFILE_SK, SIGNAL_SK_PREFIX, STATE_SK } from '../vehicles/vehicle-keys.js';
+import { toSubscriptionRecord } from '../subscriptions/dynamo-subscriptions.js';
+import type { SubscriptionError } from '../subscriptions/subscription.js';
+import { PROFILE_SK, SIGNAL_SK_PREFIX, STATE_SK, SUBSCRIPTION_SK_PREFIX } from '../vehicles/vehicle-keys.js';
 import { decodeState } from '../vehicles/vehicle-state.js';
-import { deriveVehicleStatus } from '../vehicles/vehicle-status.js';
+import {
+  resolvedByReconnect,
+  vehicleStatus,
+  type ActionRequired,
+  type StatusOptions,
+  type StatusProfile,
+  type StatusRelevantError,
+} from '../vehicles/vehicle-status.js';
 
 /**
  * The read model: items of one vehicle partition (PROFILE and STATE, plus SIGNAL# items of the earlier layout)
@@ -27,6 +36,14 @@ export interface ErrorView {
   readonly signals: string[];
 }
 
+export interface SubscriptionView {
+  readonly webhookId: string;
+  readonly status: string;
+  readonly updatedAt: number;
+  /** The last failed attempt's Smartcar error (or, once REMOVED, the failed unsubscription's). */
+  readonly error?: SubscriptionError;
+}
+
 export interface VehicleView {
   readonly vehicleId: string;
   /** The app user the vehicle is linked to (by a Connect), else the Smartcar user id. */
@@ -37,10 +54,15 @@ export interface VehicleView {
   readonly make: string | null;
   readonly model: string | null;
   readonly year: number | null;
+  /** The connection: CONNECTED, NEEDS_REAUTH or DISCONNECTED (lambdas/vehicles/vehicle-status.ts). */
   readonly status: string;
+  /** What the owner must do outside Connect (brand app, virtual key), or null. */
+  readonly actionRequired: ActionRequired | null;
   readonly signals: Record<string, SignalView>;
   /** Active errors only; RESOLVED tombstones are not shown. */
   readonly errors: ErrorView[];
+  /** One entry per webhook the vehicle was subscribed to by this integration. */
+  readonly subscriptions: SubscriptionView[];
   /** Epoch ms: the latest event time among the profile, signal and error items. */
   readonly updatedAt: number | null;
 }
@@ -56,6 +78,8 @@ const profileItem = z.looseObject({
   year: optionalNumber,
   status: optionalString,
   updatedAt: optionalNumber,
+  connectedAt: optionalNumber,
+  permissions: z.array(z.string()).optional().catch(undefined),
 });
 
 const signalItem = z.looseObject({
@@ -102,11 +126,13 @@ function latest(...times: (number | undefined)[]): number | null {
 export function toVehicleView(
   vehicleId: string,
   items: readonly Record<string, unknown>[],
+  options: StatusOptions = {},
 ): VehicleView | undefined {
   let profile: z.infer<typeof profileItem> | undefined;
   const signals: Record<string, SignalView> = {};
   const activeErrors: z.infer<typeof errorItem>[] = [];
   const times: (number | undefined)[] = [];
+  const subscriptions: SubscriptionView[] = [];
   let known = false;
 
   const legacySignals: Record<string, SignalView> = {};
@@ -137,13 +163,37 @@ export function toVehicleView(
       legacySignals[parsed.data.code ?? sk.slice(SIGNAL_SK_PREFIX.length)] = toSignalView(parsed.data);
       times.push(parsed.data.updatedAt);
       known = true;
+    } else if (sk.startsWith(SUBSCRIPTION_SK_PREFIX)) {
+      const record = toSubscriptionRecord(item);
+      if (!record) continue;
+      const error = record.status === 'REMOVED' ? record.unsubscribeError : record.lastError;
+      subscriptions.push({
+        webhookId: record.webhookId,
+        status: record.status,
+        updatedAt: record.updatedAt,
+        ...(error && record.status !== 'ACTIVE' && { error }),
+      });
     }
   }
   // A signal the state item holds is newer than its item of the earlier layout (which is no longer written).
   Object.assign(signals, { ...legacySignals, ...signals });
   if (!known) return undefined;
 
-  const errors = activeErrors.map((error): ErrorView => ({
+  const statusProfile: StatusProfile = {
+    ...(profile?.status !== undefined && { status: profile.status }),
+    ...(profile?.connectedAt !== undefined && { connectedAt: profile.connectedAt }),
+    ...(profile?.permissions !== undefined && { permissions: profile.permissions }),
+  };
+  const relevant = activeErrors
+    .map((error) => ({ error, relevant: statusErrorOf(error) }))
+    // A re-Connect after a re-auth error resolved it: neither listed nor counted.
+    .filter(({ relevant }) => !resolvedByReconnect(relevant, statusProfile));
+  const derived = vehicleStatus(
+    statusProfile,
+    relevant.map((entry) => entry.relevant),
+    options,
+  );
+  const errors = relevant.map(({ error }): ErrorView => ({
     type: error.type,
     code: error.code ?? null,
     description: error.description ?? null,
@@ -158,22 +208,37 @@ export function toVehicleView(
     make: profile?.make ?? webhookProfile.make ?? null,
     model: profile?.model ?? webhookProfile.model ?? null,
     year: profile?.year ?? webhookProfile.year ?? null,
-    status: deriveVehicleStatus(
-      profile?.status,
-      activeErrors.map((error) => ({
-        type: error.type,
-        state: 'ERROR',
-        resolution: resolutionOf(error.resolution),
-      })),
-    ),
+    status: derived.status,
+    actionRequired: derived.actionRequired,
     signals,
     errors,
+    subscriptions,
     updatedAt: latest(...times),
   };
 }
 
-export function resolutionOf(resolution: unknown): { type?: string | null } | null {
+export function resolutionOf(resolution: unknown): { type: string | null; url: string | null } | null {
   if (typeof resolution !== 'object' || resolution === null) return null;
-  const type = (resolution as Record<string, unknown>).type;
-  return { type: typeof type === 'string' ? type : null };
+  const { type, url } = resolution as Record<string, unknown>;
+  return { type: typeof type === 'string' ? type : null, url: typeof url === 'string' ? url : null };
+}
+
+/** A stored error item (active) → what the status rules read. */
+export function statusErrorOf(item: {
+  readonly type: string;
+  readonly code?: string | null | undefined;
+  readonly resolution?: unknown;
+  readonly signals?: readonly string[] | undefined;
+  readonly at?: number | undefined;
+  readonly suggestedUserMessage?: unknown;
+}): StatusRelevantError {
+  return {
+    type: item.type,
+    code: item.code ?? null,
+    state: 'ERROR',
+    resolution: resolutionOf(item.resolution),
+    signals: item.signals ?? [],
+    ...(item.at !== undefined && { at: item.at }),
+    ...(typeof item.suggestedUserMessage === 'string' && { suggestedUserMessage: item.suggestedUserMessage }),
+  };
 }

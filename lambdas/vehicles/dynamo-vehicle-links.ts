@@ -154,13 +154,22 @@ export function dynamoVehicleLinks(options: {
           values[`:${field}`] = value;
           sets.push(`#${field} = :${field}`);
         }
+        const removes = ['disconnectedAt'];
+        if (input.permissions !== undefined && input.permissions.length > 0) {
+          values[':permissions'] = [...input.permissions];
+          sets.push('#permissions = :permissions');
+        } else {
+          removes.push('#permissions');
+        }
+        // A reserved word in DynamoDB expressions.
+        names['#permissions'] = 'permissions';
         const condition = onGrant(previous);
         const items: TransactItem[] = [
           {
             Update: {
               TableName: vehicleTableName,
               Key: profileKey(vehicleId),
-              UpdateExpression: `SET ${sets.join(', ')} REMOVE disconnectedAt`,
+              UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
               ConditionExpression: condition.ConditionExpression,
               ExpressionAttributeNames: names,
               ExpressionAttributeValues: { ...values, ...condition.values },

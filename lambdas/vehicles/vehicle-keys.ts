@@ -17,6 +17,8 @@ export const SIGNAL_SK_PREFIX = 'SIGNAL#';
 /** Per-error items of the earlier layout; no longer written or read. */
 export const ERROR_SK_PREFIX = 'ERROR#';
 export const EVENT_SK_PREFIX = 'EVENT#';
+/** One item per (vehicle, webhook) subscription: lambdas/subscriptions/. */
+export const SUBSCRIPTION_SK_PREFIX = 'SUBSCRIPTION#';
 /** Stands in for a `null` error code in the error item's sort key. */
 export const NO_ERROR_CODE = 'NONE';
 
@@ -45,6 +47,16 @@ export function errorKey(type: string, code: string | null | undefined): string 
   return `${type}#${code ?? NO_ERROR_CODE}`;
 }
 
+/** `SUBSCRIPTION#<webhookId>`. */
+export function subscriptionSk(webhookId: string): string {
+  return `${SUBSCRIPTION_SK_PREFIX}${webhookId}`;
+}
+
+/** A Smartcar webhook id we accept in a key and a path: the same alphabet as vehicle ids. */
+export function isValidWebhookId(webhookId: string): boolean {
+  return VEHICLE_ID.test(webhookId);
+}
+
 /**
  * `EVENT#<eventType>#<eventId>`: raw v2 / unknown-type events, one item per event, so a repeated delivery (an
  * SQS redelivery or a Smartcar retry: same event id, or the same bytes when there is none) is stored once.
@@ -54,10 +66,12 @@ export function rawEventSk(eventType: string, eventId: string): string {
 }
 
 /**
- * The sort-key range that holds the PROFILE and the STATE item (and the earlier layout's SIGNAL# items, which sort
- * in between): one Query on these bounds reads a vehicle and skips the EVENT# range of raw bodies.
+ * The sort-key range that holds the PROFILE, the STATE item (and the earlier layout's SIGNAL# items) and every
+ * SUBSCRIPTION# item and nothing else (`PROFILE` < `SIGNAL#…` < `STATE` < `SUBSCRIPTION#…`; `SUBSCRIPTION$` is the
+ * first string after every `SUBSCRIPTION#…`, `$` following `#` in ASCII): one Query on these bounds reads a vehicle
+ * and skips the ERROR# and EVENT# ranges (which sort before PROFILE).
  */
-export const STATE_SK_RANGE = { from: PROFILE_SK, to: STATE_SK } as const;
+export const STATE_SK_RANGE = { from: PROFILE_SK, to: 'SUBSCRIPTION$' } as const;
 
 /** Poison messages: the quarantine's key space (contracts/tables.ts). */
 export { QUARANTINE_PARTITION as QUARANTINE_PK } from '../../contracts/index.js';

@@ -22,6 +22,11 @@ export interface LinkInput {
   readonly make: string | null;
   readonly model: string | null;
   readonly year: number | null;
+  /**
+   * The permissions the grant was asked for (stored on the profile as `permissions`: the default of which signals
+   * count for the vehicle's status, vehicle-status.ts). Empty or absent: unknown, every signal counts.
+   */
+  readonly permissions?: readonly string[];
   readonly now: number;
 }
 

@@ -269,8 +269,11 @@ function dedupeKeyOf(eventType: string, eventId: string | undefined, raw: string
   return eventId ? `${eventType}#${eventId}` : `sha256:${sha256(raw)}`;
 }
 
+/** Smartcar merged its test and simulated modes into "Simulated" (changelog 2024): both are not live data. */
+const NON_LIVE_MODES = new Set(['TEST', 'SIMULATED']);
+
 function modeOf(mode: string | undefined): VehicleMode {
-  return mode?.toUpperCase() === 'TEST' ? 'test' : 'live';
+  return mode !== undefined && NON_LIVE_MODES.has(mode.trim().toUpperCase()) ? 'test' : 'live';
 }
 
 function requireVehicleId(id: string | undefined, details: Record<string, string | undefined>): string {

@@ -55,6 +55,8 @@ export interface LocalFunctions {
   readonly http: readonly HttpFunction[];
   /** Consumes the webhook queue with event-source-mapping semantics. */
   readonly webhookProcessor: QueueFunction;
+  /** Consumes the subscription queue, as its event source mapping does. */
+  readonly subscriptionWorker?: QueueFunction;
   /** Runs on the schedule (LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES) and on demand. */
   readonly tokenRefresh: ScheduledFunction;
 }
@@ -81,10 +83,18 @@ export const LOCAL_FUNCTIONS: LocalFunctions = {
       load: () => import('../../lambdas/vehicle-disconnect/handler.js'),
     },
     { ...settingsOf('vehicleCommand'), load: () => import('../../lambdas/vehicle-command/handler.js') },
+    {
+      ...settingsOf('vehicleSubscriptions'),
+      load: () => import('../../lambdas/vehicle-subscriptions/handler.js'),
+    },
   ],
   webhookProcessor: {
     ...settingsOf('processor'),
     load: () => import('../../lambdas/webhook-processor/handler.js'),
+  },
+  subscriptionWorker: {
+    ...settingsOf('subscriptionWorker'),
+    load: () => import('../../lambdas/subscription-worker/handler.js'),
   },
   tokenRefresh: {
     ...settingsOf('tokenRefresh'),

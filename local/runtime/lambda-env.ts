@@ -1,4 +1,10 @@
-import { FUNCTION_IDS, FUNCTION_VARIABLES, FUNCTIONS, type FunctionVariable } from '../../contracts/index.js';
+import {
+  FUNCTION_IDS,
+  FUNCTION_VARIABLES,
+  FUNCTIONS,
+  SUBSCRIPTION_MAX_ATTEMPTS,
+  type FunctionVariable,
+} from '../../contracts/index.js';
 import type { LocalConfig } from '../config.js';
 
 /**
@@ -14,6 +20,8 @@ export interface LocalResources {
   readonly secretsManagerEndpoint: string;
   readonly kmsEndpoint: string;
   readonly queueUrl: string;
+  /** The subscription queue (the worker's). */
+  readonly subscriptionQueueUrl: string;
   /** The token refresh's recovery queue (parked rotations) in the SQS emulator. */
   readonly recoveryQueueUrl: string;
   readonly secretId: string;
@@ -74,6 +82,7 @@ const STACK_SETTINGS = {
   REFRESH_CONCURRENCY: '10',
   REFRESH_LEASE_SECONDS: '60',
   COMMAND_AUDIT_DAYS: '90',
+  SUBSCRIPTION_MAX_ATTEMPTS: String(SUBSCRIPTION_MAX_ATTEMPTS),
 } as const;
 
 /**
@@ -101,6 +110,8 @@ export function lambdaEnvironment(
     AWS_ENDPOINT_URL_SECRETS_MANAGER: resources.secretsManagerEndpoint,
     AWS_ENDPOINT_URL_KMS: resources.kmsEndpoint,
     QUEUE_URL: resources.queueUrl,
+    SUBSCRIPTION_QUEUE_URL: resources.subscriptionQueueUrl,
+    SMARTCAR_WEBHOOK_IDS: config.smartcar.webhookIds,
     TOKEN_RECOVERY_QUEUE_URL: resources.recoveryQueueUrl,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,

@@ -80,11 +80,11 @@ beforeEach(() => {
 });
 
 describe('GET /vehicles/{vehicleId}', () => {
-  it('200 with the documented JSON, read with one key-range Query (PROFILE…STATE) on the vehicle partition', async () => {
+  it('200 with the documented JSON, read with one key-range Query (PROFILE…SUBSCRIPTION$) on the vehicle partition', async () => {
     documentMock
       .on(QueryCommand, {
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': pk, ':from': 'PROFILE', ':to': 'STATE' },
+        ExpressionAttributeValues: { ':pk': pk, ':from': 'PROFILE', ':to': 'SUBSCRIPTION$' },
       })
       .resolves({ Items: [profile, state] });
 
@@ -100,6 +100,8 @@ describe('GET /vehicles/{vehicleId}', () => {
       model: '118i',
       year: 2025,
       status: 'NEEDS_REAUTH',
+      actionRequired: null,
+      subscriptions: [],
       signals: {
         'internalcombustionengine-fuellevel': {
           body: { value: 0.77 },
@@ -220,6 +222,39 @@ describe('GET /vehicles?userId=', () => {
     ...extra,
   });
 
+  it("gives each entry the actionRequired of its state item's errors: a virtual key is not a re-Connect", async () => {
+    documentMock.on(QueryCommand, { IndexName: 'byAppUser' }).resolves({ Items: [linked('v-1')] });
+    documentMock.on(GetCommand, { Key: { pk: 'VEHICLE#v-1', sk: 'STATE' } }).resolves({
+      Item: {
+        errors: {
+          'CONNECTED_SERVICES_ACCOUNT#VIRTUAL_KEY_REQUIRED': {
+            type: 'CONNECTED_SERVICES_ACCOUNT',
+            code: 'VIRTUAL_KEY_REQUIRED',
+            state: 'ERROR',
+            resolution: { type: 'ACTION_REQUIRED', url: 'https://example.com/virtual-key' },
+            signals: [],
+            at: 5,
+          },
+        },
+      },
+    });
+
+    const { status, body } = await list({ userId: 'app-1' });
+
+    expect(status).toBe(200);
+    expect(body.vehicles).toEqual([
+      expect.objectContaining({
+        vehicleId: 'v-1',
+        status: 'CONNECTED',
+        actionRequired: {
+          type: 'CONNECTED_SERVICES_ACCOUNT',
+          code: 'VIRTUAL_KEY_REQUIRED',
+          resolution: { type: 'ACTION_REQUIRED', url: 'https://example.com/virtual-key' },
+        },
+      }),
+    ]);
+  });
+
   it('queries the byAppUser index and derives each status, looking up errors only where needed', async () => {
     documentMock.on(QueryCommand, { IndexName: 'byAppUser' }).resolves({
       Items: [linked('v-1'), linked('v-2', { status: 'DISCONNECTED' }), linked('v-3', { status: undefined })],
@@ -240,9 +275,23 @@ describe('GET /vehicles?userId=', () => {
     expect(status).toBe(200);
     expect(body.userId).toBe('app-1');
     expect(body.vehicles).toEqual([
-      { vehicleId: 'v-1', make: 'KIA', model: 'EV6', year: 2024, status: 'NEEDS_REAUTH' },
-      { vehicleId: 'v-2', make: 'KIA', model: 'EV6', year: 2024, status: 'DISCONNECTED' },
-      { vehicleId: 'v-3', make: 'KIA', model: 'EV6', year: 2024, status: 'CONNECTED' },
+      {
+        vehicleId: 'v-1',
+        make: 'KIA',
+        model: 'EV6',
+        year: 2024,
+        status: 'NEEDS_REAUTH',
+        actionRequired: null,
+      },
+      {
+        vehicleId: 'v-2',
+        make: 'KIA',
+        model: 'EV6',
+        year: 2024,
+        status: 'DISCONNECTED',
+        actionRequired: null,
+      },
+      { vehicleId: 'v-3', make: 'KIA', model: 'EV6', year: 2024, status: 'CONNECTED', actionRequired: null },
     ]);
     expect(typeof body.nextToken).toBe('string');
     const queries = documentMock.commandCalls(QueryCommand).map((call) => call.args[0].input);

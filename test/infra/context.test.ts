@@ -27,6 +27,7 @@ describe('parseSettings (CDK context validation)', () => {
       apiBurstLimit: 200,
       smartcarMode: 'live',
       smartcarScopes: ['read_vehicle_info'],
+      smartcarWebhookIds: [],
       tokenRefreshSchedule: 'rate(15 minutes)',
       refreshWindowDays: 7,
       accessWarmWindowMinutes: 0,

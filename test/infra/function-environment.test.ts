@@ -6,10 +6,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_IDS, FUNCTIONS, type FunctionId } from '../../contracts/index.js';
 import { callbackConfigSchema } from '../../lambdas/oauth-callback/config.js';
 import { connectConfigSchema } from '../../lambdas/oauth-connect/config.js';
+import { subscriptionWorkerConfigSchema } from '../../lambdas/subscription-worker/config.js';
 import { refreshConfigSchema } from '../../lambdas/token-refresh/config.js';
 import { commandConfigSchema } from '../../lambdas/vehicle-command/config.js';
 import { disconnectConfigSchema } from '../../lambdas/vehicle-disconnect/config.js';
 import { readConfigSchema } from '../../lambdas/vehicle-read/config.js';
+import { vehicleSubscriptionsConfigSchema } from '../../lambdas/vehicle-subscriptions/config.js';
 import { processorConfigSchema } from '../../lambdas/webhook-processor/config.js';
 import { receiverConfigSchema } from '../../lambdas/webhook-receiver/config.js';
 import { createSmartcarApp } from '../../lib/app.js';
@@ -42,6 +44,8 @@ const CONFIG_SCHEMAS: Record<FunctionId, { readonly shape: Record<string, unknow
   vehicleDisconnect: disconnectConfigSchema,
   tokenRefresh: refreshConfigSchema,
   vehicleCommand: commandConfigSchema,
+  subscriptionWorker: subscriptionWorkerConfigSchema,
+  vehicleSubscriptions: vehicleSubscriptionsConfigSchema,
 };
 
 interface FunctionResource {

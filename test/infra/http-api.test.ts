@@ -13,6 +13,7 @@ import {
   resources,
   synthesizeStack,
   vehicleDisconnect,
+  vehicleSubscriptions,
   vehicleRead,
 } from './stack-template.js';
 
@@ -45,6 +46,7 @@ describe('HTTP API', () => {
     ['GET /oauth/callback', 'NONE', oauthCallback],
     ['GET /vehicles', 'AWS_IAM', vehicleRead],
     ['DELETE /vehicles/{vehicleId}', 'AWS_IAM', vehicleDisconnect],
+    ['POST /vehicles/{vehicleId}/subscriptions', 'AWS_IAM', vehicleSubscriptions],
   ])('routes %s (authorization %s) to its Lambda', (routeKey, authorization, target) => {
     const [, route] = only('AWS::ApiGatewayV2::Route', (r) => props(r).RouteKey === routeKey);
     expect(props(route).AuthorizationType).toBe(authorization);
@@ -61,6 +63,7 @@ describe('HTTP API', () => {
       'GET /vehicles/{vehicleId}': 'AWS_IAM',
       'GET /vehicles': 'AWS_IAM',
       'POST /connect': 'AWS_IAM',
+      'POST /vehicles/{vehicleId}/subscriptions': 'AWS_IAM',
       'GET /oauth/callback': 'NONE',
       'DELETE /vehicles/{vehicleId}': 'AWS_IAM',
       'POST /vehicles/{vehicleId}/commands': 'AWS_IAM',

@@ -31,6 +31,8 @@ import {
   TOKEN_CONTEXT_CONDITION,
   tokenKeyId,
   tokenRefresh,
+  subscriptionWorker,
+  subscriptionQueueId,
   tokenTable,
   vehicleDisconnect,
   vehicleRead,
@@ -146,6 +148,9 @@ describe('OAuth Lambdas', () => {
       CONNECT_SUCCESS_URL: expect.stringMatching(/^https:\/\/[^/]+\.invalid\//),
       CONNECT_FAILURE_URL: expect.stringMatching(/^https:\/\/[^/]+\.invalid\//),
       REQUIRE_HTTPS_URLS: 'true',
+      // No webhook ids by default: the Dashboard's auto-enrollment subscribes vehicles.
+      SMARTCAR_WEBHOOK_IDS: '',
+      SUBSCRIPTION_QUEUE_URL: { Ref: subscriptionQueueId() },
     });
     expect(render(env.SMARTCAR_REDIRECT_URI)).toBe(callbackUrl());
   });
@@ -210,6 +215,8 @@ describe('least privilege (OAuth)', () => {
         // Direct use: encrypt only (it never reads a stored token), and only under the token context.
         `kms:Encrypt <${tokenKeyId()}> with token context`,
         `secretsmanager:GetSecretValue <${secretId()}>`,
+        // Queues the linked vehicles' subscriptions.
+        `sqs:SendMessage <${subscriptionQueueId()}>`,
       ]),
     );
   });
@@ -217,7 +224,8 @@ describe('least privilege (OAuth)', () => {
   it('lets disconnect update profiles and grants through DynamoDB, with no direct use of the token key', () => {
     expect(permissionsOf(vehicleDisconnect())).toEqual(
       new Set([
-        ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem'], tableArn(stateTable)),
+        // Query: the vehicle's subscription records, removed before the revocation.
+        ...each(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], tableArn(stateTable)),
         ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
         ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
         ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
@@ -244,6 +252,7 @@ describe('least privilege (OAuth)', () => {
         roleOf(vehicleDisconnect()),
         roleOf(tokenRefresh()),
         roleOf(vehicleCommand()),
+        roleOf(subscriptionWorker()),
       ]),
     );
     const direct = onTokenKey
@@ -268,6 +277,13 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt', 'kms:Encrypt'],
           condition: TOKEN_CONTEXT_CONDITION,
         },
+        // getAccessToken: the vehicle's access token for `vehicle.subscribe`, and a rotation when it expires.
+        {
+          roles: [roleOf(subscriptionWorker())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:Encrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
         // The data keys that seal a parked rotation: only with tokenType `recovery`.
         {
           roles: [roleOf(tokenRefresh())],
@@ -284,7 +300,7 @@ describe('least privilege (OAuth)', () => {
         },
       ]),
     );
-    expect(direct).toHaveLength(4);
+    expect(direct).toHaveLength(5);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
@@ -315,6 +331,7 @@ describe('least privilege (OAuth)', () => {
               { 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(tokenRefresh()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(vehicleCommand()), 'Arn'] },
+              { 'Fn::GetAtt': [roleOf(subscriptionWorker()), 'Arn'] },
             ],
           },
           // ... and not for AWS services (DynamoDB's grant for background work).

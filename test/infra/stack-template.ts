@@ -94,6 +94,8 @@ export const oauthCallback = () => fn('OAuth callback');
 export const vehicleDisconnect = () => fn('Vehicle disconnect API');
 export const tokenRefresh = () => fn('Token refresh job');
 export const vehicleCommand = () => fn('Vehicle commands');
+export const subscriptionWorker = () => fn('Webhook subscription worker');
+export const vehicleSubscriptions = () => fn('Re-runs the webhook subscriptions');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -215,14 +217,26 @@ function queuePair(inRecovery: boolean) {
       .map(([id]) => id),
   );
   const isRecovery = (q: CfnResource) => [...recoveryIds].some((id) => resources[id] === q);
+  const subscriptionIds = ofType('AWS::SQS::Queue')
+    .filter(([id]) => id.startsWith('WebhookSubscriptions'))
+    .map(([, q]) => q);
   const main = only(
     'AWS::SQS::Queue',
-    (q) => props(q).RedrivePolicy !== undefined && isRecovery(q) === inRecovery,
+    (q) =>
+      props(q).RedrivePolicy !== undefined && isRecovery(q) === inRecovery && !subscriptionIds.includes(q),
   );
   const dlqId = refOf((props(main[1]).RedrivePolicy as { deadLetterTargetArn: unknown }).deadLetterTargetArn);
   const dlq = only('AWS::SQS::Queue', (q) => q === resources[dlqId as string]);
   return { main, dlq };
 }
+/** The subscription queue (the WebhookSubscriptions feature's queue with a redrive policy). */
+export const subscriptionQueueId = (): string => {
+  const found = ofType('AWS::SQS::Queue').filter(
+    ([id, q]) => id.startsWith('WebhookSubscriptions') && props(q).RedrivePolicy !== undefined,
+  );
+  expect(found, 'exactly one subscription queue').toHaveLength(1);
+  return (found[0] as [string, CfnResource])[0];
+};
 /** The webhook queue and its DLQ (the one its redrive policy names). */
 export const queues = () => queuePair(false);
 /** The token refresh's recovery queue and its DLQ. */

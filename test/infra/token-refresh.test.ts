@@ -30,6 +30,7 @@ import {
   template,
   tokenKeyId,
   tokenRefresh,
+  subscriptionWorker,
   tokenTable,
   viaDynamoDb,
   vehicleCommand,
@@ -181,7 +182,7 @@ describe('token refresh', () => {
     );
   });
 
-  it('is, with the command Lambda (getAccessToken), the only role that may decrypt tokens directly', () => {
+  it('is, with the command Lambda and the subscription worker (getAccessToken), the only role that may decrypt tokens directly', () => {
     const decryptors = identityStatements().filter(
       ({ statement }) =>
         list(statement.Action).includes('kms:Decrypt') &&
@@ -189,9 +190,9 @@ describe('token refresh', () => {
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
     // Tokens (token context) and the data keys of parked rotations (recovery context) for the refresh job;
-    // getAccessToken's refresh for the command Lambda.
+    // getAccessToken's refresh for the command Lambda and the subscription worker.
     expect(new Set(decryptors.flatMap(({ roles }) => roles))).toEqual(
-      new Set([roleOf(tokenRefresh()), roleOf(vehicleCommand())]),
+      new Set([roleOf(tokenRefresh()), roleOf(vehicleCommand()), roleOf(subscriptionWorker())]),
     );
   });
 

@@ -125,6 +125,7 @@ describe('local mode with --fake-smartcar: OAuth end to end', () => {
         model: 'Model 3',
         year: 2021,
         status: 'CONNECTED',
+        actionRequired: null,
       },
       {
         vehicleId: expect.stringMatching(UUID),
@@ -132,6 +133,7 @@ describe('local mode with --fake-smartcar: OAuth end to end', () => {
         model: 'ID.4',
         year: 2023,
         status: 'CONNECTED',
+        actionRequired: null,
       },
     ]);
   });

@@ -315,7 +315,14 @@ describe('connect → callback → token store → vehicle list', () => {
     expect(list.body).toEqual({
       userId,
       vehicles: owner.vehicles
-        .map((v) => ({ vehicleId: v.id, make: v.make, model: v.model, year: v.year, status: 'CONNECTED' }))
+        .map((v) => ({
+          vehicleId: v.id,
+          make: v.make,
+          model: v.model,
+          year: v.year,
+          status: 'CONNECTED',
+          actionRequired: null,
+        }))
         .sort((a, b) => a.vehicleId.localeCompare(b.vehicleId)),
       nextToken: null,
     });
@@ -331,6 +338,8 @@ describe('connect → callback → token store → vehicle list', () => {
       status: 'CONNECTED',
     });
     expect((await profile(first?.id ?? ''))?.grantId).toBe(grant.grantId);
+    // The grant's permissions, on the profile: which signals count for the vehicle's status.
+    expect((await profile(first?.id ?? ''))?.permissions).toEqual(grant.scopes);
   });
 
   it('stores no plaintext token anywhere in DynamoDB and logs none (nor the code or the state)', async () => {

@@ -323,6 +323,7 @@ describe('vehicle store on DynamoDB Local', () => {
     expect(status).toBe(200);
     expect(Object.keys(body).sort()).toEqual(
       [
+        'actionRequired',
         'appUserId',
         'errors',
         'make',
@@ -330,6 +331,7 @@ describe('vehicle store on DynamoDB Local', () => {
         'signals',
         'smartcarUserId',
         'status',
+        'subscriptions',
         'updatedAt',
         'userId',
         'vehicleId',

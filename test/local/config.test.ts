@@ -171,6 +171,7 @@ describe('Lambda environment', () => {
     sqsEndpoint: 'http://127.0.0.1:9324',
     secretsManagerEndpoint: 'http://127.0.0.1:4584',
     queueUrl: 'http://127.0.0.1:9324/000000000000/q',
+    subscriptionQueueUrl: 'http://127.0.0.1:9324/000000000000/s',
     recoveryQueueUrl: 'http://127.0.0.1:9324/000000000000/recovery',
     secretId: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:s-AbCdEf',
     vehicleTableName: 'vehicles',

@@ -376,6 +376,50 @@ describe('vehicle API', () => {
   });
 });
 
+describe('webhook subscriptions', () => {
+  it('subscribes with the vehicle access token (again: same answer), unsubscribes only with the management token', async () => {
+    const user = fake.registerUser({ vehicles: [{ make: 'KIA', model: 'EV6', year: 2024 }] });
+    fake.nextAuthorization({ userId: user.id });
+    const { accessToken } = await login();
+    const vehicleId = user.vehicles[0]?.id ?? '';
+    const vehicle = new smartcar.Vehicle(vehicleId, accessToken);
+
+    expect(await vehicle.subscribe('wh-1')).toMatchObject({ webhookId: 'wh-1', vehicleId });
+    expect(await vehicle.subscribe('wh-1')).toMatchObject({ webhookId: 'wh-1', vehicleId });
+    expect(fake.subscriptions().filter((s) => s.vehicleId === vehicleId)).toEqual([
+      expect.objectContaining({ vehicleId, webhookId: 'wh-1' }),
+    ]);
+    expect(fake.calls.at(-1)).toMatchObject({ route: 'subscribe', accessToken, status: 200 });
+
+    // Another grant's token does not open this vehicle; the access token is not the management token.
+    const other = fake.registerUser();
+    fake.nextAuthorization({ userId: other.id });
+    const foreign = await login();
+    expect(
+      (await smartcarError(new smartcar.Vehicle(vehicleId, foreign.accessToken).subscribe('wh-2')))
+        .statusCode,
+    ).toBe(401);
+    expect((await smartcarError(vehicle.unsubscribe(accessToken, 'wh-1'))).statusCode).toBe(401);
+    expect(fake.subscriptions().some((s) => s.vehicleId === vehicleId)).toBe(true);
+
+    await vehicle.unsubscribe(AMT, 'wh-1');
+    expect(fake.calls.at(-1)).toMatchObject({ route: 'unsubscribe', accessToken: AMT, status: 200 });
+    expect(fake.subscriptions().some((s) => s.vehicleId === vehicleId)).toBe(false);
+  });
+
+  it('can answer 429 with Retry-After, then 200', async () => {
+    const user = fake.registerUser();
+    fake.nextAuthorization({ userId: user.id });
+    const { accessToken } = await login();
+    const vehicle = new smartcar.Vehicle(user.vehicles[0]?.id ?? '', accessToken);
+    fake.failNext('subscribe', 429, undefined, { retryAfter: 5 });
+    const throttled = await smartcarError(vehicle.subscribe('wh-3'));
+    expect(throttled.statusCode).toBe(429);
+    expect(throttled.retryAfter).toBe('5');
+    expect(await vehicle.subscribe('wh-3')).toMatchObject({ webhookId: 'wh-3' });
+  });
+});
+
 describe('management API', () => {
   it('deletes connections with the right AMT and the vehicle disappears from the user token', async () => {
     const user = fake.registerUser({ vehicles: [{}, {}] });

@@ -168,6 +168,18 @@ describe('real webhook captures', () => {
     expect(parseState(capture('vw_id_4_fuel.json')).mode).toBe('live');
   });
 
+  it('meta.mode SIMULATED (Smartcar merged test into simulated) is non-live too, in any case', () => {
+    const withMode = (mode: string) => {
+      const body = JSON.parse(capture('vw_id_4_fuel.json')) as { meta: Record<string, unknown> };
+      body.meta.mode = mode;
+      return parseState(JSON.stringify(body)).mode;
+    };
+    expect(withMode('SIMULATED')).toBe('test');
+    expect(withMode('simulated')).toBe('test');
+    expect(withMode('Test')).toBe('test');
+    expect(withMode('LIVE')).toBe('live');
+  });
+
   it('vw_id_4_mismatch: no meta at all, empty signals', () => {
     const event = parseState(capture('vw_id_4_mismatch.json'));
     expect(event.vehicle).toMatchObject({

@@ -241,14 +241,18 @@ describe('VEHICLE_ERROR', () => {
     expect(active).not.toHaveProperty('expiresAt');
   });
 
-  it('NEEDS_REAUTH: derived from active REAUTHENTICATE or CONNECTED_SERVICES_ACCOUNT errors, until resolved', () => {
+  it('NEEDS_REAUTH: derived from active REAUTHENTICATE errors on used signals, until resolved', () => {
     const errorsOf = (body: unknown) =>
       intentsOf(plan(body)).filter((intent): intent is VehicleErrorWrite => intent.kind === 'vehicle-error');
     expect(deriveVehicleStatus(undefined, errorsOf(capture('vw_id_4_broad_auth_error.json')))).toBe(
       'NEEDS_REAUTH',
     );
-    expect(deriveVehicleStatus(undefined, errorsOf(capture('vw_id_4_irrelevant_auth_error.json')))).toBe(
-      'NEEDS_REAUTH',
+    // Names only VehicleUserAccount signals: counts for a vehicle without a grant (every signal counts), not
+    // for one whose grant never asked for read_user_profile.
+    const irrelevant = errorsOf(capture('vw_id_4_irrelevant_auth_error.json'));
+    expect(deriveVehicleStatus(undefined, irrelevant)).toBe('NEEDS_REAUTH');
+    expect(deriveVehicleStatus({ permissions: ['read_vehicle_info', 'read_odometer'] }, irrelevant)).toBe(
+      'CONNECTED',
     );
     expect(deriveVehicleStatus(undefined, errorsOf(errorEvent('RESOLVED')))).toBe('CONNECTED');
 
@@ -258,6 +262,7 @@ describe('VEHICLE_ERROR', () => {
     expect(deriveVehicleStatus(undefined, compatibilityOnly)).toBe('CONNECTED');
     expect(deriveVehicleStatus('DISCONNECTED', compatibilityOnly)).toBe('DISCONNECTED');
 
+    // A lapsed brand subscription is not fixed by Connect: the vehicle stays CONNECTED (and needs an action).
     const account = errorsOf({
       eventId: 'e',
       eventType: 'VEHICLE_ERROR',
@@ -273,7 +278,7 @@ describe('VEHICLE_ERROR', () => {
         ],
       },
     });
-    expect(deriveVehicleStatus(undefined, account)).toBe('NEEDS_REAUTH');
+    expect(deriveVehicleStatus(undefined, account)).toBe('CONNECTED');
   });
 });
 

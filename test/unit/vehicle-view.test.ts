@@ -70,6 +70,8 @@ describe('toVehicleView', () => {
       model: 'ID.4',
       year: 2021,
       status: 'CONNECTED',
+      actionRequired: null,
+      subscriptions: [],
       signals: {
         'tractionbattery-stateofcharge': {
           body: { value: 42, unit: 'percent' },
@@ -105,14 +107,16 @@ describe('toVehicleView', () => {
     expect(view?.errors).toEqual([]);
   });
 
-  it('a CONNECTED_SERVICES_ACCOUNT error means NEEDS_REAUTH; otherwise the profile status stands', () => {
+  it('a CONNECTED_SERVICES_ACCOUNT error without resolution asks for an action, not a re-Connect', () => {
     const account = {
       ...permissionError,
       type: 'CONNECTED_SERVICES_ACCOUNT',
       code: 'SUBSCRIPTION',
       resolution: { type: null },
     };
-    expect(toVehicleView('veh-1', [profile, stateItem([account])])?.status).toBe('NEEDS_REAUTH');
+    const view = toVehicleView('veh-1', [profile, stateItem([account])]);
+    expect(view?.status).toBe('CONNECTED');
+    expect(view?.actionRequired).toEqual({ type: 'CONNECTED_SERVICES_ACCOUNT', code: 'SUBSCRIPTION' });
     const compatibility = { ...account, type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' };
     expect(
       toVehicleView('veh-1', [{ ...profile, status: 'DISCONNECTED' }, stateItem([compatibility])])?.status,

@@ -34,6 +34,8 @@ export type * from './types.js';
  * | `Vehicle#lock` / `unlock`         | `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/security`        |
  * | `Vehicle#startCharge`/`stopCharge`| `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/charge`          |
  * | `Vehicle#setChargeLimit`          | `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/charge/limit`    |
+ * | `Vehicle#subscribe`               | `POST {SMARTCAR_API_ORIGIN}/v2.0/vehicles/{id}/webhooks/{wh}`   |
+ * | `Vehicle#unsubscribe`             | `DELETE …/v2.0/vehicles/{id}/webhooks/{wh}` (Bearer AMT)        |
  * | `getConnections`                  | `GET {MANAGEMENT}/v2.0/management/connections` (Basic AMT)      |
  * | `deleteConnections`               | `DELETE {MANAGEMENT}/v2.0/management/connections?vehicle_id=…`  |
  *
@@ -48,7 +50,7 @@ export type * from './types.js';
  * Everything lives in memory. No TLS and no authentication beyond what Smartcar checks: bind to loopback only.
  *
  * One module per API surface, each a table of routes over the shared `state.ts`: `connect.ts` (the authorize
- * page), `token.ts` (code and refresh-token exchange), `vehicle-api.ts` (user, vehicles, attributes, VIN) and
+ * page), `token.ts` (code and refresh-token exchange), `vehicle-api.ts` (user, vehicles, attributes, VIN, webhook subscriptions) and
  * `management.ts` (connections); `failures.ts` answers for `failNext` and `setDown` before any of them runs.
  */
 export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<FakeSmartcar> {
@@ -158,6 +160,7 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
     advanceClock: (ms) => state.advanceClock(ms),
     setClock: (time) => state.setClock(time),
     connections: () => [...state.connections.values()],
+    subscriptions: () => [...state.subscriptions.values()],
     refreshTokenState: (token) => state.refreshState(token),
     stop: () => closeServer(server),
   };

@@ -3,6 +3,7 @@ import type {
   FakeConnection,
   FakeSmartcarCall,
   FakeSmartcarOptions,
+  FakeSubscription,
   FakeUser,
   FakeVehicle,
   FakeVehicleInit,
@@ -78,6 +79,8 @@ export interface SmartcarState {
   readonly sessions: Map<string, ConnectSession>;
   /** Keyed by `connectionKey(userId, vehicleId)`. */
   readonly connections: Map<string, FakeConnection>;
+  /** Webhook subscriptions, keyed by `<vehicleId> <webhookId>`. */
+  readonly subscriptions: Map<string, FakeSubscription>;
   /** What the next Connect visits authorize, first in, first out. */
   readonly queue: NextAuthorization[];
   readonly calls: FakeSmartcarCall[];
@@ -169,6 +172,7 @@ export function createState(options: FakeSmartcarOptions): SmartcarState {
     refreshTokens,
     sessions: new Map(),
     connections,
+    subscriptions: new Map(),
     queue: [],
     calls: [],
     registerUser: (init = {}) => {

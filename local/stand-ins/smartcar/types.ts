@@ -15,7 +15,9 @@ export type FakeSmartcarRoute =
   /** `GET /v2.0/vehicles/{id}/permissions`. */
   | 'permissions'
   /** The fake's own `/fake/…` control endpoints (local mode). */
-  | 'control';
+  | 'control'
+  | 'subscribe'
+  | 'unsubscribe';
 
 /** The `error` values Connect can send back to the redirect URI. */
 export type ConnectError =
@@ -113,7 +115,7 @@ export interface FakeSmartcarCall {
   readonly grantType?: string;
   readonly code?: string;
   readonly refreshToken?: string;
-  /** Bearer token on API calls. */
+  /** Bearer token on API calls (the management token on an unsubscribe). */
   readonly accessToken?: string;
   /** OAuth `error`, v2 error `type`, or Connect `error` that was returned. */
   readonly error?: string;
@@ -170,6 +172,14 @@ export interface FakeConnection {
   readonly connectedAt: string;
 }
 
+/** A vehicle's subscription to a webhook (`vehicle.subscribe(webhookId)`). */
+export interface FakeSubscription {
+  readonly vehicleId: string;
+  readonly webhookId: string;
+  /** Fake clock (epoch ms) of the first subscribe. */
+  readonly subscribedAt: number;
+}
+
 export interface FakeSmartcar {
   /** `http://host:port`, the origin for all three SDK origin variables. */
   readonly url: string;
@@ -211,6 +221,8 @@ export interface FakeSmartcar {
   /** Freezes the clock at a time; `null` goes back to the real clock. */
   setClock(time: number | Date | null): void;
   connections(): readonly FakeConnection[];
+  /** Current webhook subscriptions, in the order they were made. */
+  subscriptions(): readonly FakeSubscription[];
   refreshTokenState(refreshToken: string): RefreshTokenState;
   stop(): Promise<void>;
 }

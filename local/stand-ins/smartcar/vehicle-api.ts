@@ -4,6 +4,7 @@ import {
   bearerToken,
   json,
   nonNegativeInteger,
+  secretEquals,
   v2Error,
   validationError,
   type Reply,
@@ -16,7 +17,9 @@ import type { FakeSmartcarRoute, FakeVehicle } from './types.js';
 /**
  * The vehicle API (`/v2.0/user`, `/v2.0/vehicles`, `/v2.0/vehicles/{id}/…`), authenticated by a Bearer
  * access token that opens only the vehicles of its own grant. A vehicle endpoint is one `vehicleRoute` row:
- * the permission it needs and what it answers for a vehicle the token may read.
+ * the permission it needs and what it answers for a vehicle the token may read. Webhook subscriptions
+ * (`/v2.0/vehicles/{id}/webhooks/{webhookId}`): POST with the vehicle's access token subscribes (again: same
+ * answer), DELETE with the Application Management Token as Bearer unsubscribes.
  */
 
 const V = `/${API_VERSION}`;
@@ -108,6 +111,45 @@ function listVehicles(state: SmartcarState, grant: Grant, ctx: Ctx): Reply {
   );
 }
 
+const subscriptionKey = (vehicleId: string, webhookId: string) => `${vehicleId} ${webhookId}`;
+
+function subscribe(state: SmartcarState): RouteEntry {
+  return authenticatedRoute(
+    state,
+    { method: 'POST', path: `${V}/vehicles/:id/webhooks/:webhookId`, route: 'subscribe' },
+    (grant, { ctx, params }) => {
+      const vehicleId = params.id ?? '';
+      const webhookId = params.webhookId ?? '';
+      if (!state.findVehicle(vehicleId) || !state.liveVehicleIds(grant).includes(vehicleId)) {
+        ctx.error = 'AUTHENTICATION';
+        return authenticationError(ctx.requestId);
+      }
+      const key = subscriptionKey(vehicleId, webhookId);
+      if (!state.subscriptions.has(key)) {
+        state.subscriptions.set(key, { vehicleId, webhookId, subscribedAt: state.now() });
+      }
+      return json(200, { webhookId, vehicleId }, ctx.requestId);
+    },
+  );
+}
+
+function unsubscribe(state: SmartcarState): RouteEntry {
+  return {
+    method: 'DELETE',
+    path: `${V}/vehicles/:id/webhooks/:webhookId`,
+    route: 'unsubscribe',
+    run: ({ ctx, req, params }) => {
+      const token = bearerToken(req.headers.authorization);
+      if (token === undefined || !secretEquals(token, state.settings.managementToken)) {
+        ctx.error = 'AUTHENTICATION';
+        return authenticationError(ctx.requestId);
+      }
+      state.subscriptions.delete(subscriptionKey(params.id ?? '', params.webhookId ?? ''));
+      return json(200, {}, ctx.requestId);
+    },
+  };
+}
+
 export function vehicleApiSurface(state: SmartcarState, commands: FakeCommands): Surface {
   return {
     routes: [
@@ -157,6 +199,8 @@ export function vehicleApiSurface(state: SmartcarState, commands: FakeCommands):
         commands.chargeLimit,
         'command',
       ),
+      subscribe(state),
+      unsubscribe(state),
     ],
     note: (ctx, req) => {
       ctx.accessToken = bearerToken(req.headers.authorization);
