@@ -15,6 +15,10 @@ export const callbackConfigSchema = z
     CONNECT_FAILURE_URL: absoluteUrl,
     REQUIRE_HTTPS_URLS: booleanFlag(true),
     SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
+    /** `required`: vehicles are linked by POST /connect/{connectId}/confirm; `off`: at once. */
+    CONNECT_CONFIRMATION: z.enum(['required', 'off']).default('required'),
+    /** How long a pending connect waits for its confirm before the expiry job revokes it. */
+    CONNECT_CONFIRM_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
   })
   .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'));
 

@@ -34,6 +34,8 @@ export const handler = createCallbackHandler({
   }),
   successUrl: config.CONNECT_SUCCESS_URL,
   failureUrl: config.CONNECT_FAILURE_URL,
+  confirmation: config.CONNECT_CONFIRMATION,
+  confirmWindowMs: config.CONNECT_CONFIRM_MINUTES * 60_000,
   smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
   logger: new Logger({ serviceName: 'oauth-callback' }),
   metrics: new Metrics({ serviceName: 'oauth-callback' }),

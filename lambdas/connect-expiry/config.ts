@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { loadConfig } from '../runtime/config.js';
+import { connectionConfigShape } from '../connections/config.js';
+
+/** The connect expiry job (docs/design.md, "Confirmed connect"). */
+export const expiryConfigSchema = z.object(connectionConfigShape);
+
+export type ExpiryConfig = z.infer<typeof expiryConfigSchema>;
+
+export function loadExpiryConfig(env: NodeJS.ProcessEnv = process.env): ExpiryConfig {
+  return loadConfig(expiryConfigSchema, env);
+}
