@@ -18,7 +18,7 @@ export function scheduledTime(event: { readonly time?: unknown } | null | undefi
   return Number.isNaN(parsed) ? undefined : parsed;
 }
 
-export function createScheduledJobHandler<S extends Readonly<Record<string, number>>>(options: {
+export function createScheduledJobHandler<S extends object>(options: {
   readonly run: (now: number) => Promise<S>;
   readonly metricPrefix: string;
   readonly logger: Logger;
@@ -38,6 +38,7 @@ export function createScheduledJobHandler<S extends Readonly<Record<string, numb
       throw error;
     }
     for (const [field, value] of Object.entries(summary)) {
+      if (typeof value !== 'number') continue;
       metrics.addMetric(
         `${options.metricPrefix}${field.charAt(0).toUpperCase()}${field.slice(1)}`,
         MetricUnit.Count,
