@@ -1,7 +1,7 @@
 /**
  * CDK app entry (cdk.json runs `npx tsx bin/app.ts`).
  *
- * Context keys (all optional; validated, see lib/smartcar-stack.ts): stage, stackName, region, testEvents,
+ * Context keys (all optional; validated, see lib/settings.ts): stage, stackName, region, testEvents,
  * maxBodyBytes, alarmEmail, smartcarSecretArn | smartcarSecretName, processorMaxConcurrency, apiRateLimit,
  * apiBurstLimit, and for Smartcar Connect (OAuth):
  * - connectSuccessUrl, connectFailureUrl: https pages of your app the owner's browser lands on after
@@ -23,6 +23,6 @@
  *   -c connectSuccessUrl=https://app.example.com/cars/connected \
  *   -c connectFailureUrl=https://app.example.com/cars/connect-failed
  */
-import { createSmartcarApp } from '../lib/smartcar-stack.js';
+import { createSmartcarApp } from '../lib/app.js';
 
 createSmartcarApp();

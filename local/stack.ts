@@ -17,7 +17,12 @@ import { startFakeSmartcar, type FakeSmartcar, type FakeVehicleInit } from './st
 import { startHttpGateway, type Route } from './runtime/http-gateway.js';
 import { startKmsFake } from './stand-ins/kms.js';
 import type { LocalFunction } from './runtime/lambda-runtime.js';
-import { applyLambdaEnvironment, functionEnvironment, lambdaEnvironment } from './runtime/lambda-env.js';
+import {
+  applyFunctionEnvironment,
+  applyLambdaEnvironment,
+  commonEnvironment,
+  lambdaEnvironment,
+} from './runtime/lambda-env.js';
 import { LOCAL_PAGES } from './routes/pages.js';
 import { grantsRoute } from './routes/grants.js';
 import { runJobRoute, startSchedule } from './runtime/scheduler.js';
@@ -219,22 +224,21 @@ export async function startLocalStack(
     });
 
     const secretId = secrets.arnOf(LOCAL_NAMES.secret);
-    applyLambdaEnvironment(
-      lambdaEnvironment(config, {
-        dynamoDbEndpoint: dynamo.endpoint,
-        sqsEndpoint: sqs.endpoint,
-        secretsManagerEndpoint: secrets.endpoint,
-        kmsEndpoint: kms.endpoint,
-        queueUrl: queues.queueUrl,
-        secretId,
-        vehicleTableName: LOCAL_NAMES.vehicleTable,
-        idempotencyTableName: LOCAL_NAMES.idempotencyTable,
-        oauthStateTableName: LOCAL_NAMES.oauthStateTable,
-        tokenTableName: LOCAL_NAMES.tokenTable,
-        tokenKeyId,
-        ...(fakeSmartcar ? { smartcarOrigins: fakeSmartcar.env } : {}),
-      }),
-    );
+    const lambdaEnv = lambdaEnvironment(config, {
+      dynamoDbEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqs.endpoint,
+      secretsManagerEndpoint: secrets.endpoint,
+      kmsEndpoint: kms.endpoint,
+      queueUrl: queues.queueUrl,
+      secretId,
+      vehicleTableName: LOCAL_NAMES.vehicleTable,
+      idempotencyTableName: LOCAL_NAMES.idempotencyTable,
+      oauthStateTableName: LOCAL_NAMES.oauthStateTable,
+      tokenTableName: LOCAL_NAMES.tokenTable,
+      tokenKeyId,
+      ...(fakeSmartcar ? { smartcarOrigins: fakeSmartcar.env } : {}),
+    });
+    applyLambdaEnvironment(commonEnvironment(lambdaEnv));
 
     const localFunction = (fn: HttpFunction | QueueFunction | ScheduledFunction): LocalFunction => ({
       functionName: fn.name,
@@ -242,9 +246,9 @@ export async function startLocalStack(
       memoryLimitInMB: fn.memoryMB ?? DEFAULT_MEMORY_MB,
       region: config.region,
     });
-    // Import one function at a time, each with its own name in the env: its cold start.
+    // Import one function at a time, each with its own name and variables in the env: its cold start.
     const coldStart = async <T>(name: string, load: () => Promise<T>): Promise<T> => {
-      Object.assign(process.env, functionEnvironment(name));
+      applyFunctionEnvironment(name, lambdaEnv);
       return load();
     };
 

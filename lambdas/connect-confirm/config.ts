@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { loadConfig } from '../runtime/config.js';
+import { loadConfig, type ConfigShape } from '../runtime/config.js';
 import { connectionConfigShape } from '../connections/config.js';
 
 /** POST /connect/{connectId}/confirm (docs/design.md, "Confirmed connect"). */
-export const confirmConfigSchema = z.object(connectionConfigShape);
+export const confirmConfigSchema = z.object(connectionConfigShape satisfies ConfigShape<'connectConfirm'>);
 
 export type ConfirmConfig = z.infer<typeof confirmConfigSchema>;
 

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { loadConfig } from '../runtime/config.js';
+import { loadConfig, type ConfigShape } from '../runtime/config.js';
 import { connectionConfigShape } from '../connections/config.js';
 
 /** The connect expiry job (docs/design.md, "Confirmed connect"). */
-export const expiryConfigSchema = z.object(connectionConfigShape);
+export const expiryConfigSchema = z.object(connectionConfigShape satisfies ConfigShape<'connectExpiry'>);
 
 export type ExpiryConfig = z.infer<typeof expiryConfigSchema>;
 

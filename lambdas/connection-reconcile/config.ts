@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig } from '../runtime/config.js';
+import { loadConfig, type ConfigShape } from '../runtime/config.js';
 import { connectionConfigShape } from '../connections/config.js';
 import { booleanFlag } from '../oauth/oauth-config.js';
 
@@ -8,7 +8,7 @@ export const reconcileConfigSchema = z.object({
   ...connectionConfigShape,
   /** Also revoke connections no grant knows that are older than a day (context `reconcileRevokeOrphans`). */
   RECONCILE_REVOKE_ORPHANS: booleanFlag(false),
-});
+} satisfies ConfigShape<'connectionReconcile'>);
 
 export type ReconcileConfig = z.infer<typeof reconcileConfigSchema>;
 

@@ -21,7 +21,11 @@ const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManage
 
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
-  smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
+  smartcar: smartcarGateway({
+    secret,
+    redirectUri: config.SMARTCAR_REDIRECT_URI,
+    managementOrigin: config.SMARTCAR_MANAGEMENT_API_ORIGIN,
+  }),
   tokens: dynamoTokenStore({
     client: documentClient,
     tableName: config.TOKEN_TABLE_NAME,

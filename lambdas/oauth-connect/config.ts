@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import {
   absoluteUrl,
   booleanFlag,
@@ -17,7 +17,7 @@ export const connectConfigSchema = z
     SMARTCAR_MODE: smartcarMode,
     SMARTCAR_DEFAULT_SCOPES: defaultScopes,
     REQUIRE_HTTPS_URLS: booleanFlag(true),
-  })
+  } satisfies ConfigShape<'oauthConnect'>)
   .superRefine(requireHttps('SMARTCAR_REDIRECT_URI'));
 
 export type ConnectConfig = z.infer<typeof connectConfigSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isRedirectUrl, SMARTCAR_MODES } from '../../contracts/index.js';
 import { checkScopes, splitScopeList } from './scopes.js';
 
 /**
@@ -21,18 +22,12 @@ export const absoluteUrl = z
   .string()
   .trim()
   .min(1)
-  .refine((value) => {
-    if (!URL.canParse(value)) return false;
-    const url = new URL(value);
-    return (
-      (url.protocol === 'https:' || url.protocol === 'http:') &&
-      url.username === '' &&
-      url.password === '' &&
-      url.hash === ''
-    );
-  }, 'must be an absolute http(s) URL without credentials or fragment');
+  .refine(
+    (value) => isRedirectUrl(value, ['https:', 'http:']),
+    'must be an absolute http(s) URL without credentials or fragment',
+  );
 
-export const smartcarMode = z.enum(['live', 'test', 'simulated']).default('live');
+export const smartcarMode = z.enum(SMARTCAR_MODES).default('live');
 
 /**
  * SMARTCAR_DEFAULT_SCOPES: comma-separated permissions, each known (see scopes.ts). Empty or unset means "send no

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ConfigVariablesOf, FunctionId } from '../../contracts/index.js';
 
 /**
  * Reads and validates a Lambda's configuration from the environment once, at cold start.
@@ -23,3 +24,9 @@ export function loadConfig<S extends z.ZodObject>(
 export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const nonEmpty = z.string().trim().min(1);
+
+/**
+ * The shape of function `F`'s config schema: exactly the variables contracts/functions.ts declares for it
+ * (`z.object({...} satisfies ConfigShape<'receiver'>)` fails to compile on a missing or an extra one).
+ */
+export type ConfigShape<F extends FunctionId> = Record<ConfigVariablesOf<F>, z.ZodType>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
+import { loadConfig, nonEmpty, positiveInt, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
 /** The scheduled token refresh (docs/design.md, "Scheduled token refresh", "Environment"). */
@@ -23,7 +23,7 @@ export const refreshConfigSchema = z.object({
    * exchange has to end PERSIST_RESERVE_MS before the lease and needs time for a retry.
    */
   REFRESH_LEASE_SECONDS: z.coerce.number().int().min(20).max(300).default(60),
-});
+} satisfies ConfigShape<'tokenRefresh'>);
 
 export type RefreshConfig = z.infer<typeof refreshConfigSchema>;
 

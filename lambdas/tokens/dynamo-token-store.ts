@@ -28,22 +28,16 @@ import type { TokenStore } from './token-store.js';
  * ciphertext (see token-cipher.ts); every token write conditional on `version` (and on the lease for a claim).
  */
 
-/**
- * Partition key value of the two sparse due-time GSIs (docs/design.md, "Selection"). Written while a grant is
- * ACTIVE, removed when it becomes NEEDS_REAUTH: such a grant drops out of both indexes, so the refresh job
- * neither reads nor retries it again.
- */
-export const DUE_SHARD = 'DUE';
+// The due-time GSIs and their partition key value (docs/design.md, "Selection"), declared in contracts/tables.ts.
+import { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD } from '../../contracts/index.js';
+
+export { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD };
 /**
  * `dueShard` of PENDING and REVOKING grants: out of the refresh job's partition, and — the pending set being
  * small (the Connects of the last `connectConfirmMinutes`) — listed whole by the connect expiry job with one
  * Query of `byRefreshExpiry` on this partition.
  */
 export const PENDING_SHARD = 'PENDING';
-/** GSI `dueShard` + `refreshExpiresAt` (N); projection: keys + `version`, `accessExpiresAt`. */
-export const BY_REFRESH_EXPIRY_INDEX = 'byRefreshExpiry';
-/** GSI `dueShard` + `accessExpiresAt` (N); projection: keys + `version`, `refreshExpiresAt`. */
-export const BY_ACCESS_EXPIRY_INDEX = 'byAccessExpiry';
 /** Query page size of the due indexes (items are ~100 bytes: one page is far below the 1 MB limit). */
 const DUE_PAGE_SIZE = 500;
 

@@ -6,13 +6,10 @@ import type { TokenSet } from '../smartcar/gateway.js';
  * adapter: dynamo-token-store.ts).
  */
 
-export type TokenType = 'access' | 'refresh';
+// The encryption context a token is bound to is a contract with the token key's IAM conditions.
+import type { TokenType } from '../../contracts/index.js';
 
-export interface TokenContext {
-  readonly grantId: string;
-  readonly appUserId: string;
-  readonly tokenType: TokenType;
-}
+export type { TokenContext, TokenType } from '../../contracts/index.js';
 
 export const GRANT_ACTIVE = 'ACTIVE';
 export const GRANT_NEEDS_REAUTH = 'NEEDS_REAUTH';

@@ -5,12 +5,9 @@ import {
   IncorrectKeyException,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { TokenDecryptionError, type TokenContext } from './grant.js';
+import { tokenEncryptionContext as contextOf } from '../../contracts/index.js';
+import { TokenDecryptionError } from './grant.js';
 import type { TokenCipher } from './token-cipher.js';
-
-function contextOf(context: TokenContext): Record<string, string> {
-  return { grantId: context.grantId, appUserId: context.appUserId, tokenType: context.tokenType };
-}
 
 /** KMS Encrypt/Decrypt of tokens (< 4 KB, so no envelope encryption is needed). */
 export function kmsTokenCipher(kms: KMSClient, keyId: string): TokenCipher {

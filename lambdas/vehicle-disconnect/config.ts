@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { loadConfig } from '../runtime/config.js';
+import { loadConfig, type ConfigShape } from '../runtime/config.js';
 import { connectionConfigShape } from '../connections/config.js';
 
 /** DELETE /vehicles/{vehicleId} and DELETE /users/{userId} (docs/design.md, "Lambda environment (new)"). */
-export const disconnectConfigSchema = z.object(connectionConfigShape);
+export const disconnectConfigSchema = z.object(
+  connectionConfigShape satisfies ConfigShape<'vehicleDisconnect'>,
+);
 
 export type DisconnectConfig = z.infer<typeof disconnectConfigSchema>;
 

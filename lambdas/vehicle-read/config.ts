@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty } from '../runtime/config.js';
+import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 
 /** The read Lambda's environment (docs/design.md, "Runtime configuration"). */
 export const readConfigSchema = z.object({
   VEHICLE_TABLE_NAME: nonEmpty,
-});
+} satisfies ConfigShape<'vehicleRead'>);
 
 export type ReadConfig = z.infer<typeof readConfigSchema>;
 

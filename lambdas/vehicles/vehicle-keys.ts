@@ -6,8 +6,8 @@
 /** `live` is Smartcar's LIVE mode; `test` holds TEST-mode events (TEST_EVENTS=separate) and `?mode=test` reads. */
 export type VehicleMode = 'live' | 'test';
 
-/** GSI of the vehicle table: partition key `appUserId`, sort key `vehicleId`, projection ALL (sparse). */
-export const BY_APP_USER_INDEX = 'byAppUser';
+/** GSI of the vehicle table (contracts/tables.ts): partition key `appUserId`, sort key `vehicleId`, projection ALL. */
+export { BY_APP_USER_INDEX } from '../../contracts/index.js';
 
 export const PROFILE_SK = 'PROFILE';
 export const SIGNAL_SK_PREFIX = 'SIGNAL#';

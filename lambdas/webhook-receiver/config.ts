@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { loadConfig, nonEmpty, positiveInt } from '../runtime/config.js';
+import { loadConfig, nonEmpty, positiveInt, type ConfigShape } from '../runtime/config.js';
 
 export const receiverConfigSchema = z.object({
   QUEUE_URL: nonEmpty,
   SMARTCAR_SECRET_ID: nonEmpty,
   /** Smartcar's payloads are at most 50 KB; 128 KiB leaves room and stays far below SQS's 256 KiB. */
   MAX_BODY_BYTES: positiveInt(128 * 1024).pipe(z.number().max(256 * 1024)),
-});
+} satisfies ConfigShape<'receiver'>);
 
 export type ReceiverConfig = z.infer<typeof receiverConfigSchema>;
 

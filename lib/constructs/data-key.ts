@@ -2,6 +2,21 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
+/**
+ * A customer-managed key that outlives the stack: yearly automatic rotation of the key material (cdk-nag KMS5;
+ * old versions still decrypt old data), RETAIN, and if someone schedules deletion by hand, the maximum window
+ * to notice and cancel it. For keys whose data is retained with the stack.
+ */
+export function retainedKey(scope: Construct, props: DataKeyProps): kms.Key {
+  return new kms.Key(scope, 'Key', {
+    alias: props.alias,
+    description: props.description,
+    enableKeyRotation: true,
+    removalPolicy: RemovalPolicy.RETAIN,
+    pendingWindow: Duration.days(30),
+  });
+}
+
 export interface DataKeyProps {
   /** Alias without the `alias/` prefix, e.g. `Smartcar-dev/data`. */
   readonly alias: string;
@@ -20,17 +35,9 @@ export class DataKey extends Construct {
   constructor(scope: Construct, id: string, props: DataKeyProps) {
     super(scope, id);
 
-    this.key = new kms.Key(this, 'Key', {
-      alias: props.alias,
-      description: props.description,
-      // Yearly automatic rotation of the key material (cdk-nag KMS5); old versions still decrypt old data.
-      enableKeyRotation: true,
-      // RETAIN: the vehicle-state table is retained when the stack is deleted, and a retained table is
-      // unreadable (and its PITR backups unrestorable) once its key is gone. Never delete this key with
-      // the stack.
-      removalPolicy: RemovalPolicy.RETAIN,
-      // If someone schedules deletion by hand, keep the maximum window to notice and cancel it.
-      pendingWindow: Duration.days(30),
-    });
+    // RETAIN: the vehicle-state table is retained when the stack is deleted, and a retained table is
+    // unreadable (and its PITR backups unrestorable) once its key is gone. Never delete this key with
+    // the stack.
+    this.key = retainedKey(this, props);
   }
 }

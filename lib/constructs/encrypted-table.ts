@@ -3,6 +3,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import type { KeyAttribute, TableSchema } from '../../contracts/index.js';
 
 /** A global secondary index with a string partition key. */
 export interface TableIndex {
@@ -65,18 +66,44 @@ export type ItemWriteAction =
  */
 export type ItemAction = ItemReadAction | ItemWriteAction;
 
-const READ_ITEM_ACTIONS: readonly ItemReadAction[] = [
+export const READ_ITEM_ACTIONS: readonly ItemReadAction[] = [
   'dynamodb:GetItem',
   'dynamodb:BatchGetItem',
   'dynamodb:Query',
 ];
-const WRITE_ITEM_ACTIONS: readonly ItemWriteAction[] = [
+export const WRITE_ITEM_ACTIONS: readonly ItemWriteAction[] = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
 ];
+
+/** Every item action a table grant may name (what a function that reads and writes its own table gets). */
+export const READ_WRITE_ITEM_ACTIONS: readonly ItemAction[] = [...READ_ITEM_ACTIONS, ...WRITE_ITEM_ACTIONS];
+
+function stringKey(key: KeyAttribute): string {
+  if (key.type !== 'string') throw new Error(`EncryptedTable: key ${key.name} must be a string attribute`);
+  return key.name;
+}
+
+/** The key, TTL and index props of a table declared in contracts/tables.ts. */
+export function tableSchemaProps(
+  schema: TableSchema,
+): Pick<EncryptedTableProps, 'partitionKey' | 'sortKey' | 'timeToLiveAttribute' | 'globalSecondaryIndexes'> {
+  return {
+    partitionKey: stringKey(schema.partitionKey),
+    sortKey: schema.sortKey && stringKey(schema.sortKey),
+    timeToLiveAttribute: schema.timeToLiveAttribute,
+    globalSecondaryIndexes: schema.globalSecondaryIndexes?.map((index) => ({
+      indexName: index.indexName,
+      partitionKey: stringKey(index.partitionKey),
+      sortKey: index.sortKey?.name,
+      sortKeyType: index.sortKey?.type,
+      nonKeyAttributes: index.nonKeyAttributes,
+    })),
+  };
+}
 
 function projectionOf(
   index: TableIndex,
@@ -147,7 +174,7 @@ export class EncryptedTable extends Construct {
 
   /** Read and write items (no Scan, no table administration) and use the key for both directions. */
   grantReadWriteItems(grantee: iam.IGrantable): void {
-    this.grantItems(grantee, [...READ_ITEM_ACTIONS, ...WRITE_ITEM_ACTIONS]);
+    this.grantItems(grantee, READ_WRITE_ITEM_ACTIONS);
   }
 
   /**

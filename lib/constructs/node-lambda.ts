@@ -1,10 +1,15 @@
-import type { Duration } from 'aws-cdk-lib';
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { FUNCTIONS, type EnvironmentOf, type FunctionId } from '../../contracts/index.js';
+import { DEPS_LOCK_FILE, LAMBDA_ENTRIES } from '../entries.js';
+import type { EncryptedTable, ItemAction } from './encrypted-table.js';
+import type { SmartcarSecret } from './smartcar-secret.js';
+import type { TokenCryptoAction, TokenKey } from './token-key.js';
+import type { WebhookQueue } from './webhook-queue.js';
 
 /** The newest Node.js runtime this aws-cdk-lib knows (cdk-nag L1 checks for exactly that). */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -18,20 +23,22 @@ export const ESM_REQUIRE_BANNER =
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
-export interface NodeLambdaProps {
-  /** Absolute path of the handler file (exports `handler`). */
-  readonly entry: string;
-  /** package-lock.json of the project (pins what esbuild resolves). */
-  readonly depsLockFilePath: string;
-  readonly description: string;
-  /** POWERTOOLS_SERVICE_NAME: the `service` field of logs and the `service` dimension of metrics. */
-  readonly serviceName: string;
+export interface NodeLambdaProps<F extends FunctionId> {
+  /**
+   * Which function of contracts/functions.ts this is: its description, POWERTOOLS_SERVICE_NAME, memory size,
+   * timeout and handler file, and the environment variables that must be bound before synthesis.
+   */
+  readonly function: F;
+  /**
+   * Absolute path of the handler file (exports `handler`). Tests that skip bundling may point it at any
+   * existing file (NodejsFunction checks that the entry exists even when it does not bundle).
+   * @default the contract's entry
+   */
+  readonly entry?: string;
   /** POWERTOOLS_METRICS_NAMESPACE. */
   readonly metricsNamespace: string;
-  readonly memorySize: number;
-  readonly timeout: Duration;
-  /** Function-specific environment (names and ARNs only, never secret values). */
-  readonly environment?: Readonly<Record<string, string>>;
+  /** package-lock.json of the project (pins what esbuild resolves). @default the repository's */
+  readonly depsLockFilePath?: string;
   /** @default 'INFO' */
   readonly logLevel?: PowertoolsLogLevel;
   /** @default one month */
@@ -48,15 +55,19 @@ export interface NodeLambdaProps {
 /**
  * A bundled TypeScript Lambda with the project's defaults: arm64, newest Node.js, ESM bundle with the
  * AWS SDK inside, its own log group with a retention, and its own role that may write only to that log
- * group. Callers add exactly the other permissions it needs.
+ * group. Callers add exactly the other permissions it needs, each with the `bind*` method that also sets
+ * the variable the function finds the resource by: the variable and the grant cannot drift apart, and synth
+ * fails while a variable the contract declares is unset (or one it does not declare is set).
  */
-export class NodeLambda extends Construct {
+export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
   readonly function: NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  private readonly bound = new Set<string>();
 
-  constructor(scope: Construct, id: string, props: NodeLambdaProps) {
+  constructor(scope: Construct, id: string, props: NodeLambdaProps<F>) {
     super(scope, id);
+    const contract = FUNCTIONS[props.function];
 
     // An explicit log group instead of the implicit /aws/lambda/<name> one: it gets a retention without
     // the LogRetention custom resource (another Lambda with logs:PutRetentionPolicy on *), and the role
@@ -72,7 +83,7 @@ export class NodeLambda extends Construct {
     // policy, which allows logs:CreateLogGroup/PutLogEvents on every log group in the account (cdk-nag IAM4).
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of: ${props.description}`,
+      description: `Execution role of: ${contract.description}`,
     });
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -83,21 +94,20 @@ export class NodeLambda extends Construct {
     );
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: props.entry,
+      entry: props.entry ?? LAMBDA_ENTRIES[props.function],
       handler: 'handler',
-      description: props.description,
+      description: contract.description,
       runtime: LAMBDA_RUNTIME,
       // Graviton: about 20% cheaper per GB-second than x86_64, and the bundle has no native code.
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize,
-      timeout: props.timeout,
+      memorySize: contract.memorySize,
+      timeout: Duration.seconds(contract.timeoutSeconds),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
-      depsLockFilePath: props.depsLockFilePath,
+      depsLockFilePath: props.depsLockFilePath ?? DEPS_LOCK_FILE,
       environment: {
-        ...props.environment,
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        POWERTOOLS_SERVICE_NAME: contract.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         // Stack traces point at the TypeScript sources (the bundle ships a source map).
@@ -121,5 +131,54 @@ export class NodeLambda extends Construct {
         logLevel: LogLevel.WARNING,
       },
     });
+
+    const declared: readonly string[] = contract.environment;
+    this.node.addValidation({
+      validate: () => [
+        ...declared
+          .filter((name) => !this.bound.has(name))
+          .map((name) => `${id}: ${name} is declared in contracts/functions.ts but not set`),
+        ...[...this.bound]
+          .filter((name) => !declared.includes(name))
+          .map((name) => `${id}: ${name} is set but not declared in contracts/functions.ts`),
+      ],
+    });
+  }
+
+  /** Sets a setting's value (no resource, so no grant). */
+  setEnvironment(name: EnvironmentOf<F>, value: string): void {
+    if (this.bound.has(name)) throw new Error(`NodeLambda: ${name} is already set`);
+    this.bound.add(name);
+    this.function.addEnvironment(name, value);
+  }
+
+  /** `name` = the table's name, and exactly `actions` on its items (see EncryptedTable.grantItems). */
+  bindTable(
+    name: EnvironmentOf<F>,
+    table: EncryptedTable,
+    actions: readonly ItemAction[],
+    options: { readonly queryIndexes?: readonly string[] } = {},
+  ): void {
+    this.setEnvironment(name, table.table.tableName);
+    table.grantItems(this.role, actions);
+    for (const indexName of options.queryIndexes ?? []) table.grantQueryIndex(this.role, indexName);
+  }
+
+  /** `name` = the queue's URL, and permission to send to it. */
+  bindQueue(name: EnvironmentOf<F>, queue: WebhookQueue): void {
+    this.setEnvironment(name, queue.queue.queueUrl);
+    queue.grantSend(this.role);
+  }
+
+  /** `name` = the secret's id (never its value), and permission to read it. */
+  bindSecret(name: EnvironmentOf<F>, secret: SmartcarSecret): void {
+    this.setEnvironment(name, secret.secretId);
+    secret.grantRead(this.role);
+  }
+
+  /** `name` = the token key's ARN, and `actions` with it in the token encryption context only. */
+  bindKey(name: EnvironmentOf<F>, key: TokenKey, actions: readonly TokenCryptoAction[]): void {
+    this.setEnvironment(name, key.keyArn);
+    key.grantTokenCrypto(this.role, actions);
   }
 }

@@ -6,12 +6,22 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import {
+  CONNECT_PATH,
+  OAUTH_CALLBACK_PATH,
+  routeKey,
+  WEBHOOK_PATH,
+  type RouteContract,
+} from '../../contracts/index.js';
 
-export const WEBHOOK_PATH = '/webhooks/smartcar';
-export const VEHICLE_PATH = '/vehicles/{vehicleId}';
-export const VEHICLES_PATH = '/vehicles';
-export const CONNECT_PATH = '/connect';
-export const OAUTH_CALLBACK_PATH = '/oauth/callback';
+// The routes' paths are declared with their functions in contracts/functions.ts.
+export {
+  CONNECT_PATH,
+  OAUTH_CALLBACK_PATH,
+  VEHICLE_PATH,
+  VEHICLES_PATH,
+  WEBHOOK_PATH,
+} from '../../contracts/index.js';
 
 export interface ApiThrottle {
   /** Steady-state requests per second for the whole stage. */
@@ -20,29 +30,7 @@ export interface ApiThrottle {
   readonly burstLimit: number;
 }
 
-export interface OAuthRouteHandlers {
-  /** Handles `POST /connect` (IAM): starts Smartcar Connect for an app user. */
-  readonly connect: lambda.IFunction;
-  /** Handles `GET /oauth/callback` (public): Smartcar's browser redirect back after Connect. */
-  readonly callback: lambda.IFunction;
-  /** Handles `DELETE /vehicles/{vehicleId}` (IAM). */
-  readonly disconnect: lambda.IFunction;
-}
-
-export interface OAuthRoutes {
-  /** `POST /connect`, IAM-authorized. */
-  readonly connect: apigwv2.HttpRoute;
-  /** `GET /oauth/callback`, public. */
-  readonly callback: apigwv2.HttpRoute;
-  /** `DELETE /vehicles/{vehicleId}`, IAM-authorized. */
-  readonly disconnect: apigwv2.HttpRoute;
-}
-
 export interface SmartcarHttpApiProps {
-  /** Handles `POST /webhooks/smartcar` (public; authenticated by the HMAC signature in the Lambda). */
-  readonly webhookHandler: lambda.IFunction;
-  /** Handles `GET /vehicles/{vehicleId}` and `GET /vehicles?userId=` (IAM / SigV4). */
-  readonly vehicleReadHandler: lambda.IFunction;
   readonly throttle: ApiThrottle;
   /** @default one month */
   readonly accessLogRetention?: logs.RetentionDays;
@@ -85,12 +73,8 @@ export class SmartcarHttpApi extends Construct {
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly accessLogGroup: logs.LogGroup;
-  readonly webhookRoute: apigwv2.HttpRoute;
-  /** IAM-authorized; callers need `execute-api:Invoke` on it (see `grantInvoke` on the route). */
-  readonly vehicleRoute: apigwv2.HttpRoute;
-  /** `GET /vehicles?userId=`, IAM-authorized, same Lambda as `vehicleRoute`. */
-  readonly vehiclesRoute: apigwv2.HttpRoute;
-  private oauthRoutes?: OAuthRoutes;
+  /** Every route added so far, by route key (`"<METHOD> <path>"`). */
+  readonly routes = new Map<string, apigwv2.HttpRoute>();
 
   constructor(scope: Construct, id: string, props: SmartcarHttpApiProps) {
     super(scope, id);
@@ -123,87 +107,39 @@ export class SmartcarHttpApi extends Construct {
         format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
     });
-
-    this.webhookRoute = new apigwv2.HttpRoute(this, 'WebhookRoute', {
-      httpApi: this.httpApi,
-      routeKey: apigwv2.HttpRouteKey.with(WEBHOOK_PATH, apigwv2.HttpMethod.POST),
-      // Payload format 2.0 (the default): the raw body arrives unchanged, as the HMAC check needs.
-      integration: new HttpLambdaIntegration('WebhookIntegration', props.webhookHandler),
-      // No authorizer: Smartcar cannot sign with SigV4 or send a token. The receiver verifies the
-      // SC-Signature HMAC over the raw body with the Application Management Token and rejects the rest.
-    });
-    Validations.of(this.webhookRoute).acknowledge({
-      id: 'AwsSolutions-APIG4',
-      reason:
-        'Smartcar delivers webhooks without AWS credentials or tokens. Every request is authenticated ' +
-        'in the receiver Lambda by the SC-Signature HMAC-SHA256 of the raw body, keyed with the ' +
-        'Application Management Token; unsigned or wrongly signed requests get 401 and are never queued.',
-    });
-
-    // One integration (and Lambda) for both read routes; the handler dispatches on the route key.
-    const vehicleRead = new HttpLambdaIntegration('VehicleReadIntegration', props.vehicleReadHandler);
-    this.vehicleRoute = this.iamRoute('VehicleRoute', VEHICLE_PATH, apigwv2.HttpMethod.GET, vehicleRead);
-    this.vehiclesRoute = this.iamRoute('VehiclesRoute', VEHICLES_PATH, apigwv2.HttpMethod.GET, vehicleRead);
   }
 
   /**
-   * The OAuth routes. Separate from the constructor because their Lambdas need this API's URL
-   * (the default Smartcar redirect URI) in their environment, so they are created after the API.
+   * Integrates `handler` with the function's routes (one integration, and one invoke permission, for all of
+   * them: the handler dispatches on the route key). `iam` routes get IAM (SigV4) authorization: callers are
+   * backends with AWS credentials; access is granted per principal with execute-api:Invoke
+   * (`route.grantInvoke`), with no user pool or token issuer to run. A route with `auth: 'none'` needs
+   * `publicReason`, the cdk-nag acknowledgement of why it has no authorizer.
    */
-  addOAuthRoutes(handlers: OAuthRouteHandlers): OAuthRoutes {
-    if (this.oauthRoutes) throw new Error('SmartcarHttpApi: the OAuth routes were already added');
-
-    const connect = this.iamRoute(
-      'ConnectRoute',
-      CONNECT_PATH,
-      apigwv2.HttpMethod.POST,
-      new HttpLambdaIntegration('ConnectIntegration', handlers.connect),
-    );
-
-    const callback = new apigwv2.HttpRoute(this, 'OAuthCallbackRoute', {
-      httpApi: this.httpApi,
-      routeKey: apigwv2.HttpRouteKey.with(OAUTH_CALLBACK_PATH, apigwv2.HttpMethod.GET),
-      integration: new HttpLambdaIntegration('OAuthCallbackIntegration', handlers.callback),
-      // No authorizer: this is the redirect URI the vehicle owner's browser is sent to by Smartcar, and a
-      // browser navigation carries no SigV4 signature or token. See the acknowledgement for what protects it.
-    });
-    Validations.of(callback).acknowledge({
-      id: 'AwsSolutions-APIG4',
-      reason:
-        "Smartcar Connect's OAuth redirect: the vehicle owner's browser is sent here by Smartcar and " +
-        'cannot sign with SigV4. Each request must carry a state value that the IAM-protected POST ' +
-        '/connect created (256 random bits, bound to the app user, expiring within minutes); the callback ' +
-        'consumes it with one conditional write before it exchanges the code, so an unknown, expired or ' +
-        'replayed state is refused and nothing is stored. The code itself is useless without the client ' +
-        'secret, which only the Lambda has.',
-    });
-
-    const disconnect = this.iamRoute(
-      'DisconnectRoute',
-      VEHICLE_PATH,
-      apigwv2.HttpMethod.DELETE,
-      new HttpLambdaIntegration('DisconnectIntegration', handlers.disconnect),
-    );
-
-    this.oauthRoutes = { connect, callback, disconnect };
-    return this.oauthRoutes;
-  }
-
-  /**
-   * A route with IAM (SigV4) authorization: callers are backends with AWS credentials; access is granted
-   * per principal with execute-api:Invoke (`route.grantInvoke`), with no user pool or token issuer to run.
-   */
-  private iamRoute(
+  addFunctionRoutes(
     id: string,
-    path: string,
-    method: apigwv2.HttpMethod,
-    integration: HttpLambdaIntegration,
-  ): apigwv2.HttpRoute {
-    return new apigwv2.HttpRoute(this, id, {
-      httpApi: this.httpApi,
-      routeKey: apigwv2.HttpRouteKey.with(path, method),
-      integration,
-      authorizer: new HttpIamAuthorizer(),
+    handler: lambda.IFunction,
+    routes: readonly RouteContract[],
+    publicReason?: string,
+  ): apigwv2.HttpRoute[] {
+    // Payload format 2.0 (the default): the raw body arrives unchanged, as the webhook's HMAC check needs.
+    const integration = new HttpLambdaIntegration(`${id}Integration`, handler);
+    return routes.map((route) => {
+      const key = routeKey(route);
+      if (this.routes.has(key)) throw new Error(`SmartcarHttpApi: route ${key} was already added`);
+      const httpRoute = new apigwv2.HttpRoute(this, `${id}${key.replace(/[^A-Za-z0-9]/g, '')}Route`, {
+        httpApi: this.httpApi,
+        routeKey: apigwv2.HttpRouteKey.with(route.path, apigwv2.HttpMethod[route.method]),
+        integration,
+        ...(route.auth === 'iam' ? { authorizer: new HttpIamAuthorizer() } : {}),
+      });
+      if (route.auth === 'none') {
+        if (publicReason === undefined)
+          throw new Error(`SmartcarHttpApi: public route ${key} needs a reason`);
+        Validations.of(httpRoute).acknowledge({ id: 'AwsSolutions-APIG4', reason: publicReason });
+      }
+      this.routes.set(key, httpRoute);
+      return httpRoute;
     });
   }
 

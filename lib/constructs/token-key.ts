@@ -1,17 +1,15 @@
-import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Lazy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { retainedKey } from './data-key.js';
+import { TOKEN_ENCRYPTION_CONTEXT_KEYS, TOKEN_TYPES } from '../../contracts/index.js';
 
 export interface TokenKeyProps {
   /** Alias without the `alias/` prefix, e.g. `Smartcar-dev/tokens`. */
   readonly alias: string;
   readonly description: string;
 }
-
-/** The encryption context every token ciphertext is bound to (docs/design.md, token table). */
-export const TOKEN_ENCRYPTION_CONTEXT_KEYS = ['grantId', 'appUserId', 'tokenType'] as const;
-export const TOKEN_TYPES = ['access', 'refresh'] as const;
 
 /**
  * What a token Lambda may do with the key directly. No GenerateDataKey: tokens are a few hundred bytes
@@ -44,17 +42,9 @@ export class TokenKey extends Construct {
     super(scope, id);
     const region = Stack.of(this).region;
 
-    this.key = new kms.Key(this, 'Key', {
-      alias: props.alias,
-      description: props.description,
-      // Yearly automatic rotation of the key material (cdk-nag KMS5); old versions still decrypt old tokens.
-      enableKeyRotation: true,
-      // RETAIN: the token table is retained with the stack and is worthless without this key; losing it
-      // would force every vehicle owner through Smartcar Connect again.
-      removalPolicy: RemovalPolicy.RETAIN,
-      // If someone schedules deletion by hand, keep the maximum window to notice and cancel it.
-      pendingWindow: Duration.days(30),
-    });
+    // RETAIN: the token table is retained with the stack and is worthless without this key; losing it
+    // would force every vehicle owner through Smartcar Connect again.
+    this.key = retainedKey(this, props);
 
     // The default key policy (account root: kms:*) delegates to IAM, so any principal of the account with
     // an over-broad IAM policy could decrypt tokens. This Deny narrows direct cryptography to the token
@@ -98,7 +88,7 @@ export class TokenKey extends Construct {
 
   /**
    * Lets `role` call `actions` on the key directly, only for token ciphertexts: the encryption context
-   * must consist of exactly grantId, appUserId and tokenType (access|refresh). The role is also exempted
+   * must consist of exactly grantId, appUserId and tokenType (access|refresh), contracts/token-encryption.ts. The role is also exempted
    * from the key policy's Deny. Use for the callback and the token-refresh job, nothing else.
    */
   grantTokenCrypto(role: iam.IRole, actions: readonly TokenCryptoAction[]): void {

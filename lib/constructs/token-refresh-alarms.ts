@@ -91,16 +91,18 @@ export class TokenRefreshAlarms extends Construct {
       }),
     );
 
+    // Any crash or timeout of a run.
+    const crashes = {
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    };
+    const crashed =
+      'The token-refresh Lambda crashed or timed out: that run refreshed only part of the due grants (the ' +
+      'rest is retried by the next run, Lambda does not retry it). Check its logs; the failure record is ' +
+      'in the TokenRefreshDeadLetterQueueUrl queue.';
+    const errors = props.handler.metricErrors({ period: runPeriod, statistic: cloudwatch.Stats.SUM });
     this.alarms.push(
-      onCallAlarm(this, 'Errors', action, {
-        metric: props.handler.metricErrors({ period: runPeriod, statistic: cloudwatch.Stats.SUM }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        alarmDescription:
-          'The token-refresh Lambda crashed or timed out: that run refreshed only part of the due grants (the ' +
-          'rest is retried by the next run, Lambda does not retry it). Check its logs; the failure record is ' +
-          'in the TokenRefreshDeadLetterQueueUrl queue.',
-      }),
+      onCallAlarm(this, 'Errors', action, { metric: errors, ...crashes, alarmDescription: crashed }),
     );
 
     this.alarms.push(

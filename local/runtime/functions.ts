@@ -1,16 +1,18 @@
 import type { APIGatewayProxyHandlerV2, Handler, ScheduledEvent, SQSHandler } from 'aws-lambda';
+import { FUNCTIONS, routeKey, type FunctionId, type RouteAuth } from '../../contracts/index.js';
 
 /**
  * The Lambda functions local mode runs, and how they are wired: the local counterpart of the stack's
- * routes and event source mapping. A new HTTP route is one entry in the `routes` of a function of
- * `LOCAL_FUNCTIONS.http` (a function serving several routes is one Lambda, dispatching on `routeKey`).
+ * routes and event source mapping. Names, timeouts, memory and routes come from contracts/functions.ts, as
+ * the stack's do: a new HTTP route is one entry in the `routes` of its function's contract (a function serving
+ * several routes is one Lambda, dispatching on `routeKey`).
  *
  * `load` is a dynamic import, called only after local mode has set the environment the handler reads at
  * cold start. The literal paths let the compiler check that each module exports a `handler` of the right
  * Lambda type.
  */
 
-/** Settings the stack gives each function (lib/smartcar-stack.ts); locally they shape the Lambda context. */
+/** Settings the stack gives each function (contracts/functions.ts); locally they shape the Lambda context. */
 interface FunctionSettings {
   /** Function name locally: context.functionName, AWS_LAMBDA_FUNCTION_NAME and POWERTOOLS_SERVICE_NAME. */
   readonly name: string;
@@ -23,11 +25,7 @@ interface FunctionSettings {
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 export const DEFAULT_MEMORY_MB = 256;
 
-/**
- * How the route is authorized in AWS (lib/constructs/smartcar-http-api.ts). Locally NOTHING is enforced: the
- * banner lists the `iam` routes as open.
- */
-export type RouteAuth = 'iam' | 'none';
+export type { RouteAuth };
 
 export interface HttpRoute {
   /** Route key as in the HTTP API: `"<METHOD> <path>"`. */
@@ -61,62 +59,36 @@ export interface LocalFunctions {
   readonly tokenRefresh: ScheduledFunction;
 }
 
-// Timeouts and memory as in lib/smartcar-stack.ts (not imported: that would load aws-cdk-lib at start-up).
+/** Name, timeout, memory and routes of a function, from its contract (the same the stack deploys). */
+function settingsOf(id: FunctionId): FunctionSettings & { readonly routes: readonly HttpRoute[] } {
+  const contract = FUNCTIONS[id];
+  return {
+    name: contract.serviceName,
+    timeoutSeconds: contract.timeoutSeconds,
+    memoryMB: contract.memorySize,
+    routes: contract.routes.map((route) => ({ routeKey: routeKey(route), auth: route.auth })),
+  };
+}
+
 export const LOCAL_FUNCTIONS: LocalFunctions = {
   http: [
+    { ...settingsOf('receiver'), load: () => import('../../lambdas/webhook-receiver/handler.js') },
+    { ...settingsOf('vehicleRead'), load: () => import('../../lambdas/vehicle-read/handler.js') },
+    { ...settingsOf('oauthConnect'), load: () => import('../../lambdas/oauth-connect/handler.js') },
+    { ...settingsOf('oauthCallback'), load: () => import('../../lambdas/oauth-callback/handler.js') },
     {
-      // Authenticated by the SC-Signature HMAC, checked by the handler.
-      routes: [{ routeKey: 'POST /webhooks/smartcar', auth: 'none' }],
-      name: 'webhook-receiver',
-      timeoutSeconds: 10,
-      memoryMB: 256,
-      load: () => import('../../lambdas/webhook-receiver/handler.js'),
-    },
-    {
-      routes: [
-        { routeKey: 'GET /vehicles/{vehicleId}', auth: 'iam' },
-        { routeKey: 'GET /vehicles', auth: 'iam' },
-      ],
-      name: 'vehicle-read',
-      timeoutSeconds: 10,
-      memoryMB: 256,
-      load: () => import('../../lambdas/vehicle-read/handler.js'),
-    },
-    {
-      routes: [{ routeKey: 'POST /connect', auth: 'iam' }],
-      name: 'oauth-connect',
-      timeoutSeconds: 10,
-      memoryMB: 256,
-      load: () => import('../../lambdas/oauth-connect/handler.js'),
-    },
-    {
-      // Smartcar's redirect URI: public, protected by the single-use `state`.
-      routes: [{ routeKey: 'GET /oauth/callback', auth: 'none' }],
-      name: 'oauth-callback',
-      timeoutSeconds: 29,
-      memoryMB: 512,
-      load: () => import('../../lambdas/oauth-callback/handler.js'),
-    },
-    {
-      routes: [{ routeKey: 'DELETE /vehicles/{vehicleId}', auth: 'iam' }],
-      name: 'vehicle-disconnect',
-      timeoutSeconds: 15,
-      memoryMB: 256,
+      ...settingsOf('vehicleDisconnect'),
       load: () => import('../../lambdas/vehicle-disconnect/handler.js'),
     },
   ],
   webhookProcessor: {
-    name: 'webhook-processor',
-    timeoutSeconds: 30,
-    memoryMB: 512,
+    ...settingsOf('processor'),
     load: () => import('../../lambdas/webhook-processor/handler.js'),
   },
   tokenRefresh: {
-    name: 'token-refresh',
+    ...settingsOf('tokenRefresh'),
     ruleName: 'token-refresh-schedule',
     runRouteKey: 'POST /local/jobs/token-refresh',
-    timeoutSeconds: 300,
-    memoryMB: 512,
     load: () => import('../../lambdas/token-refresh/handler.js'),
   },
 };

@@ -1,9 +1,11 @@
+import { FUNCTION_IDS, FUNCTION_VARIABLES, FUNCTIONS, type FunctionVariable } from '../../contracts/index.js';
 import type { LocalConfig } from '../config.js';
 
 /**
- * The environment the Lambda handlers see locally: the same variables the stack sets in AWS
- * (docs/design.md), pointed at the local stand-ins. The handlers have no local-mode branches; everything
- * local happens here, through `AWS_ENDPOINT_URL_<SERVICE>` and dummy credentials.
+ * The environment the Lambda handlers see locally: per function exactly the variables the stack sets for it in
+ * AWS (contracts/functions.ts), pointed at the local stand-ins, plus the common AWS endpoint, credential and
+ * Powertools variables. The handlers have no local-mode branches; everything local happens here, through
+ * `AWS_ENDPOINT_URL_<SERVICE>` and dummy credentials.
  */
 
 export interface LocalResources {
@@ -57,20 +59,34 @@ export const REMOVED_VARIABLES = [
   'SMARTCAR_PREVIOUS_MANAGEMENT_TOKEN',
 ] as const;
 
-/** What the stack sets beyond names and ARNs (lib/smartcar-stack.ts); a value in the shell wins, for experiments. */
+/**
+ * What the stack sets beyond names and ARNs, with its default settings (lib/settings.ts, lib/features/*); a value
+ * in the shell wins, for experiments.
+ */
 const STACK_SETTINGS = {
   MAX_BODY_BYTES: '131072',
   DEDUPE_TTL_SECONDS: '1209600',
+  REFRESH_WINDOW_DAYS: '7',
+  ACCESS_WARM_WINDOW_MINUTES: '0',
+  REFRESH_CONCURRENCY: '10',
+  REFRESH_LEASE_SECONDS: '60',
 } as const;
 
+/**
+ * Every variable local mode can give a Lambda: the common ones (endpoints, credentials, Powertools) and a value
+ * for each variable of contracts/functions.ts. Each function gets only its own of the latter
+ * (`functionEnvironment`).
+ */
 export function lambdaEnvironment(
   config: LocalConfig,
   resources: LocalResources,
   shell: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
+  const settings = Object.fromEntries(
+    Object.entries(STACK_SETTINGS).map(([name, value]) => [name, shell[name] || value]),
+  );
   return {
-    MAX_BODY_BYTES: shell.MAX_BODY_BYTES || STACK_SETTINGS.MAX_BODY_BYTES,
-    DEDUPE_TTL_SECONDS: shell.DEDUPE_TTL_SECONDS || STACK_SETTINGS.DEDUPE_TTL_SECONDS,
+    ...settings,
     AWS_REGION: config.region,
     AWS_DEFAULT_REGION: config.region,
     AWS_ACCESS_KEY_ID: 'local',
@@ -103,6 +119,12 @@ export function lambdaEnvironment(
   };
 }
 
+/** The variables every function gets: `env` without any function's own variables. */
+export function commonEnvironment(env: Record<string, string>): Record<string, string> {
+  const own: readonly string[] = FUNCTION_VARIABLES;
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !own.includes(name)));
+}
+
 /** Applies the environment to this process (the handlers run in-process and read `process.env`). */
 export function applyLambdaEnvironment(
   env: Record<string, string>,
@@ -112,7 +134,36 @@ export function applyLambdaEnvironment(
   Object.assign(target, env);
 }
 
-/** Per-function variables, set right before that function's module is imported (its cold start). */
-export function functionEnvironment(functionName: string): Record<string, string> {
-  return { AWS_LAMBDA_FUNCTION_NAME: functionName, POWERTOOLS_SERVICE_NAME: functionName };
+/**
+ * The variables of one function, set right before its module is imported (its cold start): its name, and
+ * exactly the variables its contract declares, taken from `env` (lambdaEnvironment). A function local mode
+ * has no contract for (a test's stand-in) gets only its name.
+ */
+export function functionEnvironment(
+  functionName: string,
+  env: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const id = FUNCTION_IDS.find((candidate) => FUNCTIONS[candidate].serviceName === functionName);
+  const declared: readonly FunctionVariable[] = id === undefined ? [] : FUNCTIONS[id].environment;
+  const own: Record<string, string> = {};
+  for (const name of declared) {
+    const value = env[name];
+    if (value === undefined) throw new Error(`local mode has no value for ${name} (${functionName})`);
+    own[name] = value;
+  }
+  return { AWS_LAMBDA_FUNCTION_NAME: functionName, POWERTOOLS_SERVICE_NAME: functionName, ...own };
+}
+
+/**
+ * Gives this process the environment of `functionName` before its handler is imported: the variables of
+ * every other function are removed first, so a variable its contract (and so the stack) does not give it is
+ * missing locally too. Handlers read their configuration once at cold start, so each keeps what it read.
+ */
+export function applyFunctionEnvironment(
+  functionName: string,
+  env: Readonly<Record<string, string>>,
+  target: NodeJS.ProcessEnv = process.env,
+): void {
+  for (const name of FUNCTION_VARIABLES) delete target[name];
+  Object.assign(target, functionEnvironment(functionName, env));
 }

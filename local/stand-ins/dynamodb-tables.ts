@@ -7,11 +7,21 @@ import {
   UpdateItemCommand,
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
+  type AttributeDefinition,
   type AttributeValue,
   type CreateTableCommandInput,
   type DynamoDBClient,
   type GlobalSecondaryIndex,
+  type KeySchemaElement,
+  type Projection,
 } from '@aws-sdk/client-dynamodb';
+import {
+  DUE_SHARD,
+  TABLES,
+  type IndexSchema,
+  type KeyAttribute,
+  type TableSchema,
+} from '../../contracts/index.js';
 
 /**
  * Table names. The OAuth tables are optional so that callers that only need the webhook tables (some tests) can
@@ -26,112 +36,65 @@ export interface TableNames {
   readonly tokenTable?: string;
 }
 
-/** The vehicle table's GSI (docs/design.md, "Vehicle profile additions"); same name as lambdas/vehicles/vehicle-links.ts. */
-export const BY_APP_USER_INDEX = 'byAppUser';
-
-const byAppUserIndex: GlobalSecondaryIndex = {
-  IndexName: BY_APP_USER_INDEX,
-  KeySchema: [
-    { AttributeName: 'appUserId', KeyType: 'HASH' },
-    { AttributeName: 'vehicleId', KeyType: 'RANGE' },
-  ],
-  Projection: { ProjectionType: 'ALL' },
-};
-
-/**
- * The token table's sparse due-time GSIs (docs/design.md, "Selection: an index keyed by due time"); same names as
- * lambdas/tokens/token-store.ts. Partition key `dueShard` (the constant `DUE`, only on ACTIVE grants).
- */
-export const BY_REFRESH_EXPIRY_INDEX = 'byRefreshExpiry';
-export const BY_ACCESS_EXPIRY_INDEX = 'byAccessExpiry';
-const DUE_SHARD = 'DUE';
-
-/**
- * Keys + `version` (a run claims without reading the item first) + the other expiry (the index's own sort key
- * is projected anyway, as a key). Identical to the CDK definition.
- */
-function dueIndex(indexName: string, sortKey: 'refreshExpiresAt' | 'accessExpiresAt'): GlobalSecondaryIndex {
-  const other = sortKey === 'refreshExpiresAt' ? 'accessExpiresAt' : 'refreshExpiresAt';
-  return {
-    IndexName: indexName,
-    KeySchema: [
-      { AttributeName: 'dueShard', KeyType: 'HASH' },
-      { AttributeName: sortKey, KeyType: 'RANGE' },
-    ],
-    Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['version', other] },
-  };
-}
+// The GSI names, as the Lambdas query them (contracts/tables.ts).
+export { BY_ACCESS_EXPIRY_INDEX, BY_APP_USER_INDEX, BY_REFRESH_EXPIRY_INDEX } from '../../contracts/index.js';
 
 interface TableDefinition {
   readonly input: CreateTableCommandInput;
   readonly ttlAttribute?: string;
 }
 
-/**
- * The tables of docs/design.md, with the same keys, indexes and TTL attributes as lib/ creates in AWS.
- * Kept deliberately next to local mode: CDK describes them for AWS, this describes them for DynamoDB Local.
- */
-export function tableDefinitions(names: TableNames): TableDefinition[] {
-  const tables: TableDefinition[] = [
-    {
-      input: {
-        TableName: names.vehicleTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-          { AttributeName: 'appUserId', AttributeType: 'S' },
-          { AttributeName: 'vehicleId', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [byAppUserIndex],
-      },
-      ttlAttribute: 'expiresAt',
-    },
-    {
-      input: {
-        TableName: names.idempotencyTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      },
-      ttlAttribute: 'expiration',
-    },
+const ATTRIBUTE_TYPES = { string: 'S', number: 'N' } as const;
+
+function keySchema(partitionKey: KeyAttribute, sortKey: KeyAttribute | undefined): KeySchemaElement[] {
+  return [
+    { AttributeName: partitionKey.name, KeyType: 'HASH' },
+    ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }] : []),
   ];
-  if (names.oauthStateTable !== undefined) {
-    tables.push({
-      input: {
-        TableName: names.oauthStateTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'state', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'state', KeyType: 'HASH' }],
-      },
-      ttlAttribute: 'expiresAt',
-    });
+}
+
+function projection(index: IndexSchema): Projection {
+  if (index.nonKeyAttributes === undefined) return { ProjectionType: 'ALL' };
+  if (index.nonKeyAttributes.length === 0) return { ProjectionType: 'KEYS_ONLY' };
+  return { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.nonKeyAttributes] };
+}
+
+/** The CreateTable input of a table declared in contracts/tables.ts: the same keys, indexes and TTL as in AWS. */
+function definitionOf(tableName: string, schema: TableSchema): TableDefinition {
+  const indexes = schema.globalSecondaryIndexes ?? [];
+  const keys = [schema.partitionKey, schema.sortKey, ...indexes.flatMap((i) => [i.partitionKey, i.sortKey])];
+  const attributes = new Map<string, AttributeDefinition>();
+  for (const key of keys) {
+    if (key && !attributes.has(key.name)) {
+      attributes.set(key.name, { AttributeName: key.name, AttributeType: ATTRIBUTE_TYPES[key.type] });
+    }
   }
-  if (names.tokenTable !== undefined) {
-    tables.push({
-      input: {
-        TableName: names.tokenTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'grantId', AttributeType: 'S' },
-          { AttributeName: 'dueShard', AttributeType: 'S' },
-          { AttributeName: 'refreshExpiresAt', AttributeType: 'N' },
-          { AttributeName: 'accessExpiresAt', AttributeType: 'N' },
-        ],
-        KeySchema: [{ AttributeName: 'grantId', KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          dueIndex(BY_REFRESH_EXPIRY_INDEX, 'refreshExpiresAt'),
-          dueIndex(BY_ACCESS_EXPIRY_INDEX, 'accessExpiresAt'),
-        ],
-      },
-    });
-  }
-  return tables;
+  const globalSecondaryIndexes: GlobalSecondaryIndex[] = indexes.map((index) => ({
+    IndexName: index.indexName,
+    KeySchema: keySchema(index.partitionKey, index.sortKey),
+    Projection: projection(index),
+  }));
+  return {
+    input: {
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [...attributes.values()],
+      KeySchema: keySchema(schema.partitionKey, schema.sortKey),
+      ...(globalSecondaryIndexes.length > 0 && { GlobalSecondaryIndexes: globalSecondaryIndexes }),
+    },
+    ...(schema.timeToLiveAttribute !== undefined && { ttlAttribute: schema.timeToLiveAttribute }),
+  };
+}
+
+/** The tables of docs/design.md (contracts/tables.ts), for DynamoDB Local; a table without a name is left out. */
+export function tableDefinitions(names: TableNames): TableDefinition[] {
+  const tables: [string | undefined, TableSchema][] = [
+    [names.vehicleTable, TABLES.vehicle],
+    [names.idempotencyTable, TABLES.idempotency],
+    [names.oauthStateTable, TABLES.oauthState],
+    [names.tokenTable, TABLES.token],
+  ];
+  return tables.flatMap(([name, schema]) => (name === undefined ? [] : [definitionOf(name, schema)]));
 }
 
 const INDEX_WAIT_MS = 30_000;

@@ -5,12 +5,9 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SmartcarSecret } from '../../lib/constructs/smartcar-secret.js';
-import {
-  createSmartcarApp,
-  parseSettings,
-  resolveRegion,
-  type SmartcarStack,
-} from '../../lib/smartcar-stack.js';
+import { createSmartcarApp } from '../../lib/app.js';
+import { parseSettings, resolveRegion } from '../../lib/settings.js';
+import type { SmartcarStack } from '../../lib/smartcar-stack.js';
 import { standInEntries } from './stand-in-entries.js';
 
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
-import { createSmartcarApp } from '../../lib/smartcar-stack.js';
+import { createSmartcarApp } from '../../lib/app.js';
 import { standInEntries } from './stand-in-entries.js';
 
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {

@@ -1,4 +1,4 @@
-import { LAMBDA_ENTRIES, type LambdaEntries } from '../../lib/smartcar-stack.js';
+import { LAMBDA_ENTRIES, type LambdaEntries } from '../../lib/entries.js';
 
 /**
  * Every handler entry pointed at one existing file. With bundling skipped (`aws:cdk:bundling-stacks: []`)

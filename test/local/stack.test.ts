@@ -12,6 +12,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyHandlerV2, Handler, ScheduledEvent, SQSEvent, SQSHandler } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_VARIABLES, FUNCTIONS } from '../../contracts/index.js';
 import { loadLocalConfig } from '../../local/config.js';
 import type { LocalFunctions } from '../../local/runtime/functions.js';
 import { LOCAL_NAMES, startLocalStack, type RunningLocalStack } from '../../local/stack.js';
@@ -38,11 +39,13 @@ function standIns(): LocalFunctions {
         name: 'webhook-receiver',
         load: async () => {
           envAtColdStart.receiver = { ...process.env };
-          // Module scope, as in the real receiver: clients from the environment only.
+          // Module scope, as in the real receiver: clients and configuration from the environment, read
+          // at cold start (local mode replaces the variables before the next function's cold start).
           const sqs = new SQSClient({});
+          const queueUrl = process.env.QUEUE_URL;
           const handler: APIGatewayProxyHandlerV2 = async (event) => {
             const result = await sqs.send(
-              new SendMessageCommand({ QueueUrl: process.env.QUEUE_URL, MessageBody: event.body ?? '' }),
+              new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: event.body ?? '' }),
             );
             return { statusCode: 202, body: JSON.stringify({ messageId: result.MessageId }) };
           };
@@ -59,13 +62,14 @@ function standIns(): LocalFunctions {
           readLoads += 1;
           envAtColdStart.read = { ...process.env };
           const dynamo = new DynamoDBClient({});
+          const tableName = process.env.VEHICLE_TABLE_NAME;
           const handler: APIGatewayProxyHandlerV2 = async (event) => {
             if (event.routeKey === 'GET /vehicles') {
               return { statusCode: 200, body: `list of ${event.queryStringParameters?.userId}` };
             }
             const item = await dynamo.send(
               new GetItemCommand({
-                TableName: process.env.VEHICLE_TABLE_NAME,
+                TableName: tableName,
                 Key: { pk: { S: `VEHICLE#${event.pathParameters?.vehicleId}` }, sk: { S: 'PROFILE' } },
               }),
             );
@@ -80,13 +84,14 @@ function standIns(): LocalFunctions {
       load: async () => {
         envAtColdStart.processor = { ...process.env };
         const dynamo = new DynamoDBClient({});
+        const tableName = process.env.VEHICLE_TABLE_NAME;
         const handler: SQSHandler = async (event) => {
           processed.push(event);
           for (const record of event.Records) {
             const { vehicleId, make } = JSON.parse(record.body) as { vehicleId: string; make: string };
             await dynamo.send(
               new PutItemCommand({
-                TableName: process.env.VEHICLE_TABLE_NAME,
+                TableName: tableName,
                 Item: { pk: { S: `VEHICLE#${vehicleId}` }, sk: { S: 'PROFILE' }, make: { S: make } },
               }),
             );
@@ -152,23 +157,31 @@ describe('local stack', () => {
     ] as const) {
       expect(env?.AWS_LAMBDA_FUNCTION_NAME).toBe(name);
       expect(env?.POWERTOOLS_SERVICE_NAME).toBe(name);
-      expect(env?.QUEUE_URL).toBe(stack.queues.queueUrl);
       expect(env?.AWS_ENDPOINT_URL_DYNAMODB).toBe(stack.dynamoDbEndpoint);
       expect(env?.AWS_ENDPOINT_URL_SQS).toBe(stack.sqsEndpoint);
       expect(env?.AWS_ENDPOINT_URL_SECRETS_MANAGER).toBe(stack.secretsManagerEndpoint);
-      expect(env?.SMARTCAR_SECRET_ID).toBe(stack.secretId);
       expect(env?.AWS_ENDPOINT_URL_KMS).toBe(stack.kmsEndpoint);
-      expect(env?.TOKEN_KEY_ID).toBe(stack.tokenKeyId);
-      expect(env?.OAUTH_STATE_TABLE_NAME).toBe(LOCAL_NAMES.oauthStateTable);
-      expect(env?.TOKEN_TABLE_NAME).toBe(LOCAL_NAMES.tokenTable);
-      expect(env?.CONNECT_SUCCESS_URL).toBe(`${stack.url}/local/connected`);
-      expect(env?.CONNECT_FAILURE_URL).toBe(`${stack.url}/local/connect-failed`);
-      expect(env?.REQUIRE_HTTPS_URLS).toBe('false');
       expect(env?.SMARTCAR_API_ORIGIN).toBe(stack.fakeSmartcar?.url);
       expect(env?.SMARTCAR_AUTH_ORIGIN).toBe(stack.fakeSmartcar?.url);
       expect(env?.SMARTCAR_MANAGEMENT_API_ORIGIN).toBe(stack.fakeSmartcar?.url);
       expect(env?.AWS_PROFILE).toBeUndefined();
       expect(env?.SMARTCAR_MANAGEMENT_TOKEN).toBeUndefined();
+    }
+    expect(envAtColdStart.receiver?.QUEUE_URL).toBe(stack.queues.queueUrl);
+    expect(envAtColdStart.receiver?.SMARTCAR_SECRET_ID).toBe(stack.secretId);
+    expect(envAtColdStart.read?.VEHICLE_TABLE_NAME).toBe(LOCAL_NAMES.vehicleTable);
+    expect(envAtColdStart.processor?.IDEMPOTENCY_TABLE_NAME).toBe(LOCAL_NAMES.idempotencyTable);
+  });
+
+  it('gives each function exactly the variables its contract declares, none of another function’s', () => {
+    for (const [id, env] of [
+      ['receiver', envAtColdStart.receiver],
+      ['vehicleRead', envAtColdStart.read],
+      ['processor', envAtColdStart.processor],
+      ['tokenRefresh', envAtColdStart.refresh],
+    ] as const) {
+      const own = FUNCTION_VARIABLES.filter((name) => env?.[name] !== undefined);
+      expect(own.sort(), id).toEqual([...FUNCTIONS[id].environment].sort());
     }
   });
 

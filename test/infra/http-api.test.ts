@@ -1,0 +1,108 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CfnResource,
+  expectIntegrationTo,
+  oauthCallback,
+  oauthConnect,
+  ofType,
+  only,
+  props,
+  receiver,
+  refOf,
+  render,
+  resources,
+  synthesizeStack,
+  vehicleDisconnect,
+  vehicleRead,
+} from './stack-template.js';
+
+/** The HTTP API (lib/constructs/smartcar-http-api.ts) with the routes the features add. */
+
+beforeAll(synthesizeStack);
+
+describe('HTTP API', () => {
+  it('routes POST /webhooks/smartcar to the receiver without an authorizer (HMAC-protected)', () => {
+    const [, route] = only(
+      'AWS::ApiGatewayV2::Route',
+      (r) => props(r).RouteKey === 'POST /webhooks/smartcar',
+    );
+    expect(props(route).AuthorizationType).toBe('NONE');
+    expect(props(route).AuthorizerId).toBeUndefined();
+    expectIntegrationTo(route, receiver()[0]);
+  });
+
+  it('routes GET /vehicles/{vehicleId} to the read Lambda with IAM (SigV4) authorization', () => {
+    const [, route] = only(
+      'AWS::ApiGatewayV2::Route',
+      (r) => props(r).RouteKey === 'GET /vehicles/{vehicleId}',
+    );
+    expect(props(route).AuthorizationType).toBe('AWS_IAM');
+    expectIntegrationTo(route, vehicleRead()[0]);
+  });
+
+  it.each([
+    ['POST /connect', 'AWS_IAM', oauthConnect],
+    ['GET /oauth/callback', 'NONE', oauthCallback],
+    ['GET /vehicles', 'AWS_IAM', vehicleRead],
+    ['DELETE /vehicles/{vehicleId}', 'AWS_IAM', vehicleDisconnect],
+  ])('routes %s (authorization %s) to its Lambda', (routeKey, authorization, target) => {
+    const [, route] = only('AWS::ApiGatewayV2::Route', (r) => props(r).RouteKey === routeKey);
+    expect(props(route).AuthorizationType).toBe(authorization);
+    if (authorization === 'NONE') expect(props(route).AuthorizerId).toBeUndefined();
+    expectIntegrationTo(route, target()[0]);
+  });
+
+  it('has exactly these routes (no $default catch-all); only the webhook and the OAuth callback are public', () => {
+    const routes = Object.fromEntries(
+      ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [props(r).RouteKey, props(r).AuthorizationType]),
+    );
+    expect(routes).toEqual({
+      'POST /webhooks/smartcar': 'NONE',
+      'GET /vehicles/{vehicleId}': 'AWS_IAM',
+      'GET /vehicles': 'AWS_IAM',
+      'POST /connect': 'AWS_IAM',
+      'GET /oauth/callback': 'NONE',
+      'DELETE /vehicles/{vehicleId}': 'AWS_IAM',
+    });
+  });
+
+  it('lets API Gateway invoke each OAuth function for its own route only', () => {
+    const cases: [[string, CfnResource], string][] = [
+      [oauthConnect(), '/*/*/connect'],
+      [oauthCallback(), '/*/*/oauth/callback'],
+      [vehicleDisconnect(), '/*/*/vehicles/{vehicleId}'],
+    ];
+    for (const [f, path] of cases) {
+      const permissions = ofType('AWS::Lambda::Permission').filter(
+        ([, p]) => refOf(props(p).FunctionName) === f[0],
+      );
+      expect(permissions).toHaveLength(1);
+      const permission = props((permissions[0] as [string, CfnResource])[1]);
+      expect(permission.Principal).toBe('apigateway.amazonaws.com');
+      expect(render(permission.SourceArn).endsWith(`<${only('AWS::ApiGatewayV2::Api')[0]}>${path}`)).toBe(
+        true,
+      );
+    }
+  });
+
+  it('logs every request of the $default stage as JSON, without bodies or headers, with a retention', () => {
+    const [, stage] = only('AWS::ApiGatewayV2::Stage');
+    expect(props(stage).StageName).toBe('$default');
+    const settings = props(stage).AccessLogSettings as { DestinationArn: unknown; Format: string };
+    const format = JSON.parse(settings.Format) as Record<string, string>;
+    expect(format.requestId).toBe('$context.requestId');
+    for (const variable of Object.values(format)) {
+      expect(variable).not.toMatch(/body|header|authorization|signature|querystring/i);
+    }
+    const logGroup = resources[refOf(settings.DestinationArn) as string] as CfnResource;
+    expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+    expect(props(logGroup).RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it('throttles the stage', () => {
+    const [, stage] = only('AWS::ApiGatewayV2::Stage');
+    const route = props(stage).DefaultRouteSettings as Record<string, number>;
+    expect(route.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(route.ThrottlingBurstLimit).toBeGreaterThanOrEqual(route.ThrottlingRateLimit as number);
+  });
+});
