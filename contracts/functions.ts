@@ -148,7 +148,7 @@ export const FUNCTIONS = {
     // One transaction per vehicle, and a Management API call per vehicle that moves from another user.
     timeoutSeconds: 15,
     routes: [{ method: 'POST', path: CONNECT_CONFIRM_PATH, auth: 'iam' }],
-    environment: ['TOKEN_TABLE_NAME', 'TOKEN_KEY_ID', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
+    environment: ['TOKEN_TABLE_NAME', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
   },
   connectExpiry: {
@@ -159,6 +159,7 @@ export const FUNCTIONS = {
     // A handful of pending grants per run, each a few Management API calls.
     timeoutSeconds: 120,
     routes: [],
+    // The token key, decrypt only: the access token of a pending connect whose vehicles are unknown.
     environment: ['TOKEN_TABLE_NAME', 'TOKEN_KEY_ID', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
   },
@@ -172,13 +173,7 @@ export const FUNCTIONS = {
     // maximum, covers far more than 100,000 connections.
     timeoutSeconds: 900,
     routes: [],
-    environment: [
-      'TOKEN_TABLE_NAME',
-      'TOKEN_KEY_ID',
-      'VEHICLE_TABLE_NAME',
-      'SMARTCAR_SECRET_ID',
-      'RECONCILE_REVOKE_ORPHANS',
-    ],
+    environment: ['TOKEN_TABLE_NAME', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID', 'RECONCILE_REVOKE_ORPHANS'],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
   },
   vehicleDisconnect: {
@@ -195,8 +190,7 @@ export const FUNCTIONS = {
       { method: 'DELETE', path: VEHICLE_PATH, auth: 'iam' },
       { method: 'DELETE', path: USER_PATH, auth: 'iam' },
     ],
-    // The token key: decrypt only (a removed user's pending connect may need its access token).
-    environment: ['TOKEN_TABLE_NAME', 'TOKEN_KEY_ID', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
+    environment: ['TOKEN_TABLE_NAME', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
   },
   tokenRefresh: {

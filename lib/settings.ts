@@ -41,6 +41,9 @@ export const CONTEXT_KEYS = [
   'refreshWindowDays',
   'accessWarmWindowMinutes',
   'refreshConcurrency',
+  'connectConfirmation',
+  'connectConfirmMinutes',
+  'reconcileRevokeOrphans',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -187,6 +190,21 @@ const settingsSchema = z
     accessWarmWindowMinutes: blankAsUnset(integer(0, MAX_ACCESS_WARM_WINDOW_MINUTES).default(0)),
     /** Refreshes in flight at once within a run (Smartcar calls, KMS and DynamoDB requests scale with it). */
     refreshConcurrency: blankAsUnset(integer(1, 50).default(10)),
+    /**
+     * `on`: a Connect's vehicles are linked only when the app's backend confirms the connect for the user
+     * logged in on the browser that came back (POST /connect/{connectId}/confirm). `off`: linked by the
+     * callback for whoever started the Connect (docs/design.md, "Confirmed connect": what that gives up).
+     */
+    connectConfirmation: blankAsUnset(z.enum(['on', 'off']).default('on')),
+    /** How long a pending connect waits for its confirm before the expiry job revokes it. */
+    connectConfirmMinutes: blankAsUnset(integer(1, 24 * 60).default(15)),
+    /** The reconciliation also revokes connections no grant knows that are older than a day. */
+    reconcileRevokeOrphans: blankAsUnset(
+      z
+        .union([z.boolean(), z.enum(['true', 'false'])])
+        .transform((value) => value === true || value === 'true')
+        .default(false),
+    ),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',

@@ -8,6 +8,7 @@ import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
 import type { LambdaEntries } from './entries.js';
+import { ConnectionLifecycle } from './features/connection-lifecycle.js';
 import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
@@ -31,7 +32,9 @@ export interface SmartcarStackProps extends StackProps {
  * - VehicleApi: `GET /vehicles/{vehicleId}` and `GET /vehicles?userId=` (IAM) → read Lambda → DynamoDB;
  * - OAuth: `POST /connect` (IAM) → state table; Smartcar → `GET /oauth/callback` → token table (token CMK) +
  *   vehicle profiles; `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda;
- * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs.
+ * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs;
+ * - ConnectionLifecycle: `POST /connect/{connectId}/confirm` (IAM), the connect expiry and the daily
+ *   reconciliation jobs.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -42,6 +45,7 @@ export class SmartcarStack extends Stack {
   readonly vehicleApi: VehicleApi;
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
+  readonly connectionLifecycle: ConnectionLifecycle;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -112,6 +116,13 @@ export class SmartcarStack extends Stack {
       tokenTable,
       tokenKey,
       redirectUri: this.oauth.redirectUri,
+      settings,
+    });
+
+    this.connectionLifecycle = new ConnectionLifecycle(this, 'ConnectionLifecycle', {
+      ...shared,
+      tokenTable,
+      tokenKey,
       settings,
     });
 

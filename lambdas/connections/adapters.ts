@@ -13,7 +13,8 @@ import { NO_CONNECTION_HOOKS, type ConnectionHooks } from './hooks.js';
 export interface ConnectionEnvironment {
   readonly VEHICLE_TABLE_NAME: string;
   readonly TOKEN_TABLE_NAME: string;
-  readonly TOKEN_KEY_ID: string;
+  /** Only the connect expiry job has it (decrypt only): see `revokePendingGrant`. */
+  readonly TOKEN_KEY_ID?: string;
   readonly SMARTCAR_TIMEOUT_MS: number;
   readonly SMARTCAR_MANAGEMENT_API_ORIGIN: string;
 }
@@ -34,8 +35,11 @@ export function connectionAdapters(options: {
     tokens: dynamoTokenStore({
       client: documentClient,
       tableName: config.TOKEN_TABLE_NAME,
-      // Decrypt only: a pending connect whose vehicles are unknown is revoked with its own access token.
-      cipher: kmsTokenCipher(new KMSClient({}), config.TOKEN_KEY_ID),
+      // Decrypt only, the expiry job only: a pending connect whose vehicles are unknown is revoked with its own
+      // access token. Without a key the store has no cipher and these Lambdas cannot use the token key.
+      ...(config.TOKEN_KEY_ID !== undefined && {
+        cipher: kmsTokenCipher(new KMSClient({}), config.TOKEN_KEY_ID),
+      }),
     }),
     links: dynamoVehicleLinks({
       client: documentClient,

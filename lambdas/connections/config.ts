@@ -6,8 +6,6 @@ import { DEFAULT_MANAGEMENT_ORIGIN } from '../smartcar/gateway.js';
 export const connectionConfigShape = {
   VEHICLE_TABLE_NAME: nonEmpty,
   TOKEN_TABLE_NAME: nonEmpty,
-  /** Decrypt only (see adapters.ts). */
-  TOKEN_KEY_ID: nonEmpty,
   SMARTCAR_SECRET_ID: nonEmpty,
   SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
   /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */

@@ -29,7 +29,10 @@ export async function expirePendingConnects(deps: ConnectionDeps, now: number): 
         continue;
       }
       if (grant.status !== GRANT_PENDING && grant.status !== GRANT_REVOKING) continue;
-      const result = await revokePendingGrant(deps, grantId, 'connect_expired', now, { expiredOnly: true });
+      const result = await revokePendingGrant(deps, grantId, 'connect_expired', now, {
+        expiredOnly: true,
+        withAccessToken: true,
+      });
       if (result === 'revoked') revoked += 1;
     } catch (error) {
       // Stays PENDING/REVOKING (and listed): the next run tries again.

@@ -91,9 +91,6 @@ async function completeFromSmartcar(
   deps: ConnectionDeps,
   grant: GrantRecord,
 ): Promise<{ smartcarUserId: string; vehicleIds: readonly string[] }> {
-  if (grant.smartcarUserId !== undefined && (grant.connectVehicleIds?.length ?? 0) > 0) {
-    return { smartcarUserId: grant.smartcarUserId, vehicleIds: grant.connectVehicleIds ?? [] };
-  }
   const stored = await deps.tokens.readAccessToken(grant.grantId);
   if (!stored) return { smartcarUserId: grant.smartcarUserId ?? '', vehicleIds: [] };
   const limit = deadline({ perCallMs: deps.smartcarTimeoutMs, endsAt: Number.POSITIVE_INFINITY });
@@ -104,23 +101,44 @@ async function completeFromSmartcar(
   return { smartcarUserId, vehicleIds };
 }
 
-export type PendingRevocation = 'revoked' | 'not_pending';
+/**
+ * `deferred`: REVOKING, but its vehicles are unknown (the callback failed before it learnt them) and only the
+ * expiry job may decrypt the access token that finds them: that job finishes it.
+ */
+export type PendingRevocation = 'revoked' | 'not_pending' | 'deferred';
+
+/** A grant the callback completed (Smartcar user and vehicles known). */
+function isComplete(grant: GrantRecord): grant is GrantRecord & { smartcarUserId: string } {
+  return grant.smartcarUserId !== undefined && (grant.connectVehicleIds?.length ?? 0) > 0;
+}
 
 /**
  * Revokes a PENDING grant: REVOKING first (so no confirm can activate it meanwhile), then each of its
  * connections that no other link uses, then the grant itself. Throws when Smartcar fails: the grant stays
  * REVOKING and a later call (the expiry job) finishes it. `not_pending`: it was confirmed or is gone.
+ * `withAccessToken` (the expiry job only): a grant whose vehicles are unknown is completed with its own access
+ * token first.
  */
 export async function revokePendingGrant(
   deps: ConnectionDeps,
   grantId: string,
   reason: RevokeReason,
   now: number,
-  options: { readonly expiredOnly?: boolean } = {},
+  options: { readonly expiredOnly?: boolean; readonly withAccessToken?: boolean } = {},
 ): Promise<PendingRevocation> {
   const grant = await deps.tokens.markRevoking(grantId, now, options);
   if (!grant) return 'not_pending';
-  const { smartcarUserId, vehicleIds } = await completeFromSmartcar(deps, grant);
+  let smartcarUserId: string;
+  let vehicleIds: readonly string[];
+  if (isComplete(grant)) {
+    smartcarUserId = grant.smartcarUserId;
+    vehicleIds = grant.connectVehicleIds ?? [];
+  } else if (options.withAccessToken === true) {
+    ({ smartcarUserId, vehicleIds } = await completeFromSmartcar(deps, grant));
+  } else {
+    deps.logger.info('Pending connect left to the expiry job (its vehicles are unknown)', { grantId });
+    return 'deferred';
+  }
   for (const vehicleId of vehicleIds) {
     if (smartcarUserId === '' || (await connectionInUse(deps, vehicleId, smartcarUserId, grantId))) continue;
     await revokeConnection(deps, { vehicleId, smartcarUserId, reason });
