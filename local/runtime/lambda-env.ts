@@ -70,6 +70,10 @@ const STACK_SETTINGS = {
   ACCESS_WARM_WINDOW_MINUTES: '0',
   REFRESH_CONCURRENCY: '10',
   REFRESH_LEASE_SECONDS: '60',
+  // e.g. CONNECT_CONFIRM_MINUTES=1 npm start -- --fake-smartcar, to watch a connect expire.
+  CONNECT_CONFIRMATION: 'required',
+  CONNECT_CONFIRM_MINUTES: '15',
+  RECONCILE_REVOKE_ORPHANS: 'false',
 } as const;
 
 /**
