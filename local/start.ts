@@ -173,8 +173,8 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
   }
   const connectedUrl = new URL(config.smartcar.connectSuccessUrl);
   connectedUrl.searchParams.set('status', 'pending');
-  connectedUrl.searchParams.set('connectId', '<connectId>');
   connectedUrl.searchParams.set('vehicles', String(FAKE_SMARTCAR_VEHICLES.length));
+  const landing = `${connectedUrl.toString()}&connectId=<connectId>`;
   const extractUrl = `node -p 'JSON.parse(fs.readFileSync(0, "utf8")).url'`;
   return [
     `OAuth with the fake Smartcar (app user "${ALICE}"):`,
@@ -182,7 +182,7 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     '  # answers {"url":"…","state":"…","expiresAt":"…"}: open the url in a browser and click Allow (or Deny),',
     '  # or follow it without a browser: fake_auto=1 approves at once (fake_error=access_denied refuses)',
     `  curl -sL "<url>&fake_auto=1"`,
-    `  # either way you end on ${connectedUrl.toString()}`,
+    `  # either way you end on ${landing}`,
     '  # the same in one line:',
     `  curl -sL "$(${connect} | ${extractUrl})&fake_auto=1"`,
     '  # nothing is linked until your backend confirms it for the user logged in on that browser:',
