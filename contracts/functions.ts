@@ -179,8 +179,7 @@ export const FUNCTIONS = {
   vehicleDisconnect: {
     entry: 'lambdas/vehicle-disconnect/handler.ts',
     serviceName: 'vehicle-disconnect',
-    description:
-      "Disconnect API: revokes one vehicle's Smartcar connection, or every connection of an app user",
+    description: "Vehicle disconnect API: revokes one vehicle's Smartcar connection, or all of an app user's",
     memorySize: 256,
     // A few Smartcar Management API calls and transactions per vehicle; API Gateway gives up after 30 s
     // (a user removal with many vehicles that runs out answers 5xx, and a retry continues).

@@ -93,6 +93,9 @@ export const oauthConnect = () => fn('OAuth connect');
 export const oauthCallback = () => fn('OAuth callback');
 export const vehicleDisconnect = () => fn('Vehicle disconnect API');
 export const tokenRefresh = () => fn('Token refresh job');
+export const connectConfirm = () => fn('Connect confirmation API');
+export const connectExpiry = () => fn('Connect expiry job');
+export const connectionReconcile = () => fn('Reconciliation job');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -189,7 +192,11 @@ export function queues() {
   const dlq = only('AWS::SQS::Queue', (q) => q === resources[dlqId as string]);
   return { main, dlq };
 }
-export const scheduleRule = () => only('AWS::Events::Rule');
+/** The token refresh's schedule rule: the one whose target is the refresh function. */
+export const scheduleRule = () =>
+  only('AWS::Events::Rule', (r) =>
+    list(props(r).Targets as { Arn: unknown }[]).some((t) => refOf(t.Arn) === tokenRefresh()[0]),
+  );
 /** The token refresh's DLQ: the one its schedule's target names. */
 export const refreshDlq = () => {
   const [target] = props(scheduleRule()[1]).Targets as { DeadLetterConfig: { Arn: unknown } }[];

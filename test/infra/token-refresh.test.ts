@@ -4,6 +4,8 @@ import { TOKEN_REFRESH_TIMEOUT } from '../../lib/features/token-refresh.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   allFunctions,
+  connectExpiry,
+  connectionReconcile,
   type CfnResource,
   dataKeyId,
   each,
@@ -86,9 +88,11 @@ describe('token refresh', () => {
     expect(p.Timeout).toBe(300);
     expect(p.MemorySize).toBe(512);
     expect(p.ReservedConcurrentExecutions).toBe(1);
-    // No other function reserves concurrency.
+    // No function but the scheduled jobs reserves concurrency.
     const reserving = allFunctions().filter(([, f]) => props(f).ReservedConcurrentExecutions !== undefined);
-    expect(reserving.map(([id]) => id)).toEqual([tokenRefresh()[0]]);
+    expect(reserving.map(([id]) => id).sort()).toEqual(
+      [tokenRefresh()[0], connectExpiry()[0], connectionReconcile()[0]].sort(),
+    );
   });
 
   it('runs every 15 minutes by default: EventBridge retries the hand-over twice and dead-letters what it cannot deliver', () => {
@@ -119,7 +123,10 @@ describe('token refresh', () => {
   });
 
   it('does not retry a failed run in Lambda, drops a run that could not start before the next one, and records both in the DLQ', () => {
-    const [, config] = only('AWS::Lambda::EventInvokeConfig');
+    const [, config] = only(
+      'AWS::Lambda::EventInvokeConfig',
+      (c) => refOf(props(c).FunctionName) === tokenRefresh()[0],
+    );
     expect(props(config)).toEqual({
       FunctionName: { Ref: tokenRefresh()[0] },
       Qualifier: '$LATEST',
@@ -172,14 +179,16 @@ describe('token refresh', () => {
     );
   });
 
-  it('is the only role that may decrypt tokens directly', () => {
+  it('is, with the connect expiry job, the only role that may decrypt tokens directly', () => {
     const decryptors = identityStatements().filter(
       ({ statement }) =>
         list(statement.Action).includes('kms:Decrypt') &&
         list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)) &&
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
-    expect(decryptors.flatMap(({ roles }) => roles)).toEqual([roleOf(tokenRefresh())]);
+    expect(decryptors.flatMap(({ roles }) => roles).sort()).toEqual(
+      [roleOf(tokenRefresh()), roleOf(connectExpiry())].sort(),
+    );
   });
 
   it('alarms on-call on failures in 3 runs in a row, a burst of NEEDS_REAUTH, crashes, and a schedule that stopped', () => {
