@@ -29,7 +29,12 @@ import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
-import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
+import { createConfirmHandler } from '../../lambdas/connect-confirm/create-handler.js';
+import { createExpiryHandler } from '../../lambdas/connect-expiry/create-handler.js';
+import { createReconcileHandler } from '../../lambdas/connection-reconcile/create-handler.js';
+import type { ConnectionDeps } from '../../lambdas/connections/deps.js';
+import { NO_CONNECTION_HOOKS } from '../../lambdas/connections/hooks.js';
+import { httpEvent, invoke, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
 import { captureOutput } from '../support/output.js';
@@ -62,6 +67,10 @@ let connectHandler: HttpHandler;
 let callbackHandler: HttpHandler;
 let readHandler: HttpHandler;
 let disconnectHandler: HttpHandler;
+let confirmHandler: HttpHandler;
+let expiryHandler: (event: { time?: string }) => Promise<unknown>;
+let reconcileHandler: (event: { time?: string }) => Promise<unknown>;
+let connections: ConnectionDeps;
 /** Every token the fake's token endpoint handed out, read from its responses. */
 const issuedTokens: string[] = [];
 const logs: string[] = [];
@@ -133,6 +142,20 @@ beforeAll(async () => {
     logger,
     metrics,
   }) as unknown as HttpHandler;
+  connections = {
+    links,
+    tokens,
+    smartcar: gateway,
+    hooks: NO_CONNECTION_HOOKS,
+    smartcarTimeoutMs: 5_000,
+    logger,
+  };
+  confirmHandler = createConfirmHandler({ ...connections, metrics }) as unknown as HttpHandler;
+  const context = lambdaContext('jobs', 60_000);
+  const expiry = createExpiryHandler({ ...connections, metrics });
+  expiryHandler = (event) => expiry(event, context);
+  const reconcile = createReconcileHandler({ ...connections, metrics, revokeOrphans: true });
+  reconcileHandler = (event) => reconcile(event, context);
 });
 
 afterAll(async () => {
@@ -175,20 +198,46 @@ function callback(rawQueryString: string) {
   return invoke(callbackHandler, httpEvent({ routeKey: 'GET /oauth/callback', rawQueryString }));
 }
 
-/** POST /connect → Connect → GET /oauth/callback; returns the final redirect and the callback query used. */
-async function connectVehicles(userId: string, next?: NextAuthorization) {
+function confirm(connectId: string, userId: string) {
+  return invoke(
+    confirmHandler,
+    httpEvent({
+      routeKey: 'POST /connect/{connectId}/confirm',
+      pathParameters: { connectId },
+      body: JSON.stringify({ userId }),
+    }),
+  );
+}
+
+/** POST /connect → Connect → GET /oauth/callback, without the confirm. */
+async function connectPending(userId: string, next?: NextAuthorization) {
   const { url } = await startConnect(userId);
   const back = await approveInConnect(url, next);
   const query = back.search.slice(1);
   const answer = await callback(query);
   expect(answer.status).toBe(302);
-  return { location: answer.location as URL, query, answer };
+  const location = answer.location as URL;
+  return { location, query, answer, connectId: location.searchParams.get('connectId') ?? '' };
+}
+
+/**
+ * POST /connect → Connect → GET /oauth/callback → the app's confirm for the same user; returns the callback's
+ * redirect and query, and the confirm's answer.
+ */
+async function connectVehicles(userId: string, next?: NextAuthorization) {
+  const pending = await connectPending(userId, next);
+  const confirmed =
+    pending.location.searchParams.get('status') === 'pending'
+      ? await confirm(pending.connectId, userId)
+      : undefined;
+  return { ...pending, confirmed };
 }
 
 function expectSuccess(location: URL, vehicles: number) {
   expect(`${location.origin}${location.pathname}`).toBe('https://app.example.com/connected');
   expect(location.searchParams.get('from')).toBe('smartcar');
-  expect(location.searchParams.get('status')).toBe('connected');
+  expect(location.searchParams.get('status')).toBe('pending');
+  expect(location.searchParams.get('connectId')).toMatch(/^[0-9a-f-]{36}$/);
   expect(location.searchParams.get('vehicles')).toBe(String(vehicles));
 }
 
@@ -275,6 +324,17 @@ describe('connect → callback → token store → vehicle list', () => {
     expect(answer.status).toBe(302);
     expect(answer.headers['cache-control']).toBe('no-store');
     expectSuccess(answer.location as URL, 2);
+    // Nothing is listed until the app's backend confirms it for the user logged in on that browser.
+    expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+    const connectId = (answer.location as URL).searchParams.get('connectId') ?? '';
+    const confirmed = await confirm(connectId, userId);
+    expect(confirmed.status).toBe(200);
+    const confirmedIds = owner.vehicles
+      .map((v) => ({ vehicleId: v.id }))
+      .sort((a, b) => a.vehicleId.localeCompare(b.vehicleId));
+    expect(confirmed.body).toEqual({ userId, vehicles: confirmedIds });
+    // Idempotent: the same user confirming again gets the same answer.
+    expect(await confirm(connectId, userId)).toMatchObject({ status: 200, body: confirmed.body });
 
     const grants = await grantsOf(userId);
     expect(grants).toHaveLength(1);
@@ -311,10 +371,11 @@ describe('connect → callback → token store → vehicle list', () => {
 
     const list = await listVehicles(userId);
     expect(list.status).toBe(200);
+    // Make, model and year come from the vehicle's first webhook: the callback makes no per-vehicle call.
     expect(list.body).toEqual({
       userId,
       vehicles: owner.vehicles
-        .map((v) => ({ vehicleId: v.id, make: v.make, model: v.model, year: v.year, status: 'CONNECTED' }))
+        .map((v) => ({ vehicleId: v.id, make: null, model: null, year: null, status: 'CONNECTED' }))
         .sort((a, b) => a.vehicleId.localeCompare(b.vehicleId)),
       nextToken: null,
     });
@@ -326,7 +387,6 @@ describe('connect → callback → token store → vehicle list', () => {
       userId,
       appUserId: userId,
       smartcarUserId: owner.id,
-      make: first?.make,
       status: 'CONNECTED',
     });
     expect((await profile(first?.id ?? ''))?.grantId).toBe(grant.grantId);
@@ -339,6 +399,7 @@ describe('connect → callback → token store → vehicle list', () => {
     const code = back.searchParams.get('code') ?? '';
     expectSuccess((await callback(back.search.slice(1))).location as URL, 2);
     expect(issuedTokens.length).toBeGreaterThanOrEqual(2);
+    expect(logs.join('')).toContain('Connect waiting for confirmation');
 
     const secrets = [...issuedTokens, code, state];
     for (const tableName of Object.values(TABLES)) {
@@ -351,7 +412,6 @@ describe('connect → callback → token store → vehicle list', () => {
       }
     }
     const logText = logs.join('');
-    expect(logText).toContain('Connect succeeded');
     for (const value of secrets) expect(logText).not.toContain(value);
   });
 
@@ -543,17 +603,25 @@ describe('Connect errors and Smartcar failures', () => {
   it.each([
     ['vehicles', 500],
     ['user', 503],
-    ['vehicle', 502],
   ] as const)(
-    'a failing %s call after the exchange is smartcar_unavailable and stores nothing',
+    'a failing %s call after the exchange is smartcar_unavailable, links nothing, and leaves no live connection without a grant',
     async (route, status) => {
       const userId = newUserId();
+      const owner = fake.registerUser({ vehicles: [{}, {}] });
       const { url } = await startConnect(userId);
-      const back = await approveInConnect(url, { vehicles: [{}, {}] });
+      const back = await approveInConnect(url, { userId: owner.id });
       fake.failNext(route, status);
       expectFailure((await callback(back.search.slice(1))).location, 'smartcar_unavailable');
-      expect(await grantsOf(userId)).toHaveLength(0);
       expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+      // The grant is kept (pending, its window cut to now) so that the expiry job can revoke what the
+      // exchange created: Smartcar's connections are all accounted for.
+      const [grant] = await grantsOf(userId);
+      expect(grant?.status).toBe('PENDING');
+      const live = fake.connections().filter((c) => c.userId === owner.id);
+      expect(live.length).toBeGreaterThan(0);
+      await expiryHandler({ time: new Date().toISOString() });
+      expect(await grantsOf(userId)).toHaveLength(0);
+      expect(fake.connections().filter((c) => c.userId === owner.id)).toEqual([]);
     },
   );
 });
