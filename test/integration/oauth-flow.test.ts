@@ -796,3 +796,206 @@ describe('DELETE /vehicles/{vehicleId}', () => {
     expect(await grantItem(grant?.grantId as string)).toBeUndefined();
   });
 });
+
+// --- the connection life cycle: confirm, expiry, moves, user removal, reconciliation ---------------------
+
+const revocations = (userId: string) =>
+  fake.calls
+    .filter((c) => c.route === 'management' && c.method === 'DELETE' && c.query.user_id === userId)
+    .map((c) => c.query.vehicle_id)
+    .sort();
+
+async function removeUser(userId: string) {
+  return invoke(
+    disconnectHandler,
+    httpEvent({ routeKey: 'DELETE /users/{userId}', pathParameters: { userId } }),
+  );
+}
+
+const inMinutes = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+
+describe('confirmation bound to the app session', () => {
+  it("a victim finishing the attacker's Connect URL: the attacker's confirm links nothing, is 403, and the victim's connection is revoked", async () => {
+    const attacker = newUserId();
+    const victimsCar = fake.registerUser({ vehicles: [{}] });
+    // The attacker starts a Connect for their own account and sends the URL to the victim, who approves.
+    const { location, connectId } = await connectPending(attacker, { userId: victimsCar.id });
+    expect(location.searchParams.get('status')).toBe('pending');
+    expect(location.searchParams.has('code')).toBe(false);
+
+    // The victim's browser lands on the app; the app confirms for whoever is logged in there: the victim.
+    const victim = newUserId();
+    const refused = await confirm(connectId, victim);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ error: 'connect_user_mismatch' });
+    expect(revocations(victimsCar.id)).toEqual(victimsCar.vehicles.map((v) => v.id).sort());
+    expect(fake.connections().filter((c) => c.userId === victimsCar.id)).toEqual([]);
+    expect(await grantsOf(attacker)).toHaveLength(0);
+    // Nothing was ever linked, for either of them; and the attacker cannot confirm it afterwards.
+    expect((await listVehicles(attacker)).body.vehicles).toEqual([]);
+    expect((await listVehicles(victim)).body.vehicles).toEqual([]);
+    expect((await confirm(connectId, attacker)).status).toBe(404);
+    expect(await profile(victimsCar.vehicles[0]?.id ?? '')).toBeUndefined();
+  });
+
+  it('a confirmed connect claimed by another user is refused without disconnecting its owner', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    const { connectId } = await connectVehicles(userId, { userId: owner.id });
+    expect((await confirm(connectId, newUserId())).status).toBe(403);
+    expect((await listVehicles(userId)).body.vehicles).toHaveLength(1);
+    expect(revocations(owner.id)).toEqual([]);
+  });
+
+  it('refuses a malformed connect id or body, and an unknown connect id, without touching anything', async () => {
+    expect((await confirm('a#b', 'someone')).status).toBe(400);
+    expect((await confirm('00000000-0000-4000-8000-000000000000', 'bad user id')).status).toBe(400);
+    expect((await confirm('00000000-0000-4000-8000-000000000000', 'someone')).status).toBe(404);
+  });
+
+  it('a connect never confirmed is revoked and deleted by the expiry job once its window has passed', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    const { connectId } = await connectPending(userId, { userId: owner.id });
+    // Inside the window (15 minutes by default): left alone.
+    await expiryHandler({ time: inMinutes(5) });
+    expect(await grantsOf(userId)).toHaveLength(1);
+    expect(revocations(owner.id)).toEqual([]);
+    expect(await expiryHandler({ time: inMinutes(16) })).toMatchObject({ failed: 0 });
+    expect(await grantsOf(userId)).toHaveLength(0);
+    expect(revocations(owner.id)).toEqual(owner.vehicles.map((v) => v.id).sort());
+    expect((await confirm(connectId, userId)).status).toBe(404);
+  });
+
+  it('the expiry job and a late confirm race: the connect is revoked or linked, never linked with a revoked connection', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    const { connectId } = await connectPending(userId, { userId: owner.id });
+    // The job has taken it (REVOKING) but Smartcar is down: the confirm that arrives now cannot activate it.
+    fake.setDown(true);
+    expect(await expiryHandler({ time: inMinutes(16) })).toMatchObject({ failed: 1 });
+    fake.setDown(false);
+    expect((await confirm(connectId, userId)).status).toBe(410);
+    expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+    // The next run finishes the revocation.
+    expect(await expiryHandler({ time: inMinutes(17) })).toMatchObject({ revoked: 1 });
+    expect(fake.connections().filter((c) => c.userId === owner.id)).toEqual([]);
+  });
+
+  it('a vehicle of another app user: the new link wins, the previous Smartcar connection is revoked and the emptied grant deleted', async () => {
+    const previousUser = newUserId();
+    const previousOwner = fake.registerUser({ vehicles: [{}] });
+    const vehicleId = previousOwner.vehicles[0]?.id ?? '';
+    await connectVehicles(previousUser, { userId: previousOwner.id });
+    const [previousGrant] = await grantsOf(previousUser);
+
+    // The car was sold: its new owner has another Smartcar account and connects it for their app user.
+    const newUser = newUserId();
+    const newOwner = fake.registerUser({ vehicles: [{ id: vehicleId }] });
+    const { confirmed } = await connectVehicles(newUser, { userId: newOwner.id });
+    expect(confirmed?.status).toBe(200);
+
+    expect((await listVehicles(newUser)).body.vehicles).toMatchObject([{ vehicleId, status: 'CONNECTED' }]);
+    expect((await listVehicles(previousUser)).body.vehicles).toEqual([]);
+    expect(revocations(previousOwner.id)).toEqual([vehicleId]);
+    expect(revocations(newOwner.id)).toEqual([]);
+    expect(await grantItem(previousGrant?.grantId as string)).toBeUndefined();
+    expect(
+      fake
+        .connections()
+        .filter((c) => c.vehicleId === vehicleId)
+        .map((c) => c.userId),
+    ).toEqual([newOwner.id]);
+  });
+
+  it('the same Smartcar user connecting again without confirming keeps the existing link and its connection', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    await connectVehicles(userId, { userId: owner.id });
+    await connectPending(userId, { userId: owner.id });
+    await expiryHandler({ time: inMinutes(16) });
+    expect(revocations(owner.id)).toEqual([]);
+    expect((await listVehicles(userId)).body.vehicles).toMatchObject([{ status: 'CONNECTED' }]);
+  });
+});
+
+describe('DELETE /users/{userId}', () => {
+  it('revokes every connection, deletes grants and pending connects, and leaves only DISCONNECTED vehicles; idempotent', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    await connectVehicles(userId, { userId: owner.id });
+    const other = fake.registerUser({ vehicles: [{}] });
+    await connectPending(userId, { userId: other.id });
+
+    const answer = await removeUser(userId);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ userId, vehiclesDisconnected: 2, pendingConnectsRemoved: 1 });
+    expect(revocations(owner.id)).toEqual(owner.vehicles.map((v) => v.id).sort());
+    expect(revocations(other.id)).toEqual(other.vehicles.map((v) => v.id).sort());
+    expect(await grantsOf(userId)).toHaveLength(0);
+    const listed = (await listVehicles(userId)).body.vehicles as { status: string }[];
+    expect(listed.map((v) => v.status)).toEqual(['DISCONNECTED', 'DISCONNECTED']);
+
+    const calls = fake.calls.length;
+    expect(await removeUser(userId)).toMatchObject({
+      status: 200,
+      body: { userId, vehiclesDisconnected: 0, pendingConnectsRemoved: 0 },
+    });
+    expect(fake.calls.filter((c) => c.route === 'management').length).toBe(
+      fake.calls.slice(0, calls).filter((c) => c.route === 'management').length,
+    );
+  });
+
+  it('a partial failure answers 5xx, and a retry finishes the job', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    await connectVehicles(userId, { userId: owner.id });
+    // The first revocation succeeds, the second fails.
+    fake.failNext('management', 500, undefined, { times: 1 });
+    const first = await removeUser(userId);
+    expect(first.status).toBe(502);
+    const retry = await removeUser(userId);
+    expect(retry.status).toBe(200);
+    expect(fake.connections().filter((c) => c.userId === owner.id)).toEqual([]);
+    expect(await grantsOf(userId)).toHaveLength(0);
+  });
+});
+
+describe('reconciliation', () => {
+  it('marks a vehicle whose connection Smartcar no longer has DISCONNECTED, and revokes unknown connections older than a day', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    await connectVehicles(userId, { userId: owner.id });
+    const [removed, kept] = owner.vehicles;
+    // The owner removed one vehicle from the app in their Smartcar account.
+    const credentials = Buffer.from(`default:${AMT}`).toString('base64');
+    await fetch(`${fake.url}/v2.0/management/connections?vehicle_id=${removed?.id}&user_id=${owner.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${credentials}` },
+    });
+    // A connection no grant knows (a Connect whose storage and revocation both failed).
+    const stray = fake.createAuthorizationCode({ redirectUri, vehicles: [{}] });
+
+    const now = await reconcileHandler({ time: new Date().toISOString() });
+    expect(now).toMatchObject({ failed: 0, orphansRevoked: 0 });
+    expect((now as { unknownConnections: number }).unknownConnections).toBeGreaterThanOrEqual(1);
+    expect((await profile(removed?.id ?? ''))?.status).toBe('DISCONNECTED');
+    expect((await profile(kept?.id ?? ''))?.status).toBe('CONNECTED');
+    expect(logs.join('')).toContain(stray.vehicleIds[0]);
+
+    // A day later the stray connection is revoked (reconcileRevokeOrphans=true in this test's wiring).
+    await reconcileHandler({ time: inMinutes(25 * 60) });
+    expect(fake.connections().filter((c) => c.userId === stray.userId)).toEqual([]);
+    expect(fake.connections().filter((c) => c.vehicleId === kept?.id)).toHaveLength(1);
+  });
+
+  it('pages through all of Smartcar connections', async () => {
+    // More connections than one page of 100 (created at Smartcar only: unknown to the grants).
+    fake.createAuthorizationCode({ redirectUri, vehicles: Array.from({ length: 101 }, () => ({})) });
+    const before = fake.calls.length;
+    await reconcileHandler({ time: new Date().toISOString() });
+    const pages = fake.calls.slice(before).filter((c) => c.route === 'management' && c.method === 'GET');
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.slice(1).every((c) => c.query.cursor !== undefined)).toBe(true);
+  });
+});
