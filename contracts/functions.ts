@@ -203,8 +203,10 @@ export const FUNCTIONS = {
     // A run handles up to ~1,000 due grants at REFRESH_CONCURRENCY 10: 100 rounds of claim, decrypt, Smartcar
     // token exchange, two encrypts and the conditional write, about 1-2 s each, so 100-200 s; 5 minutes leave
     // room for Retry-After waits and backoff. Due grants a run has no time left for are left to the next run
-    // (the job stops starting refreshes near its deadline, so it claims nothing it cannot finish). Schedules
-    // may not run more often than this, so scheduled runs never overlap.
+    // (the job stops starting refreshes near its deadline, so it claims nothing it cannot finish). The last
+    // refresh started gets at least 60 s, enough to ride out a 30 s DynamoDB/KMS outage before it parks its
+    // pair (MIN_TIME_TO_START_MS, docs/design.md "A rotated pair that cannot be stored"). Schedules may not
+    // run more often than this, so scheduled runs never overlap.
     timeoutSeconds: 300,
     routes: [],
     environment: [
@@ -218,6 +220,8 @@ export const FUNCTIONS = {
       'ACCESS_WARM_WINDOW_MINUTES',
       'REFRESH_CONCURRENCY',
       'REFRESH_LEASE_SECONDS',
+      // Rotated pairs that could not be stored; the next run applies them first (docs/design.md, "Failures").
+      'TOKEN_RECOVERY_QUEUE_URL',
     ],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS'],
   },

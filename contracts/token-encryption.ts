@@ -21,3 +21,9 @@ export interface TokenContext {
 export function tokenEncryptionContext(context: TokenContext): Record<TokenEncryptionContextKey, string> {
   return { grantId: context.grantId, appUserId: context.appUserId, tokenType: context.tokenType };
 }
+
+/**
+ * The `tokenType` of a parked rotation's data key (lambdas/tokens/kms-recovery-sealer.ts): same grant and app
+ * user as the tokens, its own type, so a recovery data key never decrypts as a token and the other way round.
+ */
+export const RECOVERY_TOKEN_TYPE = 'recovery';

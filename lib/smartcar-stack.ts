@@ -163,5 +163,10 @@ export class SmartcarStack extends Stack {
       value: this.tokenRefresh.schedule.deadLetterQueue.queueUrl,
       description: 'Token refresh runs that failed or were dropped, with the reason (for diagnosis only)',
     });
+    new CfnOutput(this, 'TokenRecoveryDeadLetterQueueArn', {
+      value: this.tokenRefresh.recoveryQueue.deadLetterQueue.queueArn,
+      description:
+        'Parked token pairs that ten refresh runs could not apply: redrive them once fixed (README)',
+    });
   }
 }

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { FUNCTIONS } from '../contracts/index.js';
 import type { LocalConfig } from './config.js';
 import { startDynamoDbLocal } from './stand-ins/dynamodb-local.js';
 import {
@@ -48,6 +49,8 @@ export const LOCAL_NAMES = {
   tokenTable: 'smartcar-local-tokens',
   queue: 'smartcar-local-webhooks',
   deadLetterQueue: 'smartcar-local-webhooks-dlq',
+  recoveryQueue: 'smartcar-local-token-recovery',
+  recoveryDeadLetterQueue: 'smartcar-local-token-recovery-dlq',
   secret: 'smartcar-local/smartcar-app',
   /** The token key; the KMS stand-in derives a stable key id (and ARN) from it. */
   tokenKeyAlias: 'alias/smartcar-local-tokens',
@@ -81,6 +84,8 @@ export interface RunningLocalStack {
   readonly dynamoDbPath: string;
   readonly sqsEndpoint: string;
   readonly queues: WebhookQueues;
+  /** The token refresh's recovery queue and its DLQ. */
+  readonly recoveryQueues: WebhookQueues;
   readonly secretsManagerEndpoint: string;
   readonly secretId: string;
   readonly kmsEndpoint: string;
@@ -222,6 +227,13 @@ export async function startLocalStack(
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       maxReceiveCount: config.queue.maxReceiveCount,
     });
+    // The token refresh's recovery queue with its DLQ, as in the stack (lib/constructs/token-recovery-queue.ts).
+    const recoveryQueues = await createWebhookQueues(sqsClient, {
+      name: LOCAL_NAMES.recoveryQueue,
+      dlqName: LOCAL_NAMES.recoveryDeadLetterQueue,
+      visibilityTimeoutSeconds: FUNCTIONS.tokenRefresh.timeoutSeconds,
+      maxReceiveCount: 10,
+    });
 
     const secretId = secrets.arnOf(LOCAL_NAMES.secret);
     const lambdaEnv = lambdaEnvironment(config, {
@@ -230,6 +242,7 @@ export async function startLocalStack(
       secretsManagerEndpoint: secrets.endpoint,
       kmsEndpoint: kms.endpoint,
       queueUrl: queues.queueUrl,
+      recoveryQueueUrl: recoveryQueues.queueUrl,
       secretId,
       vehicleTableName: LOCAL_NAMES.vehicleTable,
       idempotencyTableName: LOCAL_NAMES.idempotencyTable,
@@ -351,6 +364,7 @@ export async function startLocalStack(
       dynamoDbPath,
       sqsEndpoint: sqs.endpoint,
       queues,
+      recoveryQueues,
       secretsManagerEndpoint: secrets.endpoint,
       secretId,
       kmsEndpoint: kms.endpoint,

@@ -23,6 +23,8 @@ export const refreshConfigSchema = z.object({
    * exchange has to end PERSIST_RESERVE_MS before the lease and needs time for a retry.
    */
   REFRESH_LEASE_SECONDS: z.coerce.number().int().min(20).max(300).default(60),
+  /** The recovery queue: rotated pairs that could not be stored, applied first by the next run. */
+  TOKEN_RECOVERY_QUEUE_URL: nonEmpty,
 } satisfies ConfigShape<'tokenRefresh'>);
 
 export type RefreshConfig = z.infer<typeof refreshConfigSchema>;

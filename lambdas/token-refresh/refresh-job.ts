@@ -2,6 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { settleWithConcurrency } from '../runtime/concurrency.js';
 import type { DueGrant } from '../tokens/grant.js';
 import { createRateGate } from '../tokens/rate-gate.js';
+import type { RecoveryApplier } from '../tokens/token-recovery.js';
 import type { RotationResult, TokenRotation, TokenRotationDeps } from '../tokens/token-rotation.js';
 import type { TokenStore } from '../tokens/token-store.js';
 
@@ -35,6 +36,12 @@ export interface RefreshJobDeps extends Pick<TokenRotationDeps, 'logger' | 'metr
   readonly tokens: Pick<TokenStore, 'listDue'>;
   readonly rotation: TokenRotation;
   readonly config: RefreshJobConfig;
+  /**
+   * Applies the pairs earlier rotations parked in the recovery queue, before anything is selected: a parked
+   * grant still stores the rotated refresh token, which a refresh of this run would present after its reuse
+   * window (invalid_grant). Grants whose pair stays pending are not refreshed in this run.
+   */
+  readonly recovery?: RecoveryApplier;
 }
 
 export interface RefreshRun {
@@ -46,8 +53,12 @@ export interface RefreshRun {
   readonly runId: string;
 }
 
-/** No refresh is started with less time left: claim + exchange (with a retry) + persist must fit. */
-export const MIN_TIME_TO_START_MS = 15_000;
+/**
+ * No refresh is started with less time left. Claim and exchange (with a retry) take up to ~15 s; the rest is the
+ * persist's runway: its retries ride out a 30 s DynamoDB or KMS outage inside the invocation, and the last
+ * PARK_RESERVE_MS park the pair if the outage lasts longer.
+ */
+export const MIN_TIME_TO_START_MS = 60_000;
 /** Kept back at the end of the invocation for the summary, its log line and the metrics flush. */
 export const END_RESERVE_MS = 2_000;
 
@@ -70,6 +81,9 @@ export function createRefreshJob(deps: RefreshJobDeps): RefreshJob {
 
   return {
     async run({ now, endsAt, runId }) {
+      // A failure to read the recovery queue fails the run, like a failure to read the index: refreshing
+      // without knowing the parked pairs could present rotated tokens.
+      const recovered = await deps.recovery?.applyPending({ endsAt: endsAt - MIN_TIME_TO_START_MS });
       const due = await selectDue(now);
       const gate = createRateGate();
       const counts = { refreshed: 0, skipped: 0, failed: 0, needsReauth: 0 };
@@ -102,7 +116,7 @@ export function createRefreshJob(deps: RefreshJobDeps): RefreshJob {
       await settleWithConcurrency(due, config.concurrency, async (entry) => {
         if (gate.tripped) stopReason ??= 'rate_limited';
         if (stopReason === undefined && endsAt - clock() < MIN_TIME_TO_START_MS) stopReason = 'out_of_time';
-        if (stopReason !== undefined) {
+        if (stopReason !== undefined || recovered?.pending.has(entry.grantId) === true) {
           counts.skipped += 1;
           return;
         }
@@ -133,6 +147,14 @@ export function createRefreshJob(deps: RefreshJobDeps): RefreshJob {
         summary,
         now: new Date(now).toISOString(),
         ...(stopReason !== undefined && { stoppedEarly: stopReason }),
+        ...(recovered !== undefined && {
+          recovery: {
+            applied: recovered.applied,
+            stale: recovered.stale,
+            pending: recovered.pending.size,
+            malformed: recovered.malformed,
+          },
+        }),
       });
       return summary;
     },

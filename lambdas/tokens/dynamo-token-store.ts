@@ -135,6 +135,57 @@ export function dynamoTokenStore(options: {
     return { access, refresh };
   }
 
+  /**
+   * Stores a rotated pair: new ciphertexts and expiries, `version + 1`, ACTIVE, back in the due indexes,
+   * `rotatedBy = owner`; the lease and any NEEDS_REAUTH mark removed (a lease on the old version is meaningless
+   * now, so the next claim need not wait for it). GrantConflictError when `condition` fails.
+   */
+  async function writeRotatedPair(write: {
+    readonly grantId: string;
+    readonly appUserId: string;
+    readonly version: number;
+    readonly owner: string;
+    readonly tokens: TokenSet;
+    readonly now: number;
+    readonly condition: string;
+    readonly returnValues: 'ALL_NEW' | 'ALL_OLD';
+  }): Promise<{ attributes: Record<string, unknown> }> {
+    const { access, refresh } = await encryptPair(write.grantId, write.appUserId, write.tokens);
+    try {
+      const result = await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { grantId: write.grantId },
+          UpdateExpression:
+            'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
+            'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
+            '#version = :next, #status = :active, dueShard = :due, rotatedBy = :owner, updatedAt = :now ' +
+            'REMOVE leaseOwner, leaseUntil, needsReauthReason, needsReauthAt',
+          ConditionExpression: write.condition,
+          ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':access': access.ciphertext,
+            ':refresh': refresh.ciphertext,
+            ':keyId': access.keyId,
+            ':accessExpiresAt': write.tokens.accessExpiresAt,
+            ':refreshExpiresAt': write.tokens.refreshExpiresAt,
+            ':next': write.version + 1,
+            ':expected': write.version,
+            ':active': GRANT_ACTIVE,
+            ':due': DUE_SHARD,
+            ':owner': write.owner,
+            ':now': write.now,
+          },
+          ReturnValues: write.returnValues,
+        }),
+      );
+      return { attributes: result.Attributes ?? {} };
+    } catch (error) {
+      if (isConditionalFailure(error)) throw new GrantConflictError(write.grantId);
+      throw error;
+    }
+  }
+
   async function getItem(grantId: string, consistent: boolean) {
     if (!GRANT_ID.test(grantId)) return undefined;
     const result = await client.send(
@@ -334,43 +385,37 @@ export function dynamoTokenStore(options: {
 
     async persistRotation(claim, tokens, now) {
       const { grant, owner } = claim;
-      const { access, refresh } = await encryptPair(grant.grantId, grant.appUserId, tokens);
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId: grant.grantId },
-            // A lease on the old version is meaningless now: removed, so the next claim need not wait for it.
-            UpdateExpression:
-              'SET accessToken = :access, refreshToken = :refresh, keyId = :keyId, ' +
-              'accessExpiresAt = :accessExpiresAt, refreshExpiresAt = :refreshExpiresAt, ' +
-              '#version = :next, #status = :active, dueShard = :due, rotatedBy = :owner, updatedAt = :now ' +
-              'REMOVE leaseOwner, leaseUntil',
-            // Not conditional on leaseUntil: a holder whose lease ran out may still store its pair as long as
-            // nobody took the grant over (leaseOwner unchanged); that pair is the newest Smartcar issued.
-            ConditionExpression: 'attribute_exists(grantId) AND #version = :expected AND leaseOwner = :owner',
-            ExpressionAttributeNames: { '#version': 'version', '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':access': access.ciphertext,
-              ':refresh': refresh.ciphertext,
-              ':keyId': access.keyId,
-              ':accessExpiresAt': tokens.accessExpiresAt,
-              ':refreshExpiresAt': tokens.refreshExpiresAt,
-              ':next': grant.version + 1,
-              ':expected': grant.version,
-              ':active': GRANT_ACTIVE,
-              ':due': DUE_SHARD,
-              ':owner': owner,
-              ':now': now,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return grantFromItem(result.Attributes ?? {});
-      } catch (error) {
-        if (isConditionalFailure(error)) throw new GrantConflictError(grant.grantId);
-        throw error;
-      }
+      // Not conditional on leaseUntil: a holder whose lease ran out may still store its pair as long as
+      // nobody took the grant over (leaseOwner unchanged); that pair is the newest Smartcar issued.
+      const { attributes } = await writeRotatedPair({
+        grantId: grant.grantId,
+        appUserId: grant.appUserId,
+        version: grant.version,
+        owner,
+        tokens,
+        now,
+        condition: 'attribute_exists(grantId) AND #version = :expected AND leaseOwner = :owner',
+        returnValues: 'ALL_NEW',
+      });
+      return grantFromItem(attributes);
+    },
+
+    async applyParkedRotation(parked, tokens, now) {
+      // The claimed version still stored (also when a later claimant marked it NEEDS_REAUTH), and no live
+      // lease of somebody else: that claimant may be exchanging right now and will store its own pair.
+      const { attributes } = await writeRotatedPair({
+        grantId: parked.grantId,
+        appUserId: parked.appUserId,
+        version: parked.claimedVersion,
+        owner: parked.owner,
+        tokens,
+        now,
+        condition:
+          'attribute_exists(grantId) AND #version = :expected AND ' +
+          '(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner)',
+        returnValues: 'ALL_OLD',
+      });
+      return grantFromItem(attributes);
     },
 
     async releaseClaim(claim) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
-import { deadline } from '../runtime/deadline.js';
+import { deadline, withTimeout } from '../runtime/deadline.js';
 import { countFailure } from '../runtime/metrics.js';
 import type { SmartcarGateway, TokenSet } from '../smartcar/gateway.js';
 import {
@@ -12,6 +12,12 @@ import {
 import type { VehicleReauthMarker } from '../vehicles/vehicle-links.js';
 import { GrantConflictError, TokenDecryptionError, type GrantClaim, type GrantRecord } from './grant.js';
 import { createRateGate, type RateGate } from './rate-gate.js';
+import {
+  encodeRecoveryMessage,
+  type PairSeal,
+  type RecoveryQueue,
+  type RecoverySealer,
+} from './token-recovery.js';
 import type { TokenStore } from './token-store.js';
 
 /*
@@ -32,8 +38,11 @@ import type { TokenStore } from './token-store.js';
  *   - Lost answer / timeout / 5xx during the exchange: retried right here with the same token, a few seconds
  *     later, which is inside the reuse window whether or not Smartcar had rotated.
  *   - Persist failures: retried here with backoff until the invocation's end (not only the lease's: the write
- *     is conditional on leaseOwner, so it still succeeds late as long as nobody took the grant over). A write
- *     whose acknowledgement was lost is recognised by `rotatedBy = owner` on the conflict that its retry hits.
+ *     is conditional on leaseOwner, so it still succeeds late as long as nobody took the grant over), each
+ *     attempt time-limited. A write whose acknowledgement was lost is recognised by `rotatedBy = owner` on the
+ *     conflict that its retry hits. Shortly before the end the pair is PARKED instead: sealed under a data key
+ *     fetched before the exchange (so no KMS call is needed) and sent to the recovery queue, which the next
+ *     run applies before anything else (token-recovery.ts; metric TokenRotationParked, alarmed).
  *   - The process dies: the claim leaves `leaseUntil` behind (REFRESH_LEASE_SECONDS, short on purpose). After it,
  *     the next claimant (a parallel run, the next run, or getAccessToken) finds the expired lease, claims,
  *     exchanges the stored token again and, within the reuse window, stores a valid newest pair ("resumed",
@@ -44,8 +53,8 @@ import type { TokenStore } from './token-store.js';
  *     instead of waiting for the lease to expire.
  *   - The job never starts a rotation with less than ~15 s of invocation left, and the exchange must end
  *     PERSIST_RESERVE_MS before the lease does, so the persist normally runs while the lease is still ours.
- * A pair that could not be stored is logged at error level with metric TokenRotationNotPersisted: the alarm for
- * the one case that can still end in a re-connect.
+ * A pair that could be neither stored nor parked is logged at error level with metric TokenRotationNotPersisted:
+ * the alarm for the cases that can still end in a re-connect (with a process death, which logs nothing).
  */
 
 /** Transient exchange failures (5xx, timeouts, network) tried this many times in one rotation. */
@@ -62,9 +71,18 @@ export const RETRY_AFTER_JITTER_MS = 1_000;
 const MIN_CALL_BUDGET_MS = 1_000;
 /** The exchange must be done this long before the lease (or invocation) ends, to persist under the lease. */
 export const PERSIST_RESERVE_MS = 5_000;
-const PERSIST_ATTEMPTS = 6;
 const PERSIST_BACKOFF_BASE_MS = 200;
 const PERSIST_BACKOFF_CAP_MS = 3_000;
+/**
+ * One persist attempt (two KMS encrypts and the UpdateItem, the SDK's own retries included) is given up after
+ * this long, on top of the SDK clients' request timeouts: a hung call must not eat the time left for retries.
+ * A given-up attempt that lands later is recognised by `rotatedBy`.
+ */
+export const PERSIST_ATTEMPT_TIMEOUT_MS = 8_000;
+/** Persist retries stop this long before the rotation's end, to park the pair (token-recovery.ts) instead. */
+export const PARK_RESERVE_MS = 10_000;
+/** One SendMessage attempt of the parking. */
+const PARK_ATTEMPT_TIMEOUT_MS = 3_000;
 /** A grant without vehicles older than this is garbage of an interrupted callback (design: "a few minutes"). */
 export const ORPHAN_MIN_AGE_MS = 15 * 60 * 1000;
 
@@ -78,6 +96,8 @@ export type RotationFailure =
   | 'no_time'
   | 'lease_lost'
   | 'not_persisted'
+  | 'parked'
+  | 'recovery_unavailable'
   | 'reauth_not_stored'
   | 'unexpected';
 
@@ -116,7 +136,7 @@ export interface TokenRotationDeps {
     TokenStore,
     'claimGrant' | 'persistRotation' | 'releaseClaim' | 'markNeedsReauth' | 'deleteGrantIfUnused' | 'getGrant'
   >;
-  readonly profiles: VehicleReauthMarker;
+  readonly profiles: Pick<VehicleReauthMarker, 'markNeedsReauth'>;
   readonly smartcar: Pick<SmartcarGateway, 'exchangeRefreshToken'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -129,6 +149,14 @@ export interface TokenRotationDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   /** [0, 1) for jitter; injectable for tests. */
   readonly random?: () => number;
+  /**
+   * The durable fallback (token-recovery.ts): a pair that cannot be stored before the rotation's end is sealed
+   * and sent to the recovery queue. Without it such a pair is only logged (TokenRotationNotPersisted).
+   */
+  readonly recovery?: {
+    readonly sealer: Pick<RecoverySealer, 'prepare'>;
+    readonly queue: Pick<RecoveryQueue, 'send'>;
+  };
 }
 
 export interface TokenRotation {
@@ -233,12 +261,15 @@ export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
     | { readonly kind: 'gone' }
     | { readonly kind: 'failed'; readonly error: unknown };
 
-  async function persist(claim: GrantClaim, pair: TokenSet, endsAt: number): Promise<PersistOutcome> {
+  /** Retries until `until` (with backoff): the pair exists nowhere else. */
+  async function persist(claim: GrantClaim, pair: TokenSet, until: number): Promise<PersistOutcome> {
     const { grantId } = claim.grant;
     let lastError: unknown;
-    for (let attempt = 1; attempt <= PERSIST_ATTEMPTS; attempt += 1) {
+    for (let attempt = 1; ; attempt += 1) {
       try {
-        return { kind: 'ok', grant: await tokens.persistRotation(claim, pair, clock()) };
+        const budget = Math.min(PERSIST_ATTEMPT_TIMEOUT_MS, until - clock());
+        const grant = await withTimeout(tokens.persistRotation(claim, pair, clock()), budget, 'persist');
+        return { kind: 'ok', grant };
       } catch (error) {
         if (error instanceof GrantConflictError) {
           // Either someone took the grant over after our lease ran out, or an earlier attempt of ours (or the
@@ -265,11 +296,47 @@ export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
           error: error as Error,
         });
         const delay = backoff(attempt, PERSIST_BACKOFF_BASE_MS, PERSIST_BACKOFF_CAP_MS);
-        if (attempt === PERSIST_ATTEMPTS || clock() + delay > endsAt) break;
+        if (clock() + delay + MIN_CALL_BUDGET_MS > until) break;
         await sleep(delay);
       }
     }
     return { kind: 'failed', error: lastError };
+  }
+
+  /** Seals the pair and sends it to the recovery queue, retrying until `until`; true once it is there. */
+  async function park(claim: GrantClaim, seal: PairSeal, pair: TokenSet, until: number): Promise<boolean> {
+    const { queue } = deps.recovery ?? {};
+    if (queue === undefined) return false;
+    const body = encodeRecoveryMessage(
+      seal.seal(
+        {
+          grantId: claim.grant.grantId,
+          appUserId: claim.grant.appUserId,
+          claimedVersion: claim.grant.version,
+          owner: claim.owner,
+          parkedAt: clock(),
+          accessExpiresAt: pair.accessExpiresAt,
+          refreshExpiresAt: pair.refreshExpiresAt,
+        },
+        pair,
+      ),
+    );
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const budget = Math.min(PARK_ATTEMPT_TIMEOUT_MS, until - clock());
+        await withTimeout(queue.send(body), budget, 'park');
+        return true;
+      } catch (error) {
+        logger.warn('Could not park the rotated pair, retrying', {
+          grantId: claim.grant.grantId,
+          attempt,
+          error: error as Error,
+        });
+        const delay = backoff(attempt, PERSIST_BACKOFF_BASE_MS, PERSIST_BACKOFF_CAP_MS);
+        if (clock() + delay + MIN_CALL_BUDGET_MS > until) return false;
+        await sleep(delay);
+      }
+    }
   }
 
   async function needsReauth(
@@ -354,6 +421,36 @@ export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
       return { outcome: 'failed', reason: 'decrypt_failed' };
     }
 
+    // Before Smartcar is asked for a new pair, what is needed to park it durably (no KMS call at parking).
+    let seal: PairSeal | undefined;
+    if (deps.recovery !== undefined) {
+      try {
+        seal = await deps.recovery.sealer.prepare(grant);
+      } catch (error) {
+        await release(claim);
+        logger.error('Could not prepare the recovery seal; not refreshing without it', {
+          grantId: grant.grantId,
+          error: error as Error,
+        });
+        return { outcome: 'failed', reason: 'recovery_unavailable' };
+      }
+    }
+    try {
+      return await exchangeAndStore(claim, request, gate, refreshToken, seal, resumed);
+    } finally {
+      seal?.discard();
+    }
+  }
+
+  async function exchangeAndStore(
+    claim: GrantClaim,
+    request: RotationRequest,
+    gate: RateGate,
+    refreshToken: string,
+    seal: PairSeal | undefined,
+    resumed: boolean,
+  ): Promise<RotationResult> {
+    const { grant } = claim;
     const exchangeEndsAt = Math.min(request.endsAt, claim.leaseUntil) - PERSIST_RESERVE_MS;
     const exchanged = await exchange(grant.grantId, refreshToken, exchangeEndsAt, gate);
     if (exchanged.kind === 'failed') {
@@ -383,7 +480,8 @@ export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
       };
     }
 
-    const stored = await persist(claim, exchanged.tokens, request.endsAt);
+    const persistUntil = seal === undefined ? request.endsAt : request.endsAt - PARK_RESERVE_MS;
+    const stored = await persist(claim, exchanged.tokens, persistUntil);
     if (stored.kind === 'ok') {
       if (resumed) {
         metrics.addMetric('TokenRotationRecovered', MetricUnit.Count, 1);
@@ -395,13 +493,24 @@ export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
       logger.info('The grant was deleted during its rotation', { grantId: grant.grantId });
       return { outcome: 'skipped', reason: 'grant_deleted' };
     }
-    metrics.addMetric('TokenRotationNotPersisted', MetricUnit.Count, 1);
     if (stored.kind === 'lost') {
+      metrics.addMetric('TokenRotationNotPersisted', MetricUnit.Count, 1);
       logger.error('Another claimant took the grant over: the pair Smartcar issued to us was discarded', {
         grantId: grant.grantId,
       });
       return { outcome: 'failed', reason: 'lease_lost' };
     }
+    if (seal !== undefined && (await park(claim, seal, exchanged.tokens, request.endsAt))) {
+      // Durable, but not where it belongs yet: the next run applies it first (alarm: TokenRotationParked).
+      // The lease is kept: nobody should exchange the rotated token while it holds.
+      metrics.addMetric('TokenRotationParked', MetricUnit.Count, 1);
+      logger.error('The rotated pair could not be stored; parked in the recovery queue for the next run', {
+        grantId: grant.grantId,
+        error: stored.error as Error,
+      });
+      return { outcome: 'failed', reason: 'parked' };
+    }
+    metrics.addMetric('TokenRotationNotPersisted', MetricUnit.Count, 1);
     logger.error(
       'Smartcar rotated the refresh token but the new pair could not be stored; the stored token works for ' +
         'about a minute more',

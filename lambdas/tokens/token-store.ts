@@ -1,4 +1,5 @@
 import type { TokenSet } from '../smartcar/gateway.js';
+import type { ParkedRotation } from './token-recovery.js';
 import type { ClaimRequest, DueGrant, DueIndex, GrantClaim, GrantRecord, NewGrant } from './grant.js';
 
 /**
@@ -43,6 +44,13 @@ export interface TokenStore {
    * when the condition fails (`getGrant(...).rotatedBy` tells whether an earlier attempt of ours landed).
    */
   persistRotation(claim: GrantClaim, tokens: TokenSet, now: number): Promise<GrantRecord>;
+  /**
+   * Stores a pair a rotation parked in the recovery queue (token-recovery.ts) as its persist would have:
+   * conditional on the claimed version (whatever the status: a NEEDS_REAUTH mark of that version is replaced)
+   * and on no live lease of another owner. Returns the grant as it was before the write; GrantConflictError
+   * when the condition fails.
+   */
+  applyParkedRotation(parked: ParkedRotation, tokens: TokenSet, now: number): Promise<GrantRecord>;
   /** Gives the lease back without a rotation; false when it was no longer ours. */
   releaseClaim(claim: GrantClaim): Promise<boolean>;
   /**

@@ -235,30 +235,56 @@ export function dynamoVehicleLinks(options: {
 }
 
 /**
- * Profile `status = NEEDS_REAUTH`, each conditional on the profile still pointing at this grant: a vehicle
- * that was re-connected (new grant) or disconnected (no grant) meanwhile is left alone.
+ * Profile `status = NEEDS_REAUTH` (and back to CONNECTED), each conditional on the profile still pointing at
+ * this grant: a vehicle that was re-connected (new grant) or disconnected (no grant) meanwhile is left alone.
  */
 export function dynamoVehicleReauth(options: {
   readonly client: DynamoDBDocumentClient;
   readonly vehicleTableName: string;
 }): VehicleReauthMarker {
+  /** One conditional UpdateItem per profile; a failed condition means "not this grant's / not in that state". */
+  async function updateProfiles(
+    vehicleIds: readonly string[],
+    update: {
+      readonly UpdateExpression: string;
+      readonly ConditionExpression: string;
+      readonly ExpressionAttributeValues: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    await mapWithLimit(vehicleIds, PROFILE_CONCURRENCY, async (vehicleId) => {
+      try {
+        await options.client.send(
+          new UpdateCommand({
+            TableName: options.vehicleTableName,
+            Key: profileKey(vehicleId),
+            ExpressionAttributeNames: { '#status': 'status' },
+            ...update,
+          }),
+        );
+      } catch (error) {
+        if (!isConditionalFailure(error)) throw error;
+      }
+    });
+  }
+
   return {
     async markNeedsReauth(vehicleIds, grantId, now) {
-      await mapWithLimit(vehicleIds, PROFILE_CONCURRENCY, async (vehicleId) => {
-        try {
-          await options.client.send(
-            new UpdateCommand({
-              TableName: options.vehicleTableName,
-              Key: profileKey(vehicleId),
-              UpdateExpression: 'SET #status = :needsReauth, needsReauthAt = :now',
-              ConditionExpression: 'grantId = :grantId',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':needsReauth': NEEDS_REAUTH, ':now': now, ':grantId': grantId },
-            }),
-          );
-        } catch (error) {
-          if (!isConditionalFailure(error)) throw error;
-        }
+      await updateProfiles(vehicleIds, {
+        UpdateExpression: 'SET #status = :needsReauth, needsReauthAt = :now',
+        ConditionExpression: 'grantId = :grantId',
+        ExpressionAttributeValues: { ':needsReauth': NEEDS_REAUTH, ':now': now, ':grantId': grantId },
+      });
+    },
+
+    async clearNeedsReauth(vehicleIds, grantId) {
+      await updateProfiles(vehicleIds, {
+        UpdateExpression: 'SET #status = :connected REMOVE needsReauthAt',
+        ConditionExpression: 'grantId = :grantId AND #status = :needsReauth',
+        ExpressionAttributeValues: {
+          ':connected': CONNECTED,
+          ':needsReauth': NEEDS_REAUTH,
+          ':grantId': grantId,
+        },
       });
     },
   };

@@ -56,7 +56,12 @@ export class LinkContentionError extends Error {
   }
 }
 
-/** Marks the vehicle profiles of a grant NEEDS_REAUTH (vehicle state table). */
+/** Marks the vehicle profiles of a grant NEEDS_REAUTH (vehicle state table), or sets them back. */
 export interface VehicleReauthMarker {
   markNeedsReauth(vehicleIds: readonly string[], grantId: string, now: number): Promise<void>;
+  /**
+   * Profiles of the grant that are NEEDS_REAUTH back to CONNECTED: the grant got a valid pair after all (a
+   * parked rotation applied after a claimant's invalid_grant). Others (DISCONNECTED, another grant) untouched.
+   */
+  clearNeedsReauth(vehicleIds: readonly string[], grantId: string, now: number): Promise<void>;
 }

@@ -10,6 +10,7 @@ import type { EncryptedTable, ItemAction } from './encrypted-table.js';
 import type { SmartcarSecret } from './smartcar-secret.js';
 import type { TokenCryptoAction, TokenKey } from './token-key.js';
 import type { WebhookQueue } from './webhook-queue.js';
+import type { TokenRecoveryQueue } from './token-recovery-queue.js';
 
 /** The newest Node.js runtime this aws-cdk-lib knows (cdk-nag L1 checks for exactly that). */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -168,6 +169,12 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
   bindQueue(name: EnvironmentOf<F>, queue: WebhookQueue): void {
     this.setEnvironment(name, queue.queue.queueUrl);
     queue.grantSend(this.role);
+  }
+
+  /** `name` = the recovery queue's URL, and permission to park in it and apply from it. */
+  bindRecoveryQueue(name: EnvironmentOf<F>, queue: TokenRecoveryQueue): void {
+    this.setEnvironment(name, queue.queue.queueUrl);
+    queue.grantParkAndApply(this.role);
   }
 
   /** `name` = the secret's id (never its value), and permission to read it. */

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { retainedKey } from './data-key.js';
-import { TOKEN_ENCRYPTION_CONTEXT_KEYS, TOKEN_TYPES } from '../../contracts/index.js';
+import { RECOVERY_TOKEN_TYPE, TOKEN_ENCRYPTION_CONTEXT_KEYS, TOKEN_TYPES } from '../../contracts/index.js';
 
 export interface TokenKeyProps {
   /** Alias without the `alias/` prefix, e.g. `Smartcar-dev/tokens`. */
@@ -13,7 +13,8 @@ export interface TokenKeyProps {
 
 /**
  * What a token Lambda may do with the key directly. No GenerateDataKey: tokens are a few hundred bytes
- * and are encrypted with kms:Encrypt itself (no envelope encryption), and no ReEncrypt.
+ * and are encrypted with kms:Encrypt itself (no envelope encryption), and no ReEncrypt. (The one envelope, a
+ * parked rotation's seal, has its own grant: grantRecoveryCrypto.)
  */
 export type TokenCryptoAction = 'kms:Encrypt' | 'kms:Decrypt';
 
@@ -28,7 +29,8 @@ export type TokenCryptoAction = 'kms:Encrypt' | 'kms:Decrypt';
  *
  * Who can do what:
  * - Direct encrypt/decrypt: only the roles passed to `grantTokenCrypto` (the OAuth callback: encrypt; the
- *   token-refresh job: decrypt and encrypt), and their IAM statements only match the token encryption context.
+ *   token-refresh job: decrypt and encrypt, plus data keys for parked rotations, tokenType `recovery`), and
+ *   their IAM statements only match the token encryption context.
  * - Through DynamoDB (the token table's encryption at rest): whoever IAM allows item access to the token
  *   table. That only ever yields the KMS ciphertext blobs of the tokens, which need a direct Decrypt.
  * - The key policy enforces the first point for the whole account (see below), so a future role that is
@@ -93,9 +95,22 @@ export class TokenKey extends Construct {
    */
   grantTokenCrypto(role: iam.IRole, actions: readonly TokenCryptoAction[]): void {
     if (actions.length === 0) throw new Error('TokenKey.grantTokenCrypto: no actions');
+    this.grantInContext(role, [...actions], [...TOKEN_TYPES]);
+  }
+
+  /**
+   * Lets `role` generate and decrypt the data keys that seal a parked rotation (docs/design.md, "A rotated pair
+   * that cannot be stored"): GenerateDataKey and Decrypt, with the token context's keys and tokenType
+   * `recovery` only. For the token-refresh job, nothing else.
+   */
+  grantRecoveryCrypto(role: iam.IRole): void {
+    this.grantInContext(role, ['kms:GenerateDataKey', 'kms:Decrypt'], [RECOVERY_TOKEN_TYPE]);
+  }
+
+  private grantInContext(role: iam.IRole, actions: string[], tokenTypes: string[]): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: [...actions],
+        actions,
         resources: [this.key.keyArn],
         conditions: {
           // No context key other than these three ("ForAllValues" alone is also true for an empty context,
@@ -106,7 +121,7 @@ export class TokenKey extends Construct {
             TOKEN_ENCRYPTION_CONTEXT_KEYS.map((k) => [`kms:EncryptionContext:${k}`, 'false']),
           ),
           // ... and a known token type. Ciphertexts bound to another grant, user or field do not decrypt.
-          StringEquals: { 'kms:EncryptionContext:tokenType': [...TOKEN_TYPES] },
+          StringEquals: { 'kms:EncryptionContext:tokenType': tokenTypes },
         },
       }),
     );

@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ScheduleCadence } from '../schedule-expression.js';
 import { onCallAlarm } from './on-call-alarm.js';
@@ -16,6 +17,8 @@ export interface TokenRefreshAlarmsProps {
   readonly handler: lambda.IFunction;
   /** The job's schedule: each alarm's period is derived from the time between runs. */
   readonly schedule: ScheduleCadence;
+  /** The recovery queue's DLQ: parked pairs that ten runs could not apply. */
+  readonly recoveryDeadLetterQueue: sqs.IQueue;
   /** Consecutive runs with failed refreshes that page on-call. @default 3 */
   readonly failedRuns?: number;
   /** Grants turned NEEDS_REAUTH within an hour (or one run, if runs are further apart) that page. @default 10 */
@@ -25,6 +28,10 @@ export interface TokenRefreshAlarmsProps {
 /** The job's summary metrics (Powertools EMF, unit Count, `service` dimension only; docs/design.md). */
 export const TOKEN_REFRESH_FAILED_METRIC = 'TokenRefreshFailed';
 export const TOKEN_REFRESH_NEEDS_REAUTH_METRIC = 'TokenRefreshNeedsReauth';
+/** A rotated pair that could not be stored and was parked in the recovery queue (lambdas/tokens/token-rotation.ts). */
+export const TOKEN_ROTATION_PARKED_METRIC = 'TokenRotationParked';
+/** A rotated pair that could be neither stored nor parked: the grant needs re-auth unless recovered in ~1 min. */
+export const TOKEN_ROTATION_NOT_PERSISTED_METRIC = 'TokenRotationNotPersisted';
 
 const HOUR_MINUTES = 60;
 
@@ -88,6 +95,50 @@ export class TokenRefreshAlarms extends Construct {
           'suggests the Smartcar application was revoked or its credentials changed, refresh tokens expired ' +
           'because the job did not run for weeks, or a bug in the refresh job. Check the token-refresh logs ' +
           '(one line per grant with its reason) before anyone asks owners to reconnect.',
+      }),
+    );
+
+    // Any pair that needed the fallback: nothing is lost yet, but the token table or KMS failed for longer
+    // than a run could wait, and until the next run applies it the stored refresh token is the rotated one.
+    this.alarms.push(
+      onCallAlarm(this, 'RotationParked', action, {
+        metric: jobMetric(TOKEN_ROTATION_PARKED_METRIC, runPeriod),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarmDescription:
+          'A token refresh could not store the pair Smartcar had just issued (DynamoDB or KMS failing for ' +
+          'longer than the run could retry) and parked it, sealed, in the TokenRecovery queue. The next run ' +
+          'applies it before anything else (log "Applied a parked token pair"); until then no other caller ' +
+          'may refresh that grant. Check DynamoDB and KMS health and the token-refresh logs; if messages ' +
+          'reach the recovery DLQ, redrive them to the recovery queue once the cause is fixed.',
+      }),
+    );
+    // Worse: not even parked (the queue failed too). The stored token works for about a minute more.
+    this.alarms.push(
+      onCallAlarm(this, 'RotationNotPersisted', action, {
+        metric: jobMetric(TOKEN_ROTATION_NOT_PERSISTED_METRIC, runPeriod),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarmDescription:
+          'A pair Smartcar issued could be neither stored nor parked (DynamoDB or KMS, and SQS, failing), or ' +
+          'another claimant took the grant over. Unless another claimant recovered it within about a minute, ' +
+          'the grant will answer invalid_grant and its owner must reconnect: see the token-refresh logs for ' +
+          'the grant id.',
+      }),
+    );
+    this.alarms.push(
+      onCallAlarm(this, 'RecoveryDeadLetters', action, {
+        metric: props.recoveryDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        alarmDescription:
+          'Parked token pairs that ten refresh runs could not apply are in the recovery dead-letter queue. ' +
+          'Each holds the only valid refresh token of its grant (valid 60 days from its rotation). Fix the ' +
+          'cause (logs: "Could not apply a parked token pair", "not a sealed token pair"), then redrive the ' +
+          'DLQ to the recovery queue.',
       }),
     );
 

@@ -7,6 +7,7 @@ import { NodeLambda } from '../constructs/node-lambda.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import type { TokenKey } from '../constructs/token-key.js';
+import { TokenRecoveryQueue } from '../constructs/token-recovery-queue.js';
 import { TokenRefreshAlarms } from '../constructs/token-refresh-alarms.js';
 import type { LambdaEntries } from '../entries.js';
 import { parseScheduleExpression } from '../schedule-expression.js';
@@ -45,6 +46,7 @@ export interface TokenRefreshProps {
 export class TokenRefresh extends Construct {
   readonly job: NodeLambda<'tokenRefresh'>;
   readonly schedule: ScheduledJob;
+  readonly recoveryQueue: TokenRecoveryQueue;
   readonly alarms: TokenRefreshAlarms;
 
   constructor(scope: Construct, id: string, props: TokenRefreshProps) {
@@ -80,6 +82,13 @@ export class TokenRefresh extends Construct {
     );
     // The only role that decrypts tokens: it reads the refresh token and stores the rotated pair.
     this.job.bindKey('TOKEN_KEY_ID', props.tokenKey, ['kms:Encrypt', 'kms:Decrypt']);
+    // A rotated pair that cannot be stored is parked here, sealed under a data key of the same key
+    // (tokenType `recovery`), and applied first by the next run (docs/design.md, "Failures").
+    this.recoveryQueue = new TokenRecoveryQueue(this, 'TokenRecovery', {
+      consumerTimeout: TOKEN_REFRESH_TIMEOUT,
+    });
+    this.job.bindRecoveryQueue('TOKEN_RECOVERY_QUEUE_URL', this.recoveryQueue);
+    props.tokenKey.grantRecoveryCrypto(this.job.role);
     // Sets the profiles of a dead grant's vehicles to NEEDS_REAUTH (conditional UpdateItem). It never reads a
     // profile: getAccessToken, which does, runs in the Lambdas that call Smartcar for a vehicle.
     this.job.bindTable('VEHICLE_TABLE_NAME', vehicleTable, ['dynamodb:UpdateItem']);
@@ -104,6 +113,7 @@ export class TokenRefresh extends Construct {
       serviceName: FUNCTIONS.tokenRefresh.serviceName,
       handler: this.job.function,
       schedule: cadence,
+      recoveryDeadLetterQueue: this.recoveryQueue.deadLetterQueue,
     });
   }
 }

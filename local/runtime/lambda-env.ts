@@ -14,6 +14,8 @@ export interface LocalResources {
   readonly secretsManagerEndpoint: string;
   readonly kmsEndpoint: string;
   readonly queueUrl: string;
+  /** The token refresh's recovery queue (parked rotations) in the SQS emulator. */
+  readonly recoveryQueueUrl: string;
   readonly secretId: string;
   readonly vehicleTableName: string;
   readonly idempotencyTableName: string;
@@ -101,6 +103,7 @@ export function lambdaEnvironment(
     AWS_ENDPOINT_URL_SECRETS_MANAGER: resources.secretsManagerEndpoint,
     AWS_ENDPOINT_URL_KMS: resources.kmsEndpoint,
     QUEUE_URL: resources.queueUrl,
+    TOKEN_RECOVERY_QUEUE_URL: resources.recoveryQueueUrl,
     SMARTCAR_SECRET_ID: resources.secretId,
     VEHICLE_TABLE_NAME: resources.vehicleTableName,
     IDEMPOTENCY_TABLE_NAME: resources.idempotencyTableName,

@@ -31,8 +31,11 @@ export interface AwsJsonService {
   readonly maxRequestBytes: number;
   /** The `__type` of the 500 answered for an unexpected error. */
   readonly internalErrorType: string;
-  /** Runs once the body is read, before it is parsed; may throw an {@link AwsJsonError} (injected faults). */
-  readonly beforeAction?: (operation: string) => void;
+  /**
+   * Runs once the body is read, before it is parsed; may throw an {@link AwsJsonError} or delay the answer
+   * (injected faults).
+   */
+  readonly beforeAction?: (operation: string) => void | Promise<void>;
   /** Sees every error answered, with the operation named by the request (possibly unknown or empty). */
   readonly onError?: (operation: string, error: AwsJsonError) => void;
 }
@@ -94,7 +97,7 @@ export function awsJsonHandler(
         service.maxRequestBytes,
         () => new AwsJsonError('ValidationException', 'request too large'),
       );
-      service.beforeAction?.(operation);
+      await service.beforeAction?.(operation);
       send(res, 200, action(parseInput(text)));
     } catch (error) {
       const failure =

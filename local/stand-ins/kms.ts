@@ -55,6 +55,23 @@ export interface KmsFakeCall {
   readonly error?: string;
 }
 
+/** A time window in which KMS is down (tests and drills of the token rotation's fallback). */
+export interface KmsOutage {
+  /** Epoch ms on `clock` until which requests fail. */
+  readonly until: number;
+  /** The clock the window is on (a test's simulated clock); default Date.now. */
+  readonly clock?: () => number;
+  /**
+   * `error` (default): answered at once with `errorType` (default `KMSInternalException`, HTTP 500).
+   * `hang`: not answered until the window has passed (checked every 20 ms of real time): a client without a
+   * request timeout waits that long.
+   */
+  readonly mode?: 'error' | 'hang';
+  readonly errorType?: string;
+  /** Default: every operation. */
+  readonly operations?: readonly KmsOperation[];
+}
+
 export interface KmsFake {
   readonly endpoint: string;
   readonly port: number;
@@ -66,6 +83,8 @@ export interface KmsFake {
   clearCalls(): void;
   /** Makes the next request for `operation` fail with an AWS error (e.g. `ThrottlingException`, 400). */
   failNext(operation: KmsOperation, errorType: string, status?: number): void;
+  /** Starts an outage window (replacing any other); null ends it. */
+  setOutage(outage: KmsOutage | null): void;
   stop(): Promise<void>;
 }
 
@@ -161,6 +180,11 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
   const createdAt = Math.floor(Date.now() / 1000);
   const calls: KmsFakeCall[] = [];
   const failures = new Map<string, { type: string; status: number }[]>();
+  let outage: KmsOutage | null = null;
+  const inOutage = (operation: string) =>
+    outage !== null &&
+    (outage.operations === undefined || outage.operations.some((name) => name === operation)) &&
+    (outage.clock ?? Date.now)() < outage.until;
 
   const arnOfKey = (keyId: string) => `arn:aws:kms:${region}:${accountId}:key/${keyId}`;
 
@@ -367,9 +391,18 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
     actions: Object.fromEntries(Object.entries(operations).map(([name, run]) => [name, recorded(name, run)])),
     maxRequestBytes: MAX_REQUEST_BYTES,
     internalErrorType: 'KMSInternalException',
-    beforeAction: (operation) => {
+    beforeAction: async (operation) => {
       const failure = failures.get(operation)?.shift();
       if (failure) throw new AwsJsonError(failure.type, 'injected by kms-fake', failure.status);
+      if (!inOutage(operation)) return;
+      if (outage?.mode !== 'hang') {
+        throw new AwsJsonError(
+          outage?.errorType ?? 'KMSInternalException',
+          'outage injected by kms-fake',
+          500,
+        );
+      }
+      while (inOutage(operation)) await new Promise((resolve) => setTimeout(resolve, 20));
     },
     onError: (operation, failure) => {
       calls.push({ operation, status: failure.status, error: failure.type });
@@ -393,6 +426,12 @@ export async function startKmsFake(options: KmsFakeOptions): Promise<KmsFake> {
       list.push({ type: errorType, status });
       failures.set(operation, list);
     },
-    stop: () => closeServer(server),
+    setOutage: (next) => {
+      outage = next;
+    },
+    stop: () => {
+      outage = null;
+      return closeServer(server);
+    },
   };
 }

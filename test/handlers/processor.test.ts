@@ -34,7 +34,9 @@ const ENV = {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Clients: the document client (vehicle writes) and the low-level client (Powertools idempotency records) are
-// mocked separately. The idempotency mock keeps records in a Map so dedupe behaves like the real table.
+// mocked separately. The idempotency mock keeps records in a Map and evaluates Powertools' PutItem condition
+// (no record, or an expired one, or an INPROGRESS one whose in-progress expiry has passed), so dedupe, expiry
+// and crashed invocations behave like the real table.
 
 const dynamoClient = new DynamoDBClient({
   region: 'us-east-1',
@@ -56,19 +58,33 @@ function keyOf(key: Record<string, AttributeValue> | undefined): string {
 }
 
 function installIdempotencyTable(): void {
-  idempotencyMock.on(PutItemCommand).callsFake((input: { Item: StoredRecord }) => {
-    const id = keyOf(input.Item);
-    const existing = idempotencyTable.get(id);
-    if (existing) {
-      throw new ConditionalCheckFailedException({
-        message: 'The conditional request failed',
-        $metadata: {},
-        Item: existing,
-      });
-    }
-    idempotencyTable.set(id, input.Item);
-    return {};
-  });
+  idempotencyMock
+    .on(PutItemCommand)
+    .callsFake(
+      (input: { Item: StoredRecord; ExpressionAttributeValues?: Record<string, AttributeValue> }) => {
+        const id = keyOf(input.Item);
+        const existing = idempotencyTable.get(id);
+        const number = (value: AttributeValue | undefined) =>
+          value !== undefined && 'N' in value && value.N !== undefined ? Number(value.N) : undefined;
+        const values = input.ExpressionAttributeValues ?? {};
+        // `#expiry < :now` (seconds) OR (`#status = INPROGRESS` AND `#in_progress_expiry < :now_in_millis`).
+        const expired = (number(existing?.expiration) ?? Infinity) < (number(values[':now']) ?? -Infinity);
+        const inProgressExpiry = number(existing?.in_progress_expiration);
+        const abandoned =
+          existing?.status?.S === 'INPROGRESS' &&
+          inProgressExpiry !== undefined &&
+          inProgressExpiry < (number(values[':now_in_millis']) ?? -Infinity);
+        if (existing && !expired && !abandoned) {
+          throw new ConditionalCheckFailedException({
+            message: 'The conditional request failed',
+            $metadata: {},
+            Item: existing,
+          });
+        }
+        idempotencyTable.set(id, input.Item);
+        return {};
+      },
+    );
   idempotencyMock
     .on(UpdateItemCommand)
     .callsFake((input: { Key: StoredRecord; ExpressionAttributeValues: Record<string, AttributeValue> }) => {
@@ -287,6 +303,45 @@ describe('processor handler', () => {
 
   it('a batch in which every record fails throws, so the whole batch is retried', async () => {
     await expect(handler()(batch(sqsRecord('nope')), context())).rejects.toThrow();
+  });
+
+  it('an event whose dedupe record has expired (past DEDUPE_TTL_SECONDS, not yet deleted by TTL) is applied again', async () => {
+    const run = handler();
+    await run(batch(sqsRecord(stateBody('veh-a', 'evt-old', 50, 1_000))), context());
+    const [id, item] = [...idempotencyTable.entries()][0] ?? [];
+    idempotencyTable.set(id ?? '', { ...item, expiration: { N: String(Math.floor(Date.now() / 1000) - 1) } });
+
+    expect(await run(batch(sqsRecord(stateBody('veh-a', 'evt-old', 60, 2_000))), context())).toEqual({
+      batchItemFailures: [],
+    });
+    expect(vehicleWrites('veh-a')).toHaveLength(6);
+  });
+
+  it('an event left INPROGRESS by an invocation that died is applied once its in-progress expiry has passed; not before', async () => {
+    const run = handler();
+    await run(batch(sqsRecord(stateBody('veh-a', 'evt-crash', 50, 1_000))), context());
+    const [id, item] = [...idempotencyTable.entries()][0] ?? [];
+    const leftBehind = (inProgressUntil: number) =>
+      idempotencyTable.set(id ?? '', {
+        ...item,
+        status: { S: 'INPROGRESS' },
+        in_progress_expiration: { N: String(inProgressUntil) },
+      });
+
+    // The dead invocation's time is not up yet: the record fails and SQS retries it later.
+    leftBehind(Date.now() + 60_000);
+    const early = sqsRecord(stateBody('veh-a', 'evt-crash', 50, 1_000));
+    const blocked = await run(batch(early, sqsRecord(stateBody('veh-b', 'evt-other'))), context());
+    expect(blocked).toEqual({ batchItemFailures: [{ itemIdentifier: early.messageId }] });
+    expect(vehicleWrites('veh-a')).toHaveLength(3);
+
+    // Its time is up: the redelivery applies the event (its conditional writes make the repeat safe).
+    leftBehind(Date.now() - 1);
+    expect(await run(batch(sqsRecord(stateBody('veh-a', 'evt-crash', 50, 1_000))), context())).toEqual({
+      batchItemFailures: [],
+    });
+    expect(vehicleWrites('veh-a')).toHaveLength(6);
+    expect(idempotencyTable.get(id ?? '')?.status?.S).toBe('COMPLETED');
   });
 
   it('a duplicate event (same eventId, even with other values) changes nothing', async () => {

@@ -126,10 +126,20 @@ describe('webhook receiver handler', () => {
   });
 
   it('answers 413 before reading the secret or computing any HMAC', async () => {
-    secrets.reset();
-    secrets.on(GetSecretValueCommand).rejects(new Error('must not be called'));
+    // A fresh container: nothing is cached yet, so reading the secret would reach Secrets Manager (counted).
+    vi.resetModules();
+    const fresh = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: HttpHandler };
+    secrets.resetHistory();
     const big = Buffer.alloc(2000, 'a').toString('base64');
-    expect((await invoke(request(big, { 'sc-signature': 'ab'.repeat(32) }, true))).statusCode).toBe(413);
+    const tooLarge = await fresh.handler(
+      request(big, { 'sc-signature': 'ab'.repeat(32) }, true),
+      {} as Context,
+    );
+    expect(tooLarge.statusCode).toBe(413);
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+    // The same container reads it for a body within the limit: the count above really could have been 1.
+    expect((await fresh.handler(signedEvent(stateBody), {} as Context)).statusCode).toBe(200);
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
   });
 
   it('answers 5xx when SQS fails, so Smartcar retries', async () => {

@@ -30,6 +30,7 @@ import {
   type Statement,
   stateTable,
   synthesizeStack,
+  RECOVERY_CONTEXT_CONDITION,
   TOKEN_CONTEXT_CONDITION,
   tokenKeyId,
   tokenRefresh,
@@ -284,9 +285,16 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt'],
           condition: TOKEN_CONTEXT_CONDITION,
         },
+        // The data keys that seal a parked rotation: only with tokenType `recovery`.
+        {
+          roles: [roleOf(tokenRefresh())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          condition: RECOVERY_CONTEXT_CONDITION,
+        },
       ]),
     );
-    expect(direct).toHaveLength(3);
+    expect(direct).toHaveLength(4);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {

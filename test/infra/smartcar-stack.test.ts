@@ -121,7 +121,7 @@ describe('Smartcar secret', () => {
 
   it('reaches the Lambdas only as SMARTCAR_SECRET_ID (a reference), never as a value', () => {
     // The only variables whose names sound secret, and each is a reference to a resource, not a value.
-    const references = ['SMARTCAR_SECRET_ID', 'TOKEN_TABLE_NAME', 'TOKEN_KEY_ID'];
+    const references = ['SMARTCAR_SECRET_ID', 'TOKEN_TABLE_NAME', 'TOKEN_KEY_ID', 'TOKEN_RECOVERY_QUEUE_URL'];
     for (const [, f] of allFunctions()) {
       const env = envOf(f);
       const secretish = Object.keys(env).filter((k) => /secret|token|password|key/i.test(k));

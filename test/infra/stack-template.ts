@@ -155,10 +155,17 @@ export const TOKEN_CONTEXT_CONDITION = {
   StringEquals: { 'kms:EncryptionContext:tokenType': ['access', 'refresh'] },
 };
 
+/** The token context with tokenType `recovery` only: a parked rotation's data key (TokenKey.grantRecoveryCrypto). */
+export const RECOVERY_CONTEXT_CONDITION = {
+  ...TOKEN_CONTEXT_CONDITION,
+  StringEquals: { 'kms:EncryptionContext:tokenType': ['recovery'] },
+};
+
 export function conditionLabel(statement: Statement): string {
   if (statement.Condition === undefined) return '';
   if (isDeepStrictEqual(statement.Condition, viaDynamoDb())) return ' via DynamoDB';
   if (isDeepStrictEqual(statement.Condition, TOKEN_CONTEXT_CONDITION)) return ' with token context';
+  if (isDeepStrictEqual(statement.Condition, RECOVERY_CONTEXT_CONDITION)) return ' with recovery context';
   return ` if ${JSON.stringify(statement.Condition)}`;
 }
 
@@ -185,13 +192,26 @@ export const resourceIds = (s: Statement): (string | undefined)[] => list(s.Reso
 export const allowsAny = (statements: Statement[], prefix: string) =>
   actionsOf(statements.filter((s) => s.Effect === 'Allow')).some((a) => a.startsWith(prefix));
 
-/** The webhook queue and its DLQ (the one its redrive policy names). */
-export function queues() {
-  const main = only('AWS::SQS::Queue', (q) => props(q).RedrivePolicy !== undefined);
+/** A queue with a redrive policy and its DLQ (the one that policy names); `inRecovery`: the token recovery queue. */
+function queuePair(inRecovery: boolean) {
+  const recoveryIds = new Set(
+    ofType('AWS::SQS::Queue')
+      .filter(([id]) => id.includes('TokenRecovery'))
+      .map(([id]) => id),
+  );
+  const isRecovery = (q: CfnResource) => [...recoveryIds].some((id) => resources[id] === q);
+  const main = only(
+    'AWS::SQS::Queue',
+    (q) => props(q).RedrivePolicy !== undefined && isRecovery(q) === inRecovery,
+  );
   const dlqId = refOf((props(main[1]).RedrivePolicy as { deadLetterTargetArn: unknown }).deadLetterTargetArn);
   const dlq = only('AWS::SQS::Queue', (q) => q === resources[dlqId as string]);
   return { main, dlq };
 }
+/** The webhook queue and its DLQ (the one its redrive policy names). */
+export const queues = () => queuePair(false);
+/** The token refresh's recovery queue and its DLQ. */
+export const recoveryQueues = () => queuePair(true);
 /** The token refresh's schedule rule: the one whose target is the refresh function. */
 export const scheduleRule = () =>
   only('AWS::Events::Rule', (r) =>

@@ -18,6 +18,7 @@ import {
   permissionsOf,
   props,
   queues,
+  recoveryQueues,
   refOf,
   refreshDlq,
   render,
@@ -78,6 +79,7 @@ describe('token refresh', () => {
       ACCESS_WARM_WINDOW_MINUTES: '0',
       REFRESH_CONCURRENCY: '10',
       REFRESH_LEASE_SECONDS: '60',
+      TOKEN_RECOVERY_QUEUE_URL: { Ref: recoveryQueues().main[0] },
     });
     expect(LAMBDA_ENTRIES.tokenRefresh).toMatch(/lambdas\/token-refresh\/handler\.ts$/);
   });
@@ -175,6 +177,12 @@ describe('token refresh', () => {
         `secretsmanager:GetSecretValue <${secretId()}>`,
         // Lambda's failure record of a failed run (SendMessage only, no GetQueueAttributes/GetQueueUrl).
         `sqs:SendMessage <${refreshDlq()[0]}>`,
+        // Park a pair it could not store, sealed under a data key bound to its grant; apply it next run.
+        ...each(['kms:GenerateDataKey', 'kms:Decrypt'], `<${tokenKeyId()}>`, ' with recovery context'),
+        ...each(
+          ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage'],
+          `<${recoveryQueues().main[0]}>`,
+        ),
       ]),
     );
   });
@@ -186,8 +194,10 @@ describe('token refresh', () => {
         list(statement.Resource).some((r) => render(r).includes(`<${tokenKeyId()}>`)) &&
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
-    expect(decryptors.flatMap(({ roles }) => roles).sort()).toEqual(
-      [roleOf(tokenRefresh()), roleOf(connectExpiry())].sort(),
+    // Tokens (token context) and the data keys of parked rotations (recovery context): the refresh role; and
+    // the connect expiry job (decrypt only: the access token of a pending grant whose vehicles are unknown).
+    expect(new Set(decryptors.flatMap(({ roles }) => roles))).toEqual(
+      new Set([roleOf(tokenRefresh()), roleOf(connectExpiry())]),
     );
   });
 
@@ -248,6 +258,65 @@ describe('token refresh', () => {
       expect(list(props(alarm).AlarmActions).map(refOf)).toEqual([topicId]);
       expect(list(props(alarm).OKActions).map(refOf)).toEqual([topicId]);
     }
+  });
+
+  it('parks unstorable pairs in an SSE-SQS (not KMS), TLS-only recovery queue kept 14 days, with a DLQ after 10 runs', () => {
+    const { main, dlq } = recoveryQueues();
+    expect(main[0]).not.toBe(queues().main[0]);
+    for (const [, queue] of [main, dlq]) {
+      // Not the token CMK: parking must work while KMS is down; the body is sealed under the CMK itself.
+      expect(props(queue).SqsManagedSseEnabled).toBe(true);
+      expect(props(queue).KmsMasterKeyId).toBeUndefined();
+      expect(props(queue).MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    }
+    // Hidden for the rest of the run that received it; visible again to the next run.
+    expect(props(main[1]).VisibilityTimeout).toBe(TOKEN_REFRESH_TIMEOUT.toSeconds());
+    expect(props(main[1]).RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [dlq[0], 'Arn'] },
+      maxReceiveCount: 10,
+    });
+    for (const [id] of [main, dlq]) {
+      const [, policy] = only('AWS::SQS::QueuePolicy', (p) =>
+        list(props(p).Queues).some((q) => refOf(q) === id),
+      );
+      expect((props(policy).PolicyDocument as { Statement: Statement[] }).Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+    // Only the job uses it.
+    const users = identityStatements().filter(({ statement }) =>
+      list(statement.Resource).some((r) => [main[0], dlq[0]].includes(refOf(r) ?? '')),
+    );
+    expect(new Set(users.flatMap(({ roles }) => roles))).toEqual(new Set([roleOf(tokenRefresh())]));
+  });
+
+  it('pages on any pair that needed the fallback, any pair lost, and any parked pair in the recovery DLQ', () => {
+    const [topicId] = only('AWS::SNS::Topic');
+    const service = [{ Name: 'service', Value: envOf(tokenRefresh()[1]).POWERTOOLS_SERVICE_NAME }];
+    for (const metric of ['TokenRotationParked', 'TokenRotationNotPersisted']) {
+      const [, alarm] = only('AWS::CloudWatch::Alarm', (a) => props(a).MetricName === metric);
+      expect(props(alarm)).toMatchObject({
+        Namespace: stack.metricsNamespace,
+        Dimensions: service,
+        Statistic: 'Sum',
+        Period: 900,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      expect(list(props(alarm).AlarmActions).map(refOf)).toEqual([topicId]);
+    }
+    const [, dlqAlarm] = only(
+      'AWS::CloudWatch::Alarm',
+      (a) =>
+        props(a).MetricName === 'ApproximateNumberOfMessagesVisible' &&
+        list(props(a).Dimensions as { Value: unknown }[]).some((d) => {
+          const value = d.Value as { 'Fn::GetAtt'?: unknown[] };
+          return value['Fn::GetAtt']?.[0] === recoveryQueues().dlq[0];
+        }),
+    );
+    expect(props(dlqAlarm)).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(list(props(dlqAlarm).AlarmActions).map(refOf)).toEqual([topicId]);
   });
 
   it('outputs the function name (for on-demand runs) and its DLQ', () => {

@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import smartcar from 'smartcar';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startDynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
 import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
@@ -18,8 +16,7 @@ import {
   GrantNeedsReauthError,
   VehicleNotConnectedError,
 } from '../../lambdas/tokens/access-token.js';
-import { deadline } from '../../lambdas/runtime/deadline.js';
-import { smartcarGateway, type TokenSet } from '../../lambdas/smartcar/gateway.js';
+import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
 import { createTokenRotation } from '../../lambdas/tokens/token-rotation.js';
 import { dynamoVehicleReauth } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
@@ -28,13 +25,19 @@ import {
   BY_REFRESH_EXPIRY_INDEX,
   dynamoTokenStore,
 } from '../../lambdas/tokens/dynamo-token-store.js';
-import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
 import type { GrantRecord } from '../../lambdas/tokens/grant.js';
 import type { TokenStore } from '../../lambdas/tokens/token-store.js';
-import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
-import type { VehicleLinkStore } from '../../lambdas/vehicles/vehicle-links.js';
 import { createRefreshJob, type RefreshJob } from '../../lambdas/token-refresh/refresh-job.js';
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
+import {
+  connectGrant,
+  freshRefreshEnv,
+  LinkedClock,
+  runRotationOutage,
+  worksAtSmartcar,
+  type ConnectedGrant,
+  type RefreshEnv,
+} from '../support/rotation-outage.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
 import { captureOutput } from '../support/output.js';
 import { freePort } from '../support/ports.js';
@@ -58,7 +61,6 @@ const LEASE_MS = 60_000;
 let backends: OAuthBackends;
 let fake: FakeSmartcar;
 let dynamoClient: DynamoDBClient;
-let kmsClient: KMSClient;
 let documentClient: DynamoDBDocumentClient;
 let redirectUri: string;
 /** Every pair the fake's token endpoint issued, in order (read from its responses). */
@@ -80,7 +82,7 @@ beforeAll(async () => {
     managementToken: AMT,
     refreshReuseGraceSeconds: 60,
   });
-  ({ fake, dynamoClient, documentClient, kmsClient, redirectUri } = backends);
+  ({ fake, dynamoClient, documentClient, redirectUri } = backends);
   // Records every command and, for Queries, how many items DynamoDB read (ScannedCount) and returned (Count).
   dynamoClient.middlewareStack.add(
     (next, context) => async (args) => {
@@ -121,108 +123,26 @@ afterEach(() => {
   fake.setClock(null);
 });
 
-/** Wall clock of the job under test: real time plus what the test (or the job's sleeps) advanced. */
-class TestClock {
-  offset = 0;
-  readonly sleeps: number[] = [];
-  readonly now = (): number => Date.now() + this.offset;
-  readonly sleep = (ms: number): Promise<void> => {
-    this.sleeps.push(ms);
-    this.offset += ms;
-    return Promise.resolve();
-  };
-  advance(ms: number): void {
-    this.offset += ms;
-  }
-}
-
-interface Env {
-  readonly tokenTable: string;
-  readonly vehicleTable: string;
-  readonly store: TokenStore;
-  readonly links: VehicleLinkStore;
+interface Env extends RefreshEnv {
   /** "Now" of the runs: the test's start. */
   readonly t0: number;
 }
 
 /** Fresh tables per test: what a run selects depends on every grant in the index. */
 async function freshEnv(): Promise<Env> {
-  const suffix = randomUUID().slice(0, 8);
-  const names = {
-    vehicleTable: `rf-vehicles-${suffix}`,
-    idempotencyTable: `rf-idem-${suffix}`,
-    tokenTable: `rf-tokens-${suffix}`,
-  };
-  await ensureTables(dynamoClient, names);
-  return {
-    tokenTable: names.tokenTable,
-    vehicleTable: names.vehicleTable,
-    store: dynamoTokenStore({
-      client: documentClient,
-      tableName: names.tokenTable,
-      cipher: kmsTokenCipher(kmsClient, KEY_ALIAS),
-    }),
-    links: dynamoVehicleLinks({
-      client: documentClient,
-      vehicleTableName: names.vehicleTable,
-      tokenTableName: names.tokenTable,
-    }),
-    t0: Date.now(),
-  };
-}
-
-interface Connected {
-  readonly grant: GrantRecord;
-  readonly tokens: TokenSet;
-  readonly vehicleIds: readonly string[];
+  return { ...(await freshRefreshEnv(backends, KEY_ALIAS)), t0: Date.now() };
 }
 
 /**
  * A grant as the callback leaves it, with a real token pair from the fake (Connect code → exchange) and its
  * vehicles linked; the stored expiries are set by the test to place it relative to "now".
  */
-async function connect(
+const connect = (
   env: Env,
   expiries: { readonly refreshExpiresAt: number; readonly accessExpiresAt?: number },
   vehicles = 1,
-): Promise<Connected> {
-  const { code, userId, vehicleIds } = fake.createAuthorizationCode({
-    redirectUri,
-    vehicles: Array.from({ length: vehicles }, () => ({ make: 'KIA', model: 'EV6', year: 2023 })),
-  });
-  const exchanged = await gateway.exchangeCode(
-    code,
-    deadline({ perCallMs: 5_000, endsAt: Date.now() + 10_000 }),
-  );
-  const tokens: TokenSet = {
-    ...exchanged,
-    refreshExpiresAt: expiries.refreshExpiresAt,
-    accessExpiresAt: expiries.accessExpiresAt ?? exchanged.accessExpiresAt,
-  };
-  const appUserId = `app-${randomUUID().slice(0, 8)}`;
-  const created = await env.store.createGrant({
-    appUserId,
-    smartcarUserId: userId,
-    scopes: ['read_vehicle_info'],
-    tokens,
-    now: env.t0 - 50 * DAY,
-  });
-  for (const vehicleId of vehicleIds) {
-    await env.links.link({
-      vehicleId,
-      grantId: created.grantId,
-      appUserId,
-      smartcarUserId: userId,
-      make: 'KIA',
-      model: 'EV6',
-      year: 2023,
-      now: env.t0 - 50 * DAY,
-    });
-  }
-  const grant = await env.store.getGrant(created.grantId);
-  if (!grant) throw new Error('grant vanished');
-  return { grant, tokens, vehicleIds };
-}
+): Promise<ConnectedGrant> =>
+  connectGrant(env, fake, gateway, redirectUri, { ...expiries, vehicles, now: env.t0 });
 
 /** A grant that is never due in these tests (no Smartcar involved: synthetic tokens). */
 async function fillerGrant(env: Env, refreshExpiresAt: number): Promise<GrantRecord> {
@@ -242,8 +162,12 @@ async function fillerGrant(env: Env, refreshExpiresAt: number): Promise<GrantRec
 
 function rotationFor(
   env: Env,
-  clock: TestClock,
-  overrides: { readonly tokens?: TokenStore; readonly leaseMs?: number } = {},
+  clock: LinkedClock,
+  overrides: {
+    readonly tokens?: TokenStore;
+    readonly leaseMs?: number;
+    readonly sleep?: (ms: number) => Promise<void>;
+  } = {},
 ) {
   return createTokenRotation({
     tokens: overrides.tokens ?? env.store,
@@ -254,15 +178,15 @@ function rotationFor(
     leaseMs: overrides.leaseMs ?? LEASE_MS,
     smartcarTimeoutMs: 5_000,
     clock: clock.now,
-    sleep: clock.sleep,
+    sleep: overrides.sleep ?? clock.sleep,
     random: () => 0.5,
   });
 }
 
 function jobFor(
   env: Env,
-  clock: TestClock,
-  overrides: { readonly tokens?: TokenStore; readonly concurrency?: number } = {},
+  clock: LinkedClock,
+  overrides: Parameters<typeof rotationFor>[2] & { readonly concurrency?: number } = {},
 ): RefreshJob {
   return createRefreshJob({
     tokens: env.store,
@@ -274,7 +198,7 @@ function jobFor(
   });
 }
 
-const run = (job: RefreshJob, env: Env, clock: TestClock, runId = randomUUID()) =>
+const run = (job: RefreshJob, env: Env, clock: LinkedClock, runId = randomUUID()) =>
   job.run({ now: env.t0, endsAt: clock.now() + 5 * 60_000, runId });
 
 /** The fake's refresh-token exchanges that presented `refreshToken`. */
@@ -307,23 +231,13 @@ async function profileStatus(env: Env, vehicleId: string) {
   return item?.status as string | undefined;
 }
 
-/** The stored access token is accepted by (the fake) Smartcar's vehicle API. */
-async function worksAtSmartcar(accessToken: string): Promise<boolean> {
-  try {
-    await smartcar.getUser(accessToken);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const metricCalls = (name: string) =>
   vi.mocked(Metrics.prototype.addMetric).mock.calls.filter((call) => call[0] === name);
 
 describe('scheduled token refresh', () => {
   it('refreshes a due grant with exactly the stored refresh token and stores what Smartcar issued; leaves the rest alone', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const due = await connect(env, { refreshExpiresAt: env.t0 + 3 * DAY });
     const notDue = await connect(env, { refreshExpiresAt: env.t0 + 30 * DAY });
     const notDueBefore = await rawGrant(env, notDue.grant.grantId);
@@ -375,7 +289,7 @@ describe('scheduled token refresh', () => {
 
   it('the index query reads only the due grants (60 grants, 5 due): no Scan', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const due = await Promise.all(
       Array.from({ length: 5 }, (_, i) => connect(env, { refreshExpiresAt: env.t0 + i * HOUR + DAY })),
     );
@@ -407,7 +321,7 @@ describe('scheduled token refresh', () => {
       // Separate clocks and rotations: as separate Lambda invocations would be. Lease expiry is not involved.
       const summaries = await Promise.all(
         Array.from({ length: runs }, () => {
-          const clock = new TestClock();
+          const clock = new LinkedClock(fake);
           // "Now" far enough ahead that the grants are due again after the first round.
           return jobFor(env, clock).run({
             now: env.t0 + (runs === 10 ? 55 * DAY : 0),
@@ -436,7 +350,7 @@ describe('scheduled token refresh', () => {
   it('a run racing getAccessToken on the same grant causes one Smartcar call; both end with the new pair', async () => {
     const env = await freshEnv();
     for (let round = 0; round < 3; round += 1) {
-      const clock = new TestClock();
+      const clock = new LinkedClock(fake);
       // Due for the job (refresh token) and for getAccessToken (access token expires in 2 minutes).
       const grant = await connect(env, {
         refreshExpiresAt: env.t0 + DAY,
@@ -447,7 +361,7 @@ describe('scheduled token refresh', () => {
         links: env.links,
         tokens: env.store,
         // Real clock and real sleep: it waits for the job's write in real time.
-        rotation: rotationFor(env, new TestClock()),
+        rotation: rotationFor(env, new LinkedClock(fake)),
       });
       const vehicleId = grant.vehicleIds[0] ?? '';
       const job = jobFor(env, clock);
@@ -462,22 +376,35 @@ describe('scheduled token refresh', () => {
     }
   });
 
-  it('crash after Smartcar answered: the next run after the lease, inside the reuse window, recovers without re-auth', async () => {
-    const env = await freshEnv();
-    const clock = new TestClock();
-    const grant = await connect(env, { refreshExpiresAt: env.t0 + DAY }, 2);
-    fake.clearCalls();
-    issued.length = 0;
-    // The process "dies" right after Smartcar rotated: the write never lands and nothing else runs (not even
-    // the lease release).
+  /**
+   * The process dies right after Smartcar rotated the pair: its first write fails and it is gone before the
+   * retry (the retry's wait throws), so nothing is stored, parked or released. Both clocks move together.
+   */
+  async function crashAfterExchange(env: Env, clock: LinkedClock, leaseMs: number) {
     const crashed = new Error('simulated crash: the process died before the write');
     const crashingStore: TokenStore = {
       ...env.store,
-      persistRotation: () => Promise.reject(crashed),
+      persistRotation: () => Promise.reject(new Error('DynamoDB unavailable')),
       releaseClaim: () => Promise.reject(crashed),
     };
+    return run(
+      jobFor(env, clock, { tokens: crashingStore, leaseMs, sleep: () => Promise.reject(crashed) }),
+      env,
+      clock,
+    );
+  }
 
-    const first = await run(jobFor(env, clock, { tokens: crashingStore }), env, clock);
+  it('a process that dies after Smartcar answered: a claimant after the lease, inside the reuse window, recovers', async () => {
+    const env = await freshEnv();
+    const clock = new LinkedClock(fake);
+    const grant = await connect(env, { refreshExpiresAt: env.t0 + DAY }, 2);
+    fake.clearCalls();
+    issued.length = 0;
+    // The shortest lease the configuration allows (REFRESH_LEASE_SECONDS ≥ 20): only a lease shorter than
+    // Smartcar's reuse window (60 s) lets a claimant take over while the rotated token still works.
+    const leaseMs = 20_000;
+
+    const first = await crashAfterExchange(env, clock, leaseMs);
     expect(first).toMatchObject({ due: 1, refreshed: 0, failed: 1 });
     expect(exchangesOf(grant.tokens.refreshToken)).toHaveLength(1);
     expect(issued).toHaveLength(1);
@@ -486,17 +413,16 @@ describe('scheduled token refresh', () => {
     const leased = await env.store.getGrant(grant.grant.grantId);
     expect(leased).toMatchObject({ version: 1, status: 'ACTIVE' });
     expect(leased?.leaseUntil).toBeGreaterThan(clock.now());
-    expect(metricCalls('TokenRotationNotPersisted')).toHaveLength(1);
 
     // While the lease holds, another run keeps its hands off: no Smartcar call.
-    clock.advance(30_000);
-    expect(await run(jobFor(env, clock), env, clock)).toMatchObject({ due: 1, skipped: 1, refreshed: 0 });
+    clock.advance(10_000);
+    expect(await run(jobFor(env, clock, { leaseMs }), env, clock)).toMatchObject({ due: 1, skipped: 1 });
     expect(exchangesOf(grant.tokens.refreshToken)).toHaveLength(1);
 
-    // The lease has expired (61 s after the claim) while Smartcar's reuse window (60 s from the exchange, on the
-    // fake's clock, which has not moved) is still open: the stored, already rotated token is accepted once more.
-    clock.advance(31_000);
-    const recovered = await run(jobFor(env, clock), env, clock);
+    // 25 s after the exchange on BOTH clocks: the lease has expired, Smartcar's reuse window is still open.
+    clock.advance(15_000);
+    expect(fake.refreshTokenState(grant.tokens.refreshToken)).toBe('grace');
+    const recovered = await run(jobFor(env, clock, { leaseMs }), env, clock);
     expect(recovered).toEqual({ due: 1, refreshed: 1, skipped: 0, failed: 0, needsReauth: 0 });
     expect(exchangesOf(grant.tokens.refreshToken)).toHaveLength(2);
     expect(issued).toHaveLength(2);
@@ -512,19 +438,13 @@ describe('scheduled token refresh', () => {
     expect(metricCalls('GrantNeedsReauth')).toHaveLength(0);
   });
 
-  it('the same crash recovered only after the reuse window has closed ends in NEEDS_REAUTH (why the lease is short)', async () => {
+  it('the same death with nobody claiming before the next scheduled run ends in NEEDS_REAUTH (the risk a crash leaves)', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const grant = await connect(env, { refreshExpiresAt: env.t0 + DAY });
-    const crashed = new Error('simulated crash');
-    const crashingStore: TokenStore = {
-      ...env.store,
-      persistRotation: () => Promise.reject(crashed),
-      releaseClaim: () => Promise.reject(crashed),
-    };
-    await run(jobFor(env, clock, { tokens: crashingStore }), env, clock);
-    clock.advance(LEASE_MS + 1_000);
-    fake.advanceClock(61_000);
+    await crashAfterExchange(env, clock, LEASE_MS);
+    // The next scheduled run, 15 minutes later on both clocks.
+    clock.advance(15 * 60_000);
 
     expect(await run(jobFor(env, clock), env, clock)).toMatchObject({ refreshed: 0, needsReauth: 1 });
     expect((await env.store.getGrant(grant.grant.grantId))?.status).toBe('NEEDS_REAUTH');
@@ -532,9 +452,74 @@ describe('scheduled token refresh', () => {
     expect(line).toContain('"afterInterruptedRotation":true');
   });
 
+  describe('a KMS or DynamoDB outage while Smartcar has just rotated the pair (runs 15 minutes apart)', () => {
+    /** The pair Smartcar issued during the outage is the stored one, current at Smartcar, and works. */
+    const STORED_AND_WORKING = {
+      version: 2,
+      status: 'ACTIVE',
+      refreshTokenState: 'active',
+      accessTokenWorks: true,
+    };
+    const scenario = (overrides: Partial<Parameters<typeof runRotationOutage>[0]>) =>
+      runRotationOutage({ backends, smartcar: gateway, service: 'dynamodb', ...overrides });
+
+    for (const service of ['dynamodb', 'kms'] as const) {
+      it(`${service}, 30 s: ridden out by the persist's retries inside the invocation; nothing parked, nothing lost`, async () => {
+        const report = await scenario({ service, outageMs: 30_000 });
+        expect(report.runs[0]).toEqual({ due: 1, refreshed: 1, skipped: 0, failed: 0, needsReauth: 0 });
+        expect(report.parked).toBe(0);
+        expect(report.storedAfterOutage).toEqual(STORED_AND_WORKING);
+        expect(report.runs[2]).toMatchObject({ due: 1, refreshed: 1, needsReauth: 0 });
+        expect(report.lost).toBe(false);
+      });
+
+      it(`${service}, longer than the invocation has left: parked, applied by the next run, nothing lost`, async () => {
+        const report = await scenario({ service, outageMs: 10 * 60_000, invocationMs: 75_000 });
+        expect(report.runs[0]).toEqual({ due: 1, refreshed: 0, skipped: 0, failed: 1, needsReauth: 0 });
+        expect(report.parked).toBe(1);
+        // The next run applied the parked pair before selecting: nothing was due, Smartcar was not called.
+        expect(report.runs[1]).toEqual({ due: 0, refreshed: 0, skipped: 0, failed: 0, needsReauth: 0 });
+        expect(report.queueLeft).toBe(0);
+        expect(report.storedAfterOutage).toEqual(STORED_AND_WORKING);
+        // One exchange during the outage, one 55 days later with the pair that had been parked.
+        expect(report.exchanges).toBe(2);
+        expect(report.runs[2]).toMatchObject({ due: 1, refreshed: 1, needsReauth: 0 });
+        expect(report.lost).toBe(false);
+        expect(metricCalls('TokenRotationParked')).toHaveLength(1);
+        expect(metricCalls('TokenRotationNotPersisted')).toHaveLength(0);
+      });
+    }
+
+    it('kms hanging (no answer at all): every call ends at its request timeout; parked, nothing lost', async () => {
+      const report = await scenario({
+        service: 'kms',
+        kmsMode: 'hang',
+        outageMs: 10 * 60_000,
+        invocationMs: 75_000,
+      });
+      expect(report.parked).toBe(1);
+      expect(report.storedAfterOutage).toMatchObject({ version: 2, accessTokenWorks: true });
+      expect(report.lost).toBe(false);
+    });
+
+    it('a claimant that presents the rotated token after its reuse window marks NEEDS_REAUTH; the parked pair undoes it', async () => {
+      const report = await scenario({
+        service: 'dynamodb',
+        outageMs: 2 * 60_000,
+        invocationMs: 75_000,
+        interloper: true,
+      });
+      expect(report.parked).toBe(1);
+      expect(report.statusBeforeNextRun).toBe('NEEDS_REAUTH');
+      expect(report.storedAfterOutage).toEqual(STORED_AND_WORKING);
+      expect(report.vehicleStatuses).toEqual(['CONNECTED']);
+      expect(report.lost).toBe(false);
+    });
+  });
+
   it('invalid_grant: the grant and its vehicles become NEEDS_REAUTH, one log line without tokens, and no later run selects it', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const grant = await connect(env, { refreshExpiresAt: env.t0 + DAY }, 2);
     fake.clearCalls();
     fake.failNext('token', 400, {
@@ -592,7 +577,7 @@ describe('scheduled token refresh', () => {
 
   it('a refresh token already past its expiry is marked NEEDS_REAUTH without calling Smartcar', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const grant = await connect(env, { refreshExpiresAt: env.t0 - 1_000 });
     fake.clearCalls();
     const summary = await run(jobFor(env, clock), env, clock);
@@ -604,7 +589,7 @@ describe('scheduled token refresh', () => {
 
   it('honours Retry-After: waits that long (plus jitter), retries, then starts no new refresh in this run', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const grants = await Promise.all(
       Array.from({ length: 3 }, (_, i) => connect(env, { refreshExpiresAt: env.t0 + DAY + i * HOUR })),
     );
@@ -632,7 +617,7 @@ describe('scheduled token refresh', () => {
 
   it('a Retry-After longer than the lease allows: gives the grant back at once and stops the run', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const grants = await Promise.all(
       Array.from({ length: 3 }, (_, i) => connect(env, { refreshExpiresAt: env.t0 + DAY + i * HOUR })),
     );
@@ -652,7 +637,7 @@ describe('scheduled token refresh', () => {
 
   it('retries 5xx with backoff using the same refresh token; gives up after bounded attempts and releases the lease', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const flaky = await connect(env, { refreshExpiresAt: env.t0 + DAY });
     fake.clearCalls();
     fake.failNext('token', 500);
@@ -679,7 +664,7 @@ describe('scheduled token refresh', () => {
 
   it('rejected client credentials (401) fail the run without marking any grant NEEDS_REAUTH', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const grants = await Promise.all(
       Array.from({ length: 3 }, (_, i) => connect(env, { refreshExpiresAt: env.t0 + DAY + i * HOUR })),
     );
@@ -696,7 +681,7 @@ describe('scheduled token refresh', () => {
 
   it('deletes grants without vehicles left behind by an interrupted callback, once they are old', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const orphan = await fillerGrant(env, env.t0 + DAY);
     fake.clearCalls();
     const summary = await run(jobFor(env, clock), env, clock);
@@ -709,7 +694,7 @@ describe('scheduled token refresh', () => {
 describe('getAccessToken', () => {
   it('returns the stored token while it is valid for more than 5 minutes, refreshes it when not', async () => {
     const env = await freshEnv();
-    const clock = new TestClock();
+    const clock = new LinkedClock(fake);
     const fresh = await connect(env, { refreshExpiresAt: env.t0 + 40 * DAY, accessExpiresAt: env.t0 + HOUR });
     const stale = await connect(env, {
       refreshExpiresAt: env.t0 + 40 * DAY,

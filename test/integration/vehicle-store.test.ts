@@ -19,6 +19,7 @@ import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { httpEvent } from '../support/api-gateway-events.js';
 import { freePort } from '../support/ports.js';
+import { sqsRecord } from '../support/sqs-events.js';
 import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
 
 /**
@@ -53,25 +54,7 @@ function context(): Context {
   };
 }
 
-function record(body: unknown, sentAt = Date.now()): SQSRecord {
-  const messageId = randomUUID();
-  return {
-    messageId,
-    receiptHandle: messageId,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(sentAt),
-      SenderId: 'receiver',
-      ApproximateFirstReceiveTimestamp: String(sentAt),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
-    awsRegion: 'us-east-1',
-  };
-}
+const record = (body: unknown, sentAt = Date.now()): SQSRecord => sqsRecord(body, { sentAt });
 
 function readEvent(vehicleId: string, mode?: string): APIGatewayProxyEventV2 {
   return httpEvent({

@@ -168,6 +168,11 @@ describe('local stack', () => {
       expect(env?.SMARTCAR_MANAGEMENT_TOKEN).toBeUndefined();
     }
     expect(envAtColdStart.receiver?.QUEUE_URL).toBe(stack.queues.queueUrl);
+    // The token refresh (only) gets the recovery queue, which exists in the emulator with its own DLQ.
+    expect(envAtColdStart.receiver?.TOKEN_RECOVERY_QUEUE_URL).toBeUndefined();
+    expect(envAtColdStart.refresh?.TOKEN_RECOVERY_QUEUE_URL).toBe(stack.recoveryQueues.queueUrl);
+    expect(stack.recoveryQueues.queueUrl).toContain(LOCAL_NAMES.recoveryQueue);
+    expect(stack.recoveryQueues.dlqUrl).toContain(LOCAL_NAMES.recoveryDeadLetterQueue);
     expect(envAtColdStart.receiver?.SMARTCAR_SECRET_ID).toBe(stack.secretId);
     expect(envAtColdStart.read?.VEHICLE_TABLE_NAME).toBe(LOCAL_NAMES.vehicleTable);
     expect(envAtColdStart.processor?.IDEMPOTENCY_TABLE_NAME).toBe(LOCAL_NAMES.idempotencyTable);

@@ -9,6 +9,7 @@ const required = {
   VEHICLE_TABLE_NAME: 'vehicles',
   SMARTCAR_SECRET_ID: 'smartcar',
   SMARTCAR_REDIRECT_URI: 'https://api.example.com/oauth/callback',
+  TOKEN_RECOVERY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/token-recovery',
 };
 
 describe('token refresh config', () => {

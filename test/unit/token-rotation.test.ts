@@ -6,6 +6,8 @@ import type { TokenSet } from '../../lambdas/smartcar/gateway.js';
 import { createRateGate } from '../../lambdas/tokens/rate-gate.js';
 import {
   createTokenRotation,
+  PARK_RESERVE_MS,
+  PERSIST_ATTEMPT_TIMEOUT_MS,
   type RotationRequest,
   type TokenRotationDeps,
 } from '../../lambdas/tokens/token-rotation.js';
@@ -155,7 +157,47 @@ const logger = new Logger({ serviceName: 'rotation-test', logLevel: 'DEBUG' });
 const metrics = new Metrics({ namespace: 'Test', serviceName: 'rotation-test' });
 const logs: string[] = [];
 
-function setup(item: Item, exchange: (refreshToken: string) => Promise<TokenSet>) {
+/** A recovery seal and queue that record what the rotation parks; `hooks` inject failures. */
+function memoryRecovery() {
+  const parked: string[] = [];
+  const hooks: { prepare?: () => Error | undefined; send?: () => Error | undefined } = {};
+  const discarded: number[] = [];
+  const recovery: NonNullable<TokenRotationDeps['recovery']> = {
+    sealer: {
+      prepare: (grant) => {
+        const failure = hooks.prepare?.();
+        if (failure) return Promise.reject(failure);
+        return Promise.resolve({
+          // Stands in for the AES-GCM seal: what matters here is which pair is parked, for whom.
+          seal: (message, tokens) => ({
+            v: 1 as const,
+            ...message,
+            dataKey: `key-of-${grant.grantId}`,
+            iv: 'iv',
+            tag: 'tag',
+            ciphertext: `sealed(${tokens.refreshToken})`,
+          }),
+          discard: () => discarded.push(1),
+        });
+      },
+    },
+    queue: {
+      send: (body) => {
+        const failure = hooks.send?.();
+        if (failure) return Promise.reject(failure);
+        parked.push(body);
+        return Promise.resolve();
+      },
+    },
+  };
+  return { recovery, parked, hooks, discarded };
+}
+
+function setup(
+  item: Item,
+  exchange: (refreshToken: string) => Promise<TokenSet>,
+  recovery?: TokenRotationDeps['recovery'],
+) {
   const memory = memoryTokens(item);
   const exchangeRefreshToken = vi.fn((refreshToken: string) => exchange(refreshToken));
   const profiles = { markNeedsReauth: vi.fn(() => Promise.resolve()) };
@@ -170,9 +212,12 @@ function setup(item: Item, exchange: (refreshToken: string) => Promise<TokenSet>
     clock,
     sleep,
     random: () => 0.5,
+    ...(recovery !== undefined && { recovery }),
   });
   return { memory, exchangeRefreshToken, profiles, rotation };
 }
+
+const metricNames = () => vi.mocked(Metrics.prototype.addMetric).mock.calls.map((call) => call[0]);
 
 const request = (overrides: Partial<RotationRequest> = {}): RotationRequest => ({
   grantId: 'grant-1',
@@ -238,6 +283,97 @@ describe('token rotation', () => {
       'TokenRotationNotPersisted',
     );
     expect(logs.join('')).not.toContain('refresh-3');
+  });
+
+  it('keeps retrying a failing persist until the outage ends, not a fixed number of times: a 30 s outage loses nothing', async () => {
+    const { memory, exchangeRefreshToken, rotation } = setup(grantItem(), () => Promise.resolve(pair(2)));
+    const outageEnds = NOW + 30_000;
+    memory.hooks.persist = () => (time < outageEnds ? 'throw-before' : undefined);
+    const result = await rotation.rotate(request());
+    expect(result).toMatchObject({ outcome: 'rotated', grant: { version: 2 } });
+    expect(exchangeRefreshToken).toHaveBeenCalledTimes(1);
+    expect(memory.current()).toMatchObject({ version: 2, refreshPlain: 'refresh-3' });
+    expect(time).toBeGreaterThanOrEqual(outageEnds);
+    // Capped backoff: a few seconds between attempts, never one long sleep past the outage.
+    expect(Math.max(...sleeps)).toBeLessThanOrEqual(3_000);
+  });
+
+  it('gives up a hung persist attempt after PERSIST_ATTEMPT_TIMEOUT_MS and tries again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { memory, rotation } = setup(grantItem(), () => Promise.resolve(pair(2)));
+      const real = memory.tokens.persistRotation.bind(memory.tokens);
+      let attempts = 0;
+      memory.tokens.persistRotation = (claim, tokens, now) => {
+        attempts += 1;
+        // The first attempt never answers (a hung socket); the second works.
+        return attempts === 1 ? new Promise<never>(() => undefined) : real(claim, tokens, now);
+      };
+      const pending = rotation.rotate(request());
+      await vi.advanceTimersByTimeAsync(PERSIST_ATTEMPT_TIMEOUT_MS);
+      expect(await pending).toMatchObject({ outcome: 'rotated' });
+      expect(attempts).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a pair that cannot be stored before the deadline is parked, sealed, for the next run; the lease is kept', async () => {
+    const { recovery, parked, discarded } = memoryRecovery();
+    const { memory, rotation } = setup(grantItem(), () => Promise.resolve(pair(2)), recovery);
+    memory.hooks.persist = () => 'throw-before';
+    const result = await rotation.rotate(request({ endsAt: NOW + 60_000 }));
+    expect(result).toEqual({ outcome: 'failed', reason: 'parked' });
+    expect(parked).toHaveLength(1);
+    const message = JSON.parse(parked[0] ?? '{}') as Record<string, unknown>;
+    expect(message).toMatchObject({
+      v: 1,
+      grantId: 'grant-1',
+      appUserId: 'app-1',
+      claimedVersion: 1,
+      accessExpiresAt: pair(2).accessExpiresAt,
+      refreshExpiresAt: pair(2).refreshExpiresAt,
+      ciphertext: 'sealed(refresh-3)',
+    });
+    expect(message.owner).toBe(memory.current().leaseOwner);
+    // No plaintext token in the message or the logs.
+    expect(parked[0]).not.toContain('"refresh-3"');
+    expect(logs.join('')).not.toContain('refresh-3');
+    // Persist retries stopped PARK_RESERVE_MS before the end, leaving time to park.
+    expect(time).toBeLessThanOrEqual(NOW + 60_000 - PARK_RESERVE_MS);
+    expect(memory.current()).toMatchObject({ version: 1, refreshPlain: 'refresh-1' });
+    expect(memory.released).toEqual([]);
+    expect(metricNames()).toContain('TokenRotationParked');
+    expect(metricNames()).not.toContain('TokenRotationNotPersisted');
+    expect(discarded).toHaveLength(1);
+  });
+
+  it('parking fails too: TokenRotationNotPersisted and the lease released for a quick recovery', async () => {
+    const { recovery, parked, hooks } = memoryRecovery();
+    hooks.send = () => new Error('SQS unavailable');
+    const { memory, rotation } = setup(grantItem(), () => Promise.resolve(pair(2)), recovery);
+    memory.hooks.persist = () => 'throw-before';
+    expect(await rotation.rotate(request({ endsAt: NOW + 60_000 }))).toEqual({
+      outcome: 'failed',
+      reason: 'not_persisted',
+    });
+    expect(parked).toEqual([]);
+    expect(memory.current().leaseOwner).toBeUndefined();
+    expect(metricNames()).toContain('TokenRotationNotPersisted');
+    expect(time).toBeLessThanOrEqual(NOW + 60_000);
+  });
+
+  it('without a recovery seal (KMS refused the data key) Smartcar is not called: nothing could be parked', async () => {
+    const { recovery, hooks } = memoryRecovery();
+    hooks.prepare = () => new Error('KMSInternalException');
+    const { memory, exchangeRefreshToken, rotation } = setup(
+      grantItem(),
+      () => Promise.resolve(pair(2)),
+      recovery,
+    );
+    expect(await rotation.rotate(request())).toEqual({ outcome: 'failed', reason: 'recovery_unavailable' });
+    expect(exchangeRefreshToken).not.toHaveBeenCalled();
+    expect(memory.current().leaseOwner).toBeUndefined();
   });
 
   it('someone took the grant over after our lease: our pair is not written over theirs', async () => {

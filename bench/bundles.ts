@@ -1,0 +1,169 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { check, interleave, median, type Check } from './stats.js';
+
+/**
+ * Bundle size and import time of every Lambda, bundled like the stack bundles them (lib/constructs/node-lambda.ts:
+ * ESM, minified, the createRequire banner, the AWS SDK inside, a line-only source map), against a bundle that
+ * only builds an `SQSClient` — the least any of these functions loads. Import time is measured in a fresh
+ * process each time, with `--enable-source-maps` as the stack sets it, interleaved with the baseline.
+ */
+
+const run = promisify(execFile);
+const REPO_ROOT = resolve(import.meta.dirname, '..');
+export const OUT_DIR = join(REPO_ROOT, 'bench', '.out', 'bundles');
+
+/** The banner of lib/constructs/node-lambda.ts (ESM_REQUIRE_BANNER); repeated, because lib/ loads aws-cdk-lib. */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/** Placeholder configuration: every variable a handler validates at cold start, none pointing anywhere real. */
+const COLD_START_ENV: Record<string, string> = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  QUEUE_URL: 'http://127.0.0.1:1/000000000000/bench',
+  SMARTCAR_SECRET_ID: 'bench-secret',
+  VEHICLE_TABLE_NAME: 'bench-vehicles',
+  IDEMPOTENCY_TABLE_NAME: 'bench-idempotency',
+  TOKEN_TABLE_NAME: 'bench-tokens',
+  OAUTH_STATE_TABLE_NAME: 'bench-oauth-states',
+  TOKEN_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/bench',
+  SMARTCAR_REDIRECT_URI: 'https://bench.invalid/oauth/callback',
+  CONNECT_SUCCESS_URL: 'https://bench.invalid/connected',
+  CONNECT_FAILURE_URL: 'https://bench.invalid/failed',
+  POWERTOOLS_LOG_LEVEL: 'INFO',
+  POWERTOOLS_METRICS_NAMESPACE: 'Bench',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
+
+const BASELINE_SOURCE = `import { SQSClient } from '@aws-sdk/client-sqs';
+const client = new SQSClient({});
+export const handler = async () => client.config.serviceId;
+`;
+
+export interface BundleFigures {
+  readonly name: string;
+  readonly bytes: number;
+  readonly mapBytes: number;
+  readonly importMs: number;
+  /** The baseline's median over the same interleaved rounds. */
+  readonly baselineImportMs: number;
+  readonly sizeRatio: number;
+  readonly importRatio: number;
+}
+
+export interface BundlesFigures {
+  readonly baseline: { readonly bytes: number; readonly importMs: number };
+  readonly bundles: BundleFigures[];
+  readonly checks: Check[];
+}
+
+/** Every `lambdas/<function>/handler.ts`: a function the stack deploys. */
+export function lambdaEntries(): { name: string; entry: string }[] {
+  const root = join(REPO_ROOT, 'lambdas');
+  return readdirSync(root)
+    .filter((name) => existsSync(join(root, name, 'handler.ts')))
+    .sort()
+    .map((name) => ({ name, entry: join(root, name, 'handler.ts') }));
+}
+
+async function bundle(name: string, entry: string): Promise<string> {
+  const outfile = join(OUT_DIR, `${name}.mjs`);
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    mainFields: ['module', 'main'],
+    banner: { js: ESM_REQUIRE_BANNER },
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    logLevel: 'silent',
+  });
+  return outfile;
+}
+
+/** Milliseconds from just before `import()` to its settling, in a fresh Node process. */
+async function importMs(file: string): Promise<number> {
+  const script =
+    `const t0 = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)});` +
+    'process.stdout.write(String(performance.now() - t0));';
+  const { stdout } = await run(
+    process.execPath,
+    ['--enable-source-maps', '--input-type=module', '-e', script],
+    { env: { PATH: process.env.PATH ?? '', ...COLD_START_ENV }, cwd: OUT_DIR },
+  );
+  const ms = Number(stdout.trim());
+  if (!Number.isFinite(ms)) throw new Error(`import of ${file} printed ${stdout}`);
+  return ms;
+}
+
+/** The thrown error's own line from a child's stderr (a minified bundle's source line is useless). */
+function errorLine(error: unknown): string {
+  const stderr = (error as { stderr?: string }).stderr ?? String(error);
+  const line = stderr.split('\n').find((text) => /^\w*Error:/.test(text.trim()));
+  return (line ?? stderr).trim().slice(0, 300);
+}
+
+const sizeOf = (file: string): number => statSync(file).size;
+const BASELINE = 'sqs-client-only';
+
+export async function benchBundles(options: { repetitions: number }): Promise<BundlesFigures> {
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const baselineEntry = join(OUT_DIR, `${BASELINE}.ts`);
+  writeFileSync(baselineEntry, BASELINE_SOURCE);
+  const baselineFile = await bundle(BASELINE, baselineEntry);
+  const checks: Check[] = [];
+  const files: Record<string, string> = {};
+  const sizes: Record<string, { bytes: number; mapBytes: number }> = {
+    [BASELINE]: { bytes: sizeOf(baselineFile), mapBytes: sizeOf(`${baselineFile}.map`) },
+  };
+  for (const { name, entry } of lambdaEntries()) {
+    try {
+      const file = await bundle(name, entry);
+      await importMs(file);
+      files[name] = file;
+      sizes[name] = { bytes: sizeOf(file), mapBytes: sizeOf(`${file}.map`) };
+      checks.push(check(`${name} bundle imports in a fresh process`, true));
+    } catch (error) {
+      checks.push(check(`${name} bundles and imports in a fresh process`, false, errorLine(error)));
+    }
+  }
+  // One round = the baseline and every bundle once, in rotating order: all share the same machine drift.
+  const variants: Record<string, () => Promise<number>> = { [BASELINE]: () => importMs(baselineFile) };
+  for (const [name, file] of Object.entries(files)) variants[name] = () => importMs(file);
+  let runs: Record<string, number[]>;
+  try {
+    runs = await interleave(variants, options.repetitions);
+  } finally {
+    // A temporary directory: nothing of it may stay where the type checker and the linters look.
+    rmSync(OUT_DIR, { recursive: true, force: true });
+  }
+  const baselineMedian = median(runs[BASELINE] ?? []);
+  const bundles: BundleFigures[] = Object.keys(files).map((name) => {
+    const importMedian = median(runs[name] ?? []);
+    return {
+      name,
+      bytes: sizes[name]?.bytes ?? NaN,
+      mapBytes: sizes[name]?.mapBytes ?? NaN,
+      importMs: importMedian,
+      baselineImportMs: baselineMedian,
+      sizeRatio: (sizes[name]?.bytes ?? NaN) / (sizes[BASELINE]?.bytes ?? NaN),
+      importRatio: importMedian / baselineMedian,
+    };
+  });
+  return {
+    baseline: { bytes: sizes[BASELINE]?.bytes ?? NaN, importMs: baselineMedian },
+    bundles,
+    checks,
+  };
+}
