@@ -7,6 +7,7 @@ import {
   ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalFailure } from '../runtime/dynamo-errors.js';
 import type { TokenSet } from '../smartcar/gateway.js';
@@ -192,6 +193,22 @@ export function dynamoTokenStore(options: {
       new GetCommand({ TableName: tableName, Key: { grantId }, ConsistentRead: consistent }),
     );
     return result.Item;
+  }
+
+  /** A conditional UpdateItem of a grant: the grant after it, or undefined when the condition failed. */
+  async function updateGrant(
+    grantId: string,
+    update: Omit<UpdateCommandInput, 'TableName' | 'Key' | 'ReturnValues'>,
+  ): Promise<GrantRecord | undefined> {
+    try {
+      const result = await client.send(
+        new UpdateCommand({ ...update, TableName: tableName, Key: { grantId }, ReturnValues: 'ALL_NEW' }),
+      );
+      return grantFromItem(result.Attributes ?? {});
+    } catch (error) {
+      if (isConditionalFailure(error)) return undefined;
+      throw error;
+    }
   }
 
   return {
@@ -438,127 +455,75 @@ export function dynamoTokenStore(options: {
     },
 
     async completePending(grantId, completion, now) {
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId },
-            UpdateExpression:
-              'SET smartcarUserId = :user, pendingVehicleIds = :vehicles, connectVehicleIds = :vehicles, ' +
-              'updatedAt = :now',
-            ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':user': completion.smartcarUserId,
-              ':vehicles': new Set(completion.vehicleIds),
-              ':pending': GRANT_PENDING,
-              ':now': now,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return grantFromItem(result.Attributes ?? {});
-      } catch (error) {
-        if (isConditionalFailure(error)) throw new GrantConflictError(grantId);
-        throw error;
-      }
+      const grant = await updateGrant(grantId, {
+        UpdateExpression:
+          'SET smartcarUserId = :user, pendingVehicleIds = :vehicles, connectVehicleIds = :vehicles, ' +
+          'updatedAt = :now',
+        ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':user': completion.smartcarUserId,
+          ':vehicles': new Set(completion.vehicleIds),
+          ':pending': GRANT_PENDING,
+          ':now': now,
+        },
+      });
+      if (!grant) throw new GrantConflictError(grantId);
+      return grant;
     },
 
     async expirePendingNow(grantId, now) {
-      try {
-        await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId },
-            UpdateExpression: 'SET connectExpiresAt = :now, updatedAt = :now',
-            ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':now': now },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalFailure(error)) return false;
-        throw error;
-      }
+      const grant = await updateGrant(grantId, {
+        UpdateExpression: 'SET connectExpiresAt = :now, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':now': now },
+      });
+      return grant !== undefined;
     },
 
     async activatePending(grantId, appUserId, now) {
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId },
-            // Into the refresh indexes; `pendingVehicleIds` stays until every vehicle is linked.
-            UpdateExpression:
-              'SET #status = :active, dueShard = :due, confirmedAt = :now, updatedAt = :now ' +
-              'REMOVE connectExpiresAt',
-            // Not once the window has passed (the expiry job may be revoking it), never for another user, and
-            // only once the callback knew its Smartcar user and vehicles.
-            ConditionExpression:
-              'attribute_exists(grantId) AND #status = :pending AND appUserId = :user AND ' +
-              'connectExpiresAt > :now AND attribute_exists(smartcarUserId)',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':active': GRANT_ACTIVE,
-              ':pending': GRANT_PENDING,
-              ':due': DUE_SHARD,
-              ':user': appUserId,
-              ':now': now,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return grantFromItem(result.Attributes ?? {});
-      } catch (error) {
-        if (isConditionalFailure(error)) throw new GrantConflictError(grantId);
-        throw error;
-      }
+      const grant = await updateGrant(grantId, {
+        // Into the refresh indexes; `pendingVehicleIds` stays until every vehicle is linked.
+        UpdateExpression:
+          'SET #status = :active, dueShard = :due, confirmedAt = :now, updatedAt = :now REMOVE connectExpiresAt',
+        // Not once the window has passed (the expiry job may be revoking it), never for another user, and only
+        // once the callback knew its Smartcar user and vehicles.
+        ConditionExpression:
+          'attribute_exists(grantId) AND #status = :pending AND appUserId = :user AND ' +
+          'connectExpiresAt > :now AND attribute_exists(smartcarUserId)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':active': GRANT_ACTIVE,
+          ':pending': GRANT_PENDING,
+          ':due': DUE_SHARD,
+          ':user': appUserId,
+          ':now': now,
+        },
+      });
+      if (!grant) throw new GrantConflictError(grantId);
+      return grant;
     },
 
     async finishLinking(grantId, now) {
-      try {
-        await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId },
-            UpdateExpression: 'REMOVE pendingVehicleIds SET updatedAt = :now',
-            ConditionExpression: 'attribute_exists(grantId)',
-            ExpressionAttributeValues: { ':now': now },
-          }),
-        );
-      } catch (error) {
-        if (!isConditionalFailure(error)) throw error;
-      }
+      await updateGrant(grantId, {
+        UpdateExpression: 'REMOVE pendingVehicleIds SET updatedAt = :now',
+        ConditionExpression: 'attribute_exists(grantId)',
+        ExpressionAttributeValues: { ':now': now },
+      });
     },
 
     async markRevoking(grantId, now, revokeOptions = {}) {
-      const values: Record<string, unknown> = {
-        ':pending': GRANT_PENDING,
-        ':revoking': GRANT_REVOKING,
-        ':now': now,
-      };
       let condition = 'attribute_exists(grantId) AND (#status = :pending OR #status = :revoking)';
       if (revokeOptions.expiredOnly === true) {
         condition += ' AND (#status = :revoking OR connectExpiresAt <= :now)';
       }
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { grantId },
-            UpdateExpression: 'SET #status = :revoking, updatedAt = :now',
-            ConditionExpression: condition,
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: values,
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return grantFromItem(result.Attributes ?? {});
-      } catch (error) {
-        if (isConditionalFailure(error)) return undefined;
-        throw error;
-      }
+      return updateGrant(grantId, {
+        UpdateExpression: 'SET #status = :revoking, updatedAt = :now',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':revoking': GRANT_REVOKING, ':now': now },
+      });
     },
 
     async deleteRevoked(grantId) {

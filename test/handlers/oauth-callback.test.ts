@@ -5,7 +5,6 @@ import {
   ConditionalCheckFailedException,
   DynamoDBClient,
   InternalServerError,
-  TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import { EncryptCommand, KMSClient, KMSInternalException } from '@aws-sdk/client-kms';
 import {
