@@ -11,6 +11,7 @@ import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
 import type { LambdaEntries } from './entries.js';
+import { ConnectionLifecycle } from './features/connection-lifecycle.js';
 import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
@@ -37,6 +38,8 @@ export interface SmartcarStackProps extends StackProps {
  *   vehicle profiles; `DELETE /vehicles/{vehicleId}` (IAM) → disconnect Lambda;
  * - TokenRefresh: EventBridge schedule → refresh Lambda → due grants from the token table's expiry GSIs;
  * - VehicleCommands: `POST`/`GET /vehicles/{vehicleId}/commands` (IAM) → command Lambda → Smartcar, audit table.
+ * - ConnectionLifecycle: `POST /connect/{connectId}/confirm` (IAM), the connect expiry and the daily
+ *   reconciliation jobs.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -48,6 +51,7 @@ export class SmartcarStack extends Stack {
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
   readonly vehicleCommands: VehicleCommands;
+  readonly connectionLifecycle: ConnectionLifecycle;
   readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
@@ -142,6 +146,12 @@ export class SmartcarStack extends Stack {
       processor: this.webhookPipeline.processor,
       settings,
       removalPolicy: stateful,
+    });
+    this.connectionLifecycle = new ConnectionLifecycle(this, 'ConnectionLifecycle', {
+      ...shared,
+      tokenTable,
+      tokenKey,
+      settings,
     });
 
     // --- Operations -------------------------------------------------------------------------------------

@@ -23,7 +23,11 @@ const commandGateway = smartcarCommandGateway();
 
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
-  smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
+  smartcar: smartcarGateway({
+    secret,
+    redirectUri: config.SMARTCAR_REDIRECT_URI,
+    managementOrigin: config.SMARTCAR_MANAGEMENT_API_ORIGIN,
+  }),
   secret,
   tokens: dynamoTokenStore({
     client: documentClient,
@@ -39,6 +43,8 @@ export const handler = createCallbackHandler({
     commandGateway.permissions(vehicleId, accessToken, limit.budget()),
   successUrl: config.CONNECT_SUCCESS_URL,
   failureUrl: config.CONNECT_FAILURE_URL,
+  confirmation: config.CONNECT_CONFIRMATION,
+  confirmWindowMs: config.CONNECT_CONFIRM_MINUTES * 60_000,
   smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
   logger: new Logger({ serviceName: 'oauth-callback' }),
   metrics: new Metrics({ serviceName: 'oauth-callback' }),

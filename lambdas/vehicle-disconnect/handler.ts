@@ -3,29 +3,22 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { smartcarGateway } from '../smartcar/gateway.js';
+import { connectionAdapters } from '../connections/adapters.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
-import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
-import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
 import { loadDisconnectConfig } from './config.js';
 import { createDisconnectHandler } from './create-handler.js';
 
 // Cold start: configuration validated once; clients created once and reused (AWS_ENDPOINT_URL_<SERVICE>
 // points them at local stand-ins in local mode).
 const config = loadDisconnectConfig();
-const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
+const logger = new Logger({ serviceName: 'vehicle-disconnect' });
 
 export const handler = createDisconnectHandler({
-  links: dynamoVehicleLinks({
-    client: documentClient,
-    vehicleTableName: config.VEHICLE_TABLE_NAME,
-    tokenTableName: config.TOKEN_TABLE_NAME,
+  ...connectionAdapters({
+    config,
+    documentClient: DynamoDBDocumentClient.from(new DynamoDBClient({})),
+    secret: smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({})),
+    logger,
   }),
-  // Disconnect only deletes grants: no cipher, so no KMS client and no use of the token key.
-  tokens: dynamoTokenStore({ client: documentClient, tableName: config.TOKEN_TABLE_NAME }),
-  smartcar: smartcarGateway({ secret, managementOrigin: config.SMARTCAR_MANAGEMENT_API_ORIGIN }),
-  smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
-  logger: new Logger({ serviceName: 'vehicle-disconnect' }),
   metrics: new Metrics({ serviceName: 'vehicle-disconnect' }),
 });

@@ -74,6 +74,10 @@ const STACK_SETTINGS = {
   REFRESH_CONCURRENCY: '10',
   REFRESH_LEASE_SECONDS: '60',
   COMMAND_AUDIT_DAYS: '90',
+  // e.g. CONNECT_CONFIRM_MINUTES=1 npm start -- --fake-smartcar, to watch a connect expire.
+  CONNECT_CONFIRMATION: 'required',
+  CONNECT_CONFIRM_MINUTES: '15',
+  RECONCILE_REVOKE_ORPHANS: 'false',
 } as const;
 
 /**

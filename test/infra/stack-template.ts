@@ -94,6 +94,9 @@ export const oauthCallback = () => fn('OAuth callback');
 export const vehicleDisconnect = () => fn('Vehicle disconnect API');
 export const tokenRefresh = () => fn('Token refresh job');
 export const vehicleCommand = () => fn('Vehicle commands');
+export const connectConfirm = () => fn('Connect confirmation API');
+export const connectExpiry = () => fn('Connect expiry job');
+export const connectionReconcile = () => fn('Reconciliation job');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -227,7 +230,11 @@ function queuePair(inRecovery: boolean) {
 export const queues = () => queuePair(false);
 /** The token refresh's recovery queue and its DLQ. */
 export const recoveryQueues = () => queuePair(true);
-export const scheduleRule = () => only('AWS::Events::Rule');
+/** The token refresh's schedule rule: the one whose target is the refresh function. */
+export const scheduleRule = () =>
+  only('AWS::Events::Rule', (r) =>
+    list(props(r).Targets as { Arn: unknown }[]).some((t) => refOf(t.Arn) === tokenRefresh()[0]),
+  );
 /** The token refresh's DLQ: the one its schedule's target names. */
 export const refreshDlq = () => {
   const [target] = props(scheduleRule()[1]).Targets as { DeadLetterConfig: { Arn: unknown } }[];

@@ -80,6 +80,8 @@ export interface SmartcarState {
   readonly connections: Map<string, FakeConnection>;
   /** What the next Connect visits authorize, first in, first out. */
   readonly queue: NextAuthorization[];
+  /** Grants whose next vehicle list fails (`NextAuthorization.failVehicleList`). */
+  readonly failingVehicleLists: Set<string>;
   readonly calls: FakeSmartcarCall[];
   registerUser(init?: { readonly id?: string; readonly vehicles?: readonly FakeVehicleInit[] }): FakeUser;
   findVehicle(vehicleId: string): FakeVehicle | undefined;
@@ -170,6 +172,7 @@ export function createState(options: FakeSmartcarOptions): SmartcarState {
     sessions: new Map(),
     connections,
     queue: [],
+    failingVehicleLists: new Set(),
     calls: [],
     registerUser: (init = {}) => {
       const vehicleInits = init.vehicles ?? settings.defaultVehicles ?? [{}];

@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { loadConfig, type ConfigShape } from '../runtime/config.js';
+import { connectionConfigShape } from '../connections/config.js';
+
+/** POST /connect/{connectId}/confirm (docs/design.md, "Confirmed connect"). */
+export const confirmConfigSchema = z.object(connectionConfigShape satisfies ConfigShape<'connectConfirm'>);
+
+export type ConfirmConfig = z.infer<typeof confirmConfigSchema>;
+
+export function loadConfirmConfig(env: NodeJS.ProcessEnv = process.env): ConfirmConfig {
+  return loadConfig(confirmConfigSchema, env);
+}
