@@ -462,9 +462,13 @@ export function dynamoTokenStore(options: {
       const grant = await updateGrant(grantId, {
         UpdateExpression:
           'SET smartcarUserId = :user, pendingVehicleIds = :vehicles, connectVehicleIds = :vehicles, ' +
-          `updatedAt = :now${completion.permissions !== undefined ? ', permissions = :permissions' : ''}`,
+          `updatedAt = :now${completion.permissions !== undefined ? ', #permissions = :permissions' : ''}`,
         ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
+        // `permissions` is a DynamoDB reserved word.
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          ...(completion.permissions !== undefined && { '#permissions': 'permissions' }),
+        },
         ExpressionAttributeValues: {
           ':user': completion.smartcarUserId,
           ':vehicles': new Set(completion.vehicleIds),

@@ -260,7 +260,8 @@ describe('GET /oauth/callback with injected failures', () => {
       .commandCalls(UpdateCommand, { TableName: 'tokens' })
       .map((c) => c.args[0].input)[0];
     expect(completion?.ExpressionAttributeValues?.[':vehicles']).toEqual(new Set(vehicleIds));
-    expect(completion?.UpdateExpression).toContain('permissions = :permissions');
+    expect(completion?.UpdateExpression).toContain('#permissions = :permissions');
+    expect(completion?.ExpressionAttributeNames?.['#permissions']).toBe('permissions');
     // The fake's default Connect scope.
     expect(completion?.ExpressionAttributeValues?.[':permissions']).toEqual([
       'read_vehicle_info',

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { FakeSmartcar, NextAuthorization } from '../../local/stand-ins/smartcar/index.js';
 import type { KmsFake } from '../../local/stand-ins/kms.js';
 import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { smartcarCommandGateway } from '../../lambdas/commands/command-gateway.js';
 import { createCallbackHandler } from '../../lambdas/oauth-callback/create-handler.js';
 import { CONNECT_ERRORS } from '../../lambdas/oauth-callback/query.js';
 import { createConnectHandler } from '../../lambdas/oauth-connect/create-handler.js';
@@ -124,6 +125,8 @@ beforeAll(async () => {
     secret,
     tokens,
     links,
+    grantedPermissions: (accessToken, vehicleId, limit) =>
+      smartcarCommandGateway().permissions(vehicleId, accessToken, limit.budget()),
     successUrl: SUCCESS_URL,
     failureUrl: FAILURE_URL,
     smartcarTimeoutMs: 5_000,
@@ -348,6 +351,8 @@ describe('connect → callback → token store → vehicle list', () => {
       keyId: kms.keyArn(KEY_ALIAS),
       scopes: ['read_vehicle_info', 'required:read_odometer'],
     });
+    // What the owner granted, read once at connect time, for the command Lambda.
+    expect(grant.permissions).toEqual(expect.arrayContaining(['read_vehicle_info']));
     expect([...(grant.vehicleIds as Set<string>)].sort()).toEqual(owner.vehicles.map((v) => v.id).sort());
     expect(grant.refreshExpiresAt as number).toBeGreaterThan(Date.now() + 59 * 24 * 3600 * 1000);
 
