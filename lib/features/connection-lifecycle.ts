@@ -7,6 +7,7 @@ import { BY_REFRESH_EXPIRY_INDEX, FUNCTIONS } from '../../contracts/index.js';
 import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import {
+  deadLetterQueueAlarms,
   functionAlarms,
   onCallAlarm,
   routeAlarms,
@@ -178,6 +179,27 @@ export class ConnectionLifecycle extends Construct {
           'The daily reconciliation did not finish: vehicles disconnected at Smartcar are not marked ' +
           'DISCONNECTED and unknown connections are not counted. See the connection-reconcile logs.',
       }),
+      // Failed or dropped runs, as for the token refresh: not redriven, but read and purged.
+      ...deadLetterQueueAlarms(
+        this,
+        'ConnectExpiryDeadLetterQueue',
+        this.expirySchedule.deadLetterQueue,
+        action,
+        {
+          notEmpty: 'A connect expiry run failed or was dropped; its failure record waits in this queue.',
+          runbook: 'connection-job-dead-letter-queues',
+        },
+      ),
+      ...deadLetterQueueAlarms(
+        this,
+        'ConnectionReconcileDeadLetterQueue',
+        this.reconcileSchedule.deadLetterQueue,
+        action,
+        {
+          notEmpty: 'A reconciliation run failed or was dropped; its failure record waits in this queue.',
+          runbook: 'connection-job-dead-letter-queues',
+        },
+      ),
       onCallAlarm(this, 'ConnectOrphaned', action, {
         metric: metric(FUNCTIONS.oauthCallback.serviceName, CONNECT_ORPHANED_METRIC, Duration.minutes(5)),
         ...atLeastOne,
