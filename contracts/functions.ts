@@ -20,6 +20,8 @@ export const VEHICLE_SUBSCRIPTIONS_PATH = '/vehicles/{vehicleId}/subscriptions';
  * SUBSCRIPTION_MAX_ATTEMPTS: with the back-off (2 s doubling) about 8 minutes of retries.
  */
 export const SUBSCRIPTION_MAX_ATTEMPTS = 8;
+export const CONNECT_CONFIRM_PATH = '/connect/{connectId}/confirm';
+export const USER_PATH = '/users/{userId}';
 
 export interface RouteContract {
   readonly method: HttpMethod;
@@ -131,9 +133,9 @@ export const FUNCTIONS = {
     // Also the `service` dimension of its ConnectFailed metric.
     serviceName: 'oauth-callback',
     description:
-      'OAuth callback: consumes the state, exchanges the code, stores the grant and links vehicles',
-    // Several Smartcar calls (token exchange, user, vehicles and their attributes) plus KMS and
-    // DynamoDB transactions per vehicle: more memory also means more CPU and network throughput.
+      'OAuth callback: consumes the state, exchanges the code and stores the grant, pending its confirmation',
+    // Smartcar calls (token exchange, user, vehicle list) plus KMS and DynamoDB (and with confirmation off the
+    // link transactions per vehicle): more memory also means more CPU and network throughput.
     memorySize: 512,
     // API Gateway HTTP APIs give up on an integration after 30 s, so the Lambda must finish (and redirect the
     // owner's browser to the failure page) before that, never leave it on a 503.
@@ -153,17 +155,69 @@ export const FUNCTIONS = {
       // Which webhooks a linked vehicle is subscribed to, and the queue the subscriptions go through.
       'SMARTCAR_WEBHOOK_IDS',
       'SUBSCRIPTION_QUEUE_URL',
+      'CONNECT_CONFIRMATION',
+      'CONNECT_CONFIRM_MINUTES',
     ],
-    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS'],
+    // The management origin: a grant that could not be stored has its new connections revoked at once.
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
+  },
+  connectConfirm: {
+    entry: 'lambdas/connect-confirm/handler.ts',
+    serviceName: 'connect-confirm',
+    description:
+      "Connect confirmation API: links a pending connect's vehicles for the app user who started it",
+    memorySize: 256,
+    // One transaction per vehicle, and a Management API call per vehicle that moves from another user.
+    timeoutSeconds: 15,
+    routes: [{ method: 'POST', path: CONNECT_CONFIRM_PATH, auth: 'iam' }],
+    // The confirm links the vehicles: it subscribes them (SMARTCAR_WEBHOOK_IDS through SUBSCRIPTION_QUEUE_URL).
+    environment: [
+      'TOKEN_TABLE_NAME',
+      'VEHICLE_TABLE_NAME',
+      'SMARTCAR_SECRET_ID',
+      'SMARTCAR_WEBHOOK_IDS',
+      'SUBSCRIPTION_QUEUE_URL',
+    ],
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
+  },
+  connectExpiry: {
+    entry: 'lambdas/connect-expiry/handler.ts',
+    serviceName: 'connect-expiry',
+    description: 'Connect expiry job: revokes and deletes pending connects nobody confirmed in time',
+    memorySize: 256,
+    // A handful of pending grants per run, each a few Management API calls.
+    timeoutSeconds: 120,
+    routes: [],
+    // The token key, decrypt only: the access token of a pending connect whose vehicles are unknown.
+    environment: ['TOKEN_TABLE_NAME', 'TOKEN_KEY_ID', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
+  },
+  connectionReconcile: {
+    entry: 'lambdas/connection-reconcile/handler.ts',
+    serviceName: 'connection-reconcile',
+    description: "Reconciliation job: compares Smartcar's connections with the grants, daily",
+    // Holds every grant's metadata and every connection's ids in memory (~200 bytes per connection).
+    memorySize: 512,
+    // Pages of 100 connections (one request each) and a Scan of the token table: 15 minutes, Lambda's
+    // maximum, covers far more than 100,000 connections.
+    timeoutSeconds: 900,
+    routes: [],
+    environment: ['TOKEN_TABLE_NAME', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID', 'RECONCILE_REVOKE_ORPHANS'],
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
   },
   vehicleDisconnect: {
     entry: 'lambdas/vehicle-disconnect/handler.ts',
     serviceName: 'vehicle-disconnect',
-    description: 'Vehicle disconnect API: revokes the Smartcar connection and unlinks the vehicle',
+    description: "Vehicle disconnect API: revokes one vehicle's Smartcar connection, or all of an app user's",
     memorySize: 256,
-    // One Smartcar Management API call and a transaction; API Gateway would give up after 30 s anyway.
-    timeoutSeconds: 15,
-    routes: [{ method: 'DELETE', path: VEHICLE_PATH, auth: 'iam' }],
+    // A few Smartcar Management API calls and transactions per vehicle; API Gateway gives up after 30 s
+    // (a user removal with many vehicles that runs out answers 5xx, and a retry continues).
+    timeoutSeconds: 29,
+    // One function: a user removal is a disconnect of each of the user's vehicles.
+    routes: [
+      { method: 'DELETE', path: VEHICLE_PATH, auth: 'iam' },
+      { method: 'DELETE', path: USER_PATH, auth: 'iam' },
+    ],
     environment: ['TOKEN_TABLE_NAME', 'VEHICLE_TABLE_NAME', 'SMARTCAR_SECRET_ID'],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
   },

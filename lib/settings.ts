@@ -49,6 +49,9 @@ export const CONTEXT_KEYS = [
   'refreshConcurrency',
   'commandAuditDays',
   'smartcarWebhookIds',
+  'connectConfirmation',
+  'connectConfirmMinutes',
+  'reconcileRevokeOrphans',
   // Operations
   'owner',
   'logLevel',
@@ -259,6 +262,21 @@ const settingsSchema = z
      * Dashboard's auto-enrollment subscribes every vehicle of the application (README, "Webhook subscriptions").
      */
     smartcarWebhookIds: blankAsUnset(webhookIdList.default([])),
+    /**
+     * `on`: a Connect's vehicles are linked only when the app's backend confirms the connect for the user
+     * logged in on the browser that came back (POST /connect/{connectId}/confirm). `off`: linked by the
+     * callback for whoever started the Connect (docs/design.md, "Confirmed connect": what that gives up).
+     */
+    connectConfirmation: blankAsUnset(z.enum(['on', 'off']).default('on')),
+    /** How long a pending connect waits for its confirm before the expiry job revokes it. */
+    connectConfirmMinutes: blankAsUnset(integer(1, 24 * 60).default(15)),
+    /** The reconciliation also revokes connections no grant knows that are older than a day. */
+    reconcileRevokeOrphans: blankAsUnset(
+      z
+        .union([z.boolean(), z.enum(['true', 'false'])])
+        .transform((value) => value === true || value === 'true')
+        .default(false),
+    ),
   })
   .refine((s) => !(s.smartcarSecretArn && s.smartcarSecretName), {
     message: 'set smartcarSecretArn or smartcarSecretName, not both',

@@ -11,6 +11,7 @@ import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
 import type { LambdaEntries } from './entries.js';
+import { ConnectionLifecycle } from './features/connection-lifecycle.js';
 import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
@@ -40,6 +41,8 @@ export interface SmartcarStackProps extends StackProps {
  * - VehicleCommands: `POST`/`GET /vehicles/{vehicleId}/commands` (IAM) → command Lambda → Smartcar, audit table.
  * - WebhookSubscriptions: callback → subscription queue (+DLQ) → worker → `vehicle.subscribe`; disconnect
  *   unsubscribes; `POST /vehicles/{vehicleId}/subscriptions` (IAM) re-runs.
+ * - ConnectionLifecycle: `POST /connect/{connectId}/confirm` (IAM), the connect expiry and the daily
+ *   reconciliation jobs.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -51,6 +54,7 @@ export class SmartcarStack extends Stack {
   readonly oauth: OAuth;
   readonly tokenRefresh: TokenRefresh;
   readonly vehicleCommands: VehicleCommands;
+  readonly connectionLifecycle: ConnectionLifecycle;
   readonly dashboard: OperationsDashboard;
   readonly webhookSubscriptions: WebhookSubscriptions;
 
@@ -147,6 +151,12 @@ export class SmartcarStack extends Stack {
       settings,
       removalPolicy: stateful,
     });
+    this.connectionLifecycle = new ConnectionLifecycle(this, 'ConnectionLifecycle', {
+      ...shared,
+      tokenTable,
+      tokenKey,
+      settings,
+    });
     this.webhookSubscriptions = new WebhookSubscriptions(this, 'WebhookSubscriptions', {
       ...shared,
       tokenTable,
@@ -154,6 +164,7 @@ export class SmartcarStack extends Stack {
       redirectUri: this.oauth.redirectUri,
       webhookIds: settings.smartcarWebhookIds,
       callback: this.oauth.callback,
+      confirm: this.connectionLifecycle.confirm,
       disconnect: this.oauth.disconnect,
       queueRemovalPolicy: stateful,
     });

@@ -318,6 +318,23 @@ export async function startLocalStack(
       handler: runJobRoute(refreshJob),
       function: localFunction(refresh),
     });
+    // The connection life-cycle jobs: the same stand-in for their schedules, and their on-demand routes.
+    const connectionJobs = functions.connectionJobs ?? [];
+    for (const job of connectionJobs) {
+      const { handler: jobHandler } = await coldStart(job.name, job.load);
+      const running = startSchedule({
+        handler: jobHandler,
+        function: localFunction(job),
+        ruleName: job.ruleName,
+        intervalMs: job.intervalMs,
+        log,
+      });
+      stoppers.push({
+        name: `${job.name} schedule`,
+        stop: () => atMost(running.stop(), POLLER_STOP_GRACE_MS),
+      });
+      routes.push({ routeKey: job.runRouteKey, handler: runJobRoute(running), function: localFunction(job) });
+    }
     const grants = grantsRoute({
       endpoint: dynamo.endpoint,
       region: config.region,
@@ -379,6 +396,7 @@ export async function startLocalStack(
       pages: LOCAL_PAGES.map((localPage) => localPage.routeKey),
       jobs: [
         refresh.runRouteKey,
+        ...connectionJobs.map((job) => job.runRouteKey),
         ...(subscriptionsRoute ? [SUBSCRIPTIONS_JOB_ROUTE_KEY] : []),
         GRANTS_ROUTE_KEY,
       ],

@@ -168,8 +168,9 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     ];
   }
   const connectedUrl = new URL(config.smartcar.connectSuccessUrl);
-  connectedUrl.searchParams.set('status', 'connected');
+  connectedUrl.searchParams.set('status', 'pending');
   connectedUrl.searchParams.set('vehicles', String(FAKE_SMARTCAR_VEHICLES.length));
+  const landing = `${connectedUrl.toString()}&connectId=<connectId>`;
   const extractUrl = `node -p 'JSON.parse(fs.readFileSync(0, "utf8")).url'`;
   return [
     `OAuth with the fake Smartcar (app user "${ALICE}"):`,
@@ -177,9 +178,12 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     '  # answers {"url":"…","state":"…","expiresAt":"…"}: open the url in a browser and click Allow (or Deny),',
     '  # or follow it without a browser: fake_auto=1 approves at once (fake_error=access_denied refuses)',
     `  curl -sL "<url>&fake_auto=1"`,
-    `  # either way you end on ${connectedUrl.toString()}`,
+    `  # either way you end on ${landing}`,
     '  # the same in one line:',
     `  curl -sL "$(${connect} | ${extractUrl})&fake_auto=1"`,
+    '  # nothing is linked until your backend confirms it for the user logged in on that browser:',
+    `  curl -s -X POST ${stack.url}/connect/<connectId>/confirm -d '{"userId":"${ALICE}"}'`,
+    '  # (another userId: 403 connect_user_mismatch, and the connection is revoked at Smartcar)',
     ...common.slice(0, 1),
     `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # the grant: version, expiries (never tokens)`,
     '  # run the token refresh job as of 55 days from now: the grant is rotated (new version, new expiry)',
@@ -187,6 +191,9 @@ function oauthWalkThrough(config: LocalConfig, stack: RunningLocalStack): string
     `  curl -s '${stack.url}/local/grants?userId=${ALICE}'   # rotated: version +1, new expiries`,
     ...subscriptionWalkThrough(config, stack),
     ...common.slice(1),
+    `  curl -s -X DELETE ${stack.url}/users/${ALICE}   # every connection of the user, revoked`,
+    `  curl -s -X POST ${stack.url}/local/jobs/expire-connects   # revoke unconfirmed connects past their window`,
+    `  curl -s -X POST ${stack.url}/local/jobs/reconcile   # compare Smartcar's connections with the grants`,
   ];
 }
 

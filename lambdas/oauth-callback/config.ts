@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 import { requireSubscriptionQueue, subscriptionSettings } from '../subscriptions/config.js';
+import { DEFAULT_MANAGEMENT_ORIGIN } from '../smartcar/gateway.js';
 
 /** GET /oauth/callback (docs/design.md, "Lambda environment (new)"). */
 export const callbackConfigSchema = z
@@ -17,6 +18,12 @@ export const callbackConfigSchema = z
     REQUIRE_HTTPS_URLS: booleanFlag(true),
     SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
     ...subscriptionSettings,
+    /** `required`: vehicles are linked by POST /connect/{connectId}/confirm; `off`: at once. */
+    CONNECT_CONFIRMATION: z.enum(['required', 'off']).default('required'),
+    /** How long a pending connect waits for its confirm before the expiry job revokes it. */
+    CONNECT_CONFIRM_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
+    /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */
+    SMARTCAR_MANAGEMENT_API_ORIGIN: absoluteUrl.default(DEFAULT_MANAGEMENT_ORIGIN),
   } satisfies ConfigShape<'oauthCallback'>)
   .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'))
   .superRefine(requireSubscriptionQueue);

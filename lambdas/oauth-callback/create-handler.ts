@@ -8,7 +8,7 @@ import { deadline, type Deadline } from '../runtime/deadline.js';
 import { countFailure } from '../runtime/metrics.js';
 import type { OAuthStateStore } from '../oauth/oauth-state.js';
 import { describeSmartcarError, TooManyVehiclesError } from '../smartcar/errors.js';
-import type { SmartcarGateway, TokenSet, VehicleInfo } from '../smartcar/gateway.js';
+import type { SmartcarGateway, TokenSet } from '../smartcar/gateway.js';
 import {
   SECRET_NOT_CONFIGURED_METRIC,
   SecretNotConfiguredError,
@@ -18,8 +18,10 @@ import type { TokenStore } from '../tokens/token-store.js';
 import { problem, redirect, withQuery } from '../runtime/http.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
-import type { SubscriptionScheduler } from '../subscriptions/scheduler.js';
-import { GrantNotStoredError, persistConnection } from './persist.js';
+import { confirmConnect } from '../connections/confirm.js';
+import type { ConnectionDeps } from '../connections/deps.js';
+import { NO_CONNECTION_HOOKS, type ConnectionHooks } from '../connections/hooks.js';
+import { connectionInUse, revokeConnection } from '../connections/revoke.js';
 import { connectErrorReason, parseCallbackQuery, type FailureReason } from './query.js';
 
 export interface CallbackDeps {
@@ -38,19 +40,27 @@ export interface CallbackDeps {
     vehicleId: string,
     limit: Deadline,
   ) => Promise<readonly string[]>;
-  /**
-   * Queues the webhook subscriptions of the linked vehicles (lambdas/subscriptions/scheduler.ts); absent = none
-   * configured. Called once the vehicles are linked, and only queues: the owner's redirect stays fast.
-   */
-  readonly subscriptions?: Pick<SubscriptionScheduler, 'onLinked'>;
   readonly successUrl: string;
   readonly failureUrl: string;
+  /**
+   * `required` (default): the grant is stored PENDING and the vehicles are linked only by
+   * `POST /connect/{connectId}/confirm`; `off`: linked at once, for the user who started the Connect.
+   */
+  readonly confirmation?: ConnectConfirmation;
+  /** How long a pending connect waits for its confirm. @default 15 minutes */
+  readonly confirmWindowMs?: number;
+  /** @default no hooks */
+  readonly hooks?: ConnectionHooks;
   /** Limit of each Smartcar call (further cut to the invocation's remaining time). */
   readonly smartcarTimeoutMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now?: () => number;
 }
+
+export type ConnectConfirmation = 'required' | 'off';
+/** The `connectConfirmMinutes` default. */
+export const DEFAULT_CONNECT_CONFIRM_MINUTES = 15;
 
 /**
  * Time kept back from the Smartcar calls for storing the result and answering. Without it a slow Smartcar
@@ -69,23 +79,34 @@ class Failure extends Error {
   }
 }
 
-interface SmartcarResult {
-  readonly tokens: TokenSet;
-  readonly smartcarUserId: string;
-  readonly vehicles: VehicleInfo[];
-  readonly permissions?: readonly string[];
-}
-
 /**
  * GET /oauth/callback: Smartcar Connect sends the vehicle owner's browser here. Until the Smartcar secret is
  * set (it holds the stack's placeholder) the answer is 503 `not_configured`; otherwise always a 302 to
- * CONNECT_SUCCESS_URL or CONNECT_FAILURE_URL (never a 5xx page): `?status=connected&vehicles=<n>` or
- * `?reason=<code>` from a closed list. Nothing from the request (code, state, error_description) is logged,
- * echoed or stored; tokens exist only in memory until KMS has encrypted them.
+ * CONNECT_SUCCESS_URL or CONNECT_FAILURE_URL (never a 5xx page): `?status=pending&connectId=<id>&vehicles=<n>`
+ * (or `status=connected` without confirmation) or `?reason=<code>` from a closed list. Nothing from the request
+ * (code, state, error_description) is logged, echoed or stored; tokens exist only in memory until KMS has
+ * encrypted them.
+ *
+ * Smartcar calls: the code exchange, `GET /user`, the vehicle list (one page per 50 vehicles) and, with
+ * `grantedPermissions`, one permissions read per grant — no per-vehicle call, so a Connect costs 4 requests of
+ * the application's rate limit in the usual case. The grant is stored right after the exchange, before
+ * anything else can fail: from then on every failure leaves a stored PENDING grant whose window is cut short,
+ * and the expiry job revokes its connections. If storing it fails, the new connections are revoked at once
+ * (docs/design.md, "No orphans").
  */
 export function createCallbackHandler(deps: CallbackDeps) {
   const { logger, metrics } = deps;
   const now = deps.now ?? Date.now;
+  const confirmation = deps.confirmation ?? 'required';
+  const confirmWindowMs = deps.confirmWindowMs ?? DEFAULT_CONNECT_CONFIRM_MINUTES * 60_000;
+  const connections: ConnectionDeps = {
+    tokens: deps.tokens,
+    links: deps.links,
+    smartcar: deps.smartcar,
+    hooks: deps.hooks ?? NO_CONNECTION_HOOKS,
+    smartcarTimeoutMs: deps.smartcarTimeoutMs,
+    logger,
+  };
 
   function fail(
     reason: FailureReason,
@@ -114,14 +135,16 @@ export function createCallbackHandler(deps: CallbackDeps) {
     }
   }
 
-  async function callSmartcar(code: string, limit: Deadline): Promise<SmartcarResult> {
-    let tokens: TokenSet;
+  async function exchange(code: string, limit: Deadline): Promise<TokenSet> {
     try {
-      tokens = await deps.smartcar.exchangeCode(code, limit);
+      return await deps.smartcar.exchangeCode(code, limit);
     } catch (error) {
       logger.warn('Code exchange failed', { smartcarError: describeSmartcarError(error) });
       throw new Failure('exchange_failed', { cause: error });
     }
+  }
+
+  async function whoAndWhat(tokens: TokenSet, limit: Deadline) {
     try {
       const [vehicleIds, smartcarUserId] = await Promise.all([
         deps.smartcar.listVehicleIds(tokens.accessToken, limit),
@@ -133,15 +156,42 @@ export function createCallbackHandler(deps: CallbackDeps) {
           skipped: vehicleIds.length - usable.length,
         });
       }
-      const [vehicles, permissions] = await Promise.all([
-        deps.smartcar.vehicleAttributes(tokens.accessToken, usable, limit),
-        readPermissions(tokens.accessToken, usable[0], limit),
-      ]);
-      return { tokens, smartcarUserId, vehicles, ...(permissions && { permissions }) };
+      return { smartcarUserId, vehicleIds: usable };
     } catch (error) {
       if (error instanceof TooManyVehiclesError) throw new Failure('too_many_vehicles', { cause: error });
       logger.warn('Smartcar call after the exchange failed', { smartcarError: describeSmartcarError(error) });
       throw new Failure('smartcar_unavailable', { cause: error });
+    }
+  }
+
+  /**
+   * The grant could not be stored: its connections would be live at Smartcar with nothing here able to end
+   * them. Revoked now with the token still in memory; if even that fails, it is logged loudly and counted
+   * (`ConnectOrphaned`), and the reconciliation job reports the connection as unknown.
+   */
+  async function revokeUnstored(tokens: TokenSet, limit: Deadline, appUserId: string): Promise<void> {
+    try {
+      const { smartcarUserId, vehicleIds } = await whoAndWhat(tokens, limit);
+      for (const vehicleId of vehicleIds) {
+        if (await connectionInUse(connections, vehicleId, smartcarUserId, '')) continue;
+        await revokeConnection(connections, { vehicleId, smartcarUserId, reason: 'connect_failed' });
+      }
+    } catch (error) {
+      metrics.addMetric('ConnectOrphaned', MetricUnit.Count, 1);
+      logger.error('Could not revoke the connection of a Connect that could not be stored', {
+        appUserId,
+        error: (error instanceof Failure ? error.cause : error) as Error,
+      });
+    }
+  }
+
+  /** Cuts a failed pending connect's window short: the next expiry run revokes it. */
+  async function expireNow(grantId: string): Promise<void> {
+    try {
+      await deps.tokens.expirePendingNow(grantId, now());
+    } catch (error) {
+      // It still expires at the end of its window.
+      logger.error('Could not expire the failed connect early', { grantId, error: error as Error });
     }
   }
 
@@ -195,58 +245,104 @@ export function createCallbackHandler(deps: CallbackDeps) {
     }
     if (query.code === undefined) return fail('missing_code', { appUserId });
 
-    let result: SmartcarResult;
+    let tokens: TokenSet;
     try {
-      result = await callSmartcar(query.code, limit);
+      tokens = await exchange(query.code, limit);
     } catch (error) {
       if (error instanceof Failure) return fail(error.reason, { appUserId });
       throw error;
     }
-    if (result.vehicles.length === 0) return fail('no_vehicles', { appUserId });
 
+    // 1. The grant, before any other call can fail: from here on, nothing Smartcar issued is unknown to us.
+    let grantId: string;
     try {
-      const stored = await persistConnection(
-        { tokens: deps.tokens, links: deps.links, logger },
-        {
-          appUserId,
-          smartcarUserId: result.smartcarUserId,
-          scopes: state.scopes,
-          ...(result.permissions && { permissions: result.permissions }),
-          tokens: result.tokens,
-          vehicles: result.vehicles,
-          now: now(),
-        },
-      );
-      if (stored.cleanupFailed > 0)
-        metrics.addMetric('GrantCleanupFailed', MetricUnit.Count, stored.cleanupFailed);
-      if (stored.failed > 0) {
-        logger.error('Connect stored only partly', {
-          appUserId,
-          grantId: stored.grantId,
-          linked: stored.linked,
-          failed: stored.failed,
-        });
-        return fail('storage_failed', { appUserId, grantId: stored.grantId });
-      }
-      // Linked is linked: a vehicle whose subscription could not be queued stays PENDING, for a re-run.
-      if (deps.subscriptions) await deps.subscriptions.onLinked(stored.linkedVehicleIds);
-      metrics.addMetric('ConnectSucceeded', MetricUnit.Count, 1);
-      metrics.addMetric('VehiclesConnected', MetricUnit.Count, stored.linked);
-      logger.info('Connect succeeded', {
+      const grant = await deps.tokens.createGrant({
         appUserId,
-        grantId: stored.grantId,
-        vehicles: stored.linked,
-        durationMs: now() - startedAt,
+        scopes: state.scopes,
+        tokens,
+        now: now(),
+        pendingUntil: now() + confirmWindowMs,
       });
-      return redirect(withQuery(deps.successUrl, { status: 'connected', vehicles: String(stored.linked) }));
+      grantId = grant.grantId;
     } catch (error) {
-      // Our storage failed after Smartcar issued tokens: loud, because the owner must connect again.
       logger.error('Could not store the Connect result', {
         appUserId,
-        stage: error instanceof GrantNotStoredError ? 'grant' : 'links',
-        error: (error instanceof GrantNotStoredError ? error.cause : error) as Error,
+        stage: 'grant',
+        error: error as Error,
       });
+      await revokeUnstored(tokens, limit, appUserId);
       return fail('storage_failed', { appUserId });
+    }
+
+    // 2. Who connected which vehicles.
+    let completion: { smartcarUserId: string; vehicleIds: string[] };
+    try {
+      completion = await whoAndWhat(tokens, limit);
+    } catch (error) {
+      await expireNow(grantId);
+      if (error instanceof Failure) return fail(error.reason, { appUserId, grantId });
+      throw error;
+    }
+    if (completion.vehicleIds.length === 0) {
+      await expireNow(grantId);
+      return fail('no_vehicles', { appUserId, grantId });
+    }
+    // Stored on the grant, so the vehicles the confirm links to it come with what the owner granted.
+    const permissions = await readPermissions(tokens.accessToken, completion.vehicleIds[0], limit);
+    try {
+      await deps.tokens.completePending(
+        grantId,
+        { ...completion, ...(permissions && { permissions }) },
+        now(),
+      );
+    } catch (error) {
+      logger.error('Could not store the Connect result', {
+        appUserId,
+        grantId,
+        stage: 'complete',
+        error: error as Error,
+      });
+      await expireNow(grantId);
+      return fail('storage_failed', { appUserId, grantId });
+    }
+    const vehicles = String(completion.vehicleIds.length);
+
+    if (confirmation === 'required') {
+      metrics.addMetric('ConnectPending', MetricUnit.Count, 1);
+      logger.info('Connect waiting for confirmation', {
+        appUserId,
+        grantId,
+        vehicles: completion.vehicleIds.length,
+        durationMs: now() - startedAt,
+      });
+      return redirect(withQuery(deps.successUrl, { status: 'pending', connectId: grantId, vehicles }));
+    }
+
+    // 3. Without confirmation: linked now, for the user who started the Connect.
+    try {
+      const confirmed = await confirmConnect(connections, { connectId: grantId, appUserId, now: now() });
+      if (confirmed.kind !== 'confirmed')
+        throw new Error(`the new grant could not be confirmed: ${confirmed.kind}`);
+      if (confirmed.cleanupFailed > 0)
+        metrics.addMetric('GrantCleanupFailed', MetricUnit.Count, confirmed.cleanupFailed);
+      metrics.addMetric('ConnectSucceeded', MetricUnit.Count, 1);
+      metrics.addMetric('VehiclesConnected', MetricUnit.Count, confirmed.vehicleIds.length);
+      logger.info('Connect succeeded', {
+        appUserId,
+        grantId,
+        vehicles: confirmed.vehicleIds.length,
+        durationMs: now() - startedAt,
+      });
+      return redirect(withQuery(deps.successUrl, { status: 'connected', connectId: grantId, vehicles }));
+    } catch (error) {
+      // The grant is stored (ACTIVE or still PENDING): the links can be completed by confirming it again.
+      logger.error('Could not link the Connect result', {
+        appUserId,
+        grantId,
+        stage: 'links',
+        error: error as Error,
+      });
+      return fail('storage_failed', { appUserId, grantId });
     }
   }
 

@@ -9,6 +9,7 @@ import { smartcarCommandGateway } from '../commands/command-gateway.js';
 import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
+import { subscriptionHooks } from '../subscriptions/connection-hooks.js';
 import { dynamoSubscriptions } from '../subscriptions/dynamo-subscriptions.js';
 import { configuredScheduler } from '../subscriptions/scheduler.js';
 import { sqsSubscriptionQueue } from '../subscriptions/sqs-subscription-queue.js';
@@ -27,6 +28,7 @@ const commandGateway = smartcarCommandGateway();
 const logger = new Logger({ serviceName: 'oauth-callback' });
 const metrics = new Metrics({ serviceName: 'oauth-callback' });
 const sqs = new SQSClient({});
+// With connectConfirmation=off the callback links vehicles itself, so it subscribes them too.
 const subscriptions = configuredScheduler(config, {
   store: dynamoSubscriptions(documentClient, config.VEHICLE_TABLE_NAME),
   queue: (queueUrl) => sqsSubscriptionQueue(sqs, queueUrl),
@@ -36,7 +38,11 @@ const subscriptions = configuredScheduler(config, {
 
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),
-  smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
+  smartcar: smartcarGateway({
+    secret,
+    redirectUri: config.SMARTCAR_REDIRECT_URI,
+    managementOrigin: config.SMARTCAR_MANAGEMENT_API_ORIGIN,
+  }),
   secret,
   tokens: dynamoTokenStore({
     client: documentClient,
@@ -50,9 +56,11 @@ export const handler = createCallbackHandler({
   }),
   grantedPermissions: (accessToken, vehicleId, limit) =>
     commandGateway.permissions(vehicleId, accessToken, limit.budget()),
-  ...(subscriptions && { subscriptions }),
+  ...(subscriptions && { hooks: subscriptionHooks({ scheduler: subscriptions }) }),
   successUrl: config.CONNECT_SUCCESS_URL,
   failureUrl: config.CONNECT_FAILURE_URL,
+  confirmation: config.CONNECT_CONFIRMATION,
+  confirmWindowMs: config.CONNECT_CONFIRM_MINUTES * 60_000,
   smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
   logger,
   metrics,

@@ -28,10 +28,27 @@ export interface VehicleInfo {
   readonly year: number | null;
 }
 
-/** Filter of a Management API connection deletion; both ids → only that user's connection of that vehicle. */
+/**
+ * Filter of a Management API connection deletion. Both ids, always: only that user's connection of that
+ * vehicle. (A `vehicle_id` alone would delete the vehicle's connections of every user of the application.)
+ */
 export interface ConnectionFilter {
   readonly vehicleId: string;
-  readonly userId?: string;
+  readonly userId: string;
+}
+
+/** One connection of the application at Smartcar (`GET /management/connections`). */
+export interface SmartcarConnection {
+  readonly userId: string;
+  readonly vehicleId: string;
+  /** Epoch ms; NaN when Smartcar sent none or an unreadable one. */
+  readonly connectedAt: number;
+}
+
+export interface ConnectionPage {
+  readonly connections: readonly SmartcarConnection[];
+  /** Opaque cursor of the next page; undefined on the last one. */
+  readonly cursor?: string;
 }
 
 export interface SmartcarGateway {
@@ -58,6 +75,19 @@ export interface SmartcarGateway {
   ): Promise<VehicleInfo[]>;
   /** Management API `DELETE /management/connections` with the AMT. Resolves on any 2xx. */
   deleteConnections(filter: ConnectionFilter, timeoutMs: number): Promise<{ deleted: number }>;
+  /**
+   * One page of Management API `GET /management/connections` with the AMT (what the SDK's `getConnections`
+   * sends), optionally only one vehicle's or one user's.
+   */
+  listConnections(
+    query: {
+      readonly vehicleId?: string;
+      readonly userId?: string;
+      readonly cursor?: string;
+      readonly limit?: number;
+    },
+    timeoutMs: number,
+  ): Promise<ConnectionPage>;
 }
 
 /** Smartcar's page size maximum for `GET /vehicles`. */
@@ -66,6 +96,8 @@ export const VEHICLES_PAGE_SIZE = 50;
 export const MAX_VEHICLES_PER_GRANT = 500;
 /** Parallel `attributes()` calls: fast for a handful of vehicles, gentle on Smartcar's rate limits for many. */
 export const ATTRIBUTE_CONCURRENCY = 5;
+/** Page size of `GET /management/connections` (the fake, like Smartcar, accepts up to 100). */
+export const CONNECTIONS_PAGE_SIZE = 100;
 export const DEFAULT_MANAGEMENT_ORIGIN = 'https://management.smartcar.com';
 /** Smartcar's refresh token lifetime (the SDK assumes the same; the token response does not carry it). */
 export const REFRESH_TOKEN_LIFETIME_MS = 60 * 24 * 60 * 60 * 1000;
@@ -106,6 +138,59 @@ export function smartcarGateway(options: SmartcarGatewayOptions): SmartcarGatewa
       };
     }
     return cached.client;
+  }
+
+  /** A Management API request with Basic `default:<AMT>`; any non-2xx is a SmartcarManagementError. */
+  async function managementRequest(
+    method: 'GET' | 'DELETE',
+    query: Record<string, string>,
+    timeoutMs: number,
+    operation: string,
+  ): Promise<Record<string, unknown>> {
+    const { managementToken } = await options.secret.get();
+    // Like the SDK: the origin variable is read at call time, so it points at the fake wherever the SDK does.
+    const origin = (
+      options.managementOrigin ||
+      process.env.SMARTCAR_MANAGEMENT_API_ORIGIN ||
+      DEFAULT_MANAGEMENT_ORIGIN
+    ).replace(/\/+$/, '');
+    const url = new URL(`${origin}/v2.0/management/connections`);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    const credentials = Buffer.from(`default:${managementToken}`).toString('base64');
+    const response = await withTimeout(
+      fetchImpl(url, {
+        method,
+        headers: { authorization: `Basic ${credentials}`, accept: 'application/json' },
+        signal: AbortSignal.timeout(timeoutMs),
+      }),
+      timeoutMs,
+      operation,
+    ).catch((error: unknown) => {
+      // AbortSignal.timeout rejects with a DOMException named TimeoutError: report it as ours.
+      if (error instanceof Error && error.name === 'TimeoutError' && !(error instanceof TimeoutError)) {
+        throw new TimeoutError(operation, timeoutMs);
+      }
+      throw error;
+    });
+    const text = await response.text();
+    let body: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+    } catch {
+      // A load balancer's HTML page: keep the status only.
+    }
+    if (!response.ok) {
+      throw new SmartcarManagementError(
+        response.status,
+        typeof body.type === 'string' ? body.type : undefined,
+        typeof body.code === 'string' ? body.code : undefined,
+        (typeof body.requestId === 'string' ? body.requestId : undefined) ??
+          response.headers.get('sc-request-id') ??
+          undefined,
+      );
+    }
+    return body;
   }
 
   return {
@@ -199,51 +284,42 @@ export function smartcarGateway(options: SmartcarGatewayOptions): SmartcarGatewa
      * vehicle (a vehicle id alone removes the vehicle's connections of every user of the application).
      */
     async deleteConnections(filter, timeoutMs) {
-      const { managementToken } = await options.secret.get();
-      // Like the SDK: the origin variable is read at call time, so it points at the fake wherever the SDK does.
-      const origin = (
-        options.managementOrigin ||
-        process.env.SMARTCAR_MANAGEMENT_API_ORIGIN ||
-        DEFAULT_MANAGEMENT_ORIGIN
-      ).replace(/\/+$/, '');
-      const url = new URL(`${origin}/v2.0/management/connections`);
-      url.searchParams.set('vehicle_id', filter.vehicleId);
-      if (filter.userId !== undefined) url.searchParams.set('user_id', filter.userId);
-      const credentials = Buffer.from(`default:${managementToken}`).toString('base64');
-      const response = await withTimeout(
-        fetchImpl(url, {
-          method: 'DELETE',
-          headers: { authorization: `Basic ${credentials}`, accept: 'application/json' },
-          signal: AbortSignal.timeout(timeoutMs),
-        }),
+      const body = await managementRequest(
+        'DELETE',
+        { vehicle_id: filter.vehicleId, user_id: filter.userId },
         timeoutMs,
         'deleteConnections',
-      ).catch((error: unknown) => {
-        // AbortSignal.timeout rejects with a DOMException named TimeoutError: report it as ours.
-        if (error instanceof Error && error.name === 'TimeoutError' && !(error instanceof TimeoutError)) {
-          throw new TimeoutError('deleteConnections', timeoutMs);
-        }
-        throw error;
-      });
-      const text = await response.text();
-      let body: Record<string, unknown> = {};
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
-      } catch {
-        // A load balancer's HTML page: keep the status only.
-      }
-      if (!response.ok) {
-        throw new SmartcarManagementError(
-          response.status,
-          typeof body.type === 'string' ? body.type : undefined,
-          typeof body.code === 'string' ? body.code : undefined,
-          (typeof body.requestId === 'string' ? body.requestId : undefined) ??
-            response.headers.get('sc-request-id') ??
-            undefined,
-        );
-      }
+      );
       return { deleted: Array.isArray(body.connections) ? body.connections.length : 0 };
+    },
+
+    /** The same request as the SDK's `getConnections`, through the same client as the deletion. */
+    async listConnections(query, timeoutMs) {
+      const body = await managementRequest(
+        'GET',
+        {
+          ...(query.vehicleId !== undefined && { vehicle_id: query.vehicleId }),
+          ...(query.userId !== undefined && { user_id: query.userId }),
+          ...(query.cursor !== undefined && { cursor: query.cursor }),
+          limit: String(query.limit ?? CONNECTIONS_PAGE_SIZE),
+        },
+        timeoutMs,
+        'getConnections',
+      );
+      const connections: SmartcarConnection[] = [];
+      for (const entry of Array.isArray(body.connections) ? (body.connections as unknown[]) : []) {
+        if (typeof entry !== 'object' || entry === null) continue;
+        const { userId, vehicleId, connectedAt } = entry as Record<string, unknown>;
+        if (typeof userId !== 'string' || typeof vehicleId !== 'string') continue;
+        connections.push({
+          userId,
+          vehicleId,
+          connectedAt: typeof connectedAt === 'string' ? Date.parse(connectedAt) : Number.NaN,
+        });
+      }
+      const paging = body.paging as { cursor?: unknown } | undefined;
+      const cursor = typeof paging?.cursor === 'string' && paging.cursor !== '' ? paging.cursor : undefined;
+      return { connections, ...(cursor !== undefined && { cursor }) };
     },
   };
 }

@@ -4,14 +4,18 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalFailure } from '../runtime/dynamo-errors.js';
 import type { TokenSet } from '../smartcar/gateway.js';
 import {
   GRANT_ACTIVE,
   GRANT_NEEDS_REAUTH,
+  GRANT_PENDING,
+  GRANT_REVOKING,
   GrantConflictError,
   MalformedGrantError,
   type DueGrant,
@@ -29,8 +33,33 @@ import type { TokenStore } from './token-store.js';
 import { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD } from '../../contracts/index.js';
 
 export { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD };
+/**
+ * `dueShard` of PENDING and REVOKING grants: out of the refresh job's partition, and — the pending set being
+ * small (the Connects of the last `connectConfirmMinutes`) — listed whole by the connect expiry job with one
+ * Query of `byRefreshExpiry` on this partition.
+ */
+export const PENDING_SHARD = 'PENDING';
 /** Query page size of the due indexes (items are ~100 bytes: one page is far below the 1 MB limit). */
 const DUE_PAGE_SIZE = 500;
+
+/** Every attribute `grantFromItem` reads (a Scan projection without the ciphertexts). */
+const GRANT_METADATA = [
+  'grantId',
+  'appUserId',
+  'smartcarUserId',
+  'keyId',
+  'accessExpiresAt',
+  'refreshExpiresAt',
+  'version',
+  'vehicleIds',
+  'status',
+  'scopes',
+  'createdAt',
+  'updatedAt',
+  'pendingVehicleIds',
+  'connectVehicleIds',
+  'connectExpiresAt',
+] as const;
 
 const GRANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -56,11 +85,18 @@ function stringList(value: unknown): string[] {
 /** DynamoDB item → GrantRecord; the ciphertexts stay in the item. */
 export function grantFromItem(item: Record<string, unknown>): GrantRecord {
   const grantId = typeof item.grantId === 'string' ? item.grantId : '(unknown)';
-  const status = item.status === GRANT_NEEDS_REAUTH ? GRANT_NEEDS_REAUTH : GRANT_ACTIVE;
+  const status =
+    item.status === GRANT_NEEDS_REAUTH || item.status === GRANT_PENDING || item.status === GRANT_REVOKING
+      ? item.status
+      : GRANT_ACTIVE;
+  const smartcarUserId = item.smartcarUserId;
+  // Only a grant stored right after the exchange may lack it (it is completed just after, or revoked).
+  if (status === GRANT_ACTIVE || status === GRANT_NEEDS_REAUTH)
+    requireString(item, 'smartcarUserId', grantId);
   return {
     grantId: requireString(item, 'grantId', grantId),
     appUserId: requireString(item, 'appUserId', grantId),
-    smartcarUserId: requireString(item, 'smartcarUserId', grantId),
+    ...(typeof smartcarUserId === 'string' && smartcarUserId !== '' && { smartcarUserId }),
     keyId: requireString(item, 'keyId', grantId),
     accessExpiresAt: requireNumber(item, 'accessExpiresAt', grantId),
     refreshExpiresAt: requireNumber(item, 'refreshExpiresAt', grantId),
@@ -73,6 +109,9 @@ export function grantFromItem(item: Record<string, unknown>): GrantRecord {
     }),
     createdAt: requireNumber(item, 'createdAt', grantId),
     updatedAt: requireNumber(item, 'updatedAt', grantId),
+    pendingVehicleIds: stringList(item.pendingVehicleIds),
+    connectVehicleIds: stringList(item.connectVehicleIds),
+    ...(typeof item.connectExpiresAt === 'number' && { connectExpiresAt: item.connectExpiresAt }),
     ...(typeof item.leaseOwner === 'string' && { leaseOwner: item.leaseOwner }),
     ...(typeof item.leaseUntil === 'number' && { leaseUntil: item.leaseUntil }),
     ...(typeof item.rotatedBy === 'string' && { rotatedBy: item.rotatedBy }),
@@ -159,23 +198,42 @@ export function dynamoTokenStore(options: {
     return result.Item;
   }
 
+  /** A conditional UpdateItem of a grant: the grant after it, or undefined when the condition failed. */
+  async function updateGrant(
+    grantId: string,
+    update: Omit<UpdateCommandInput, 'TableName' | 'Key' | 'ReturnValues'>,
+  ): Promise<GrantRecord | undefined> {
+    try {
+      const result = await client.send(
+        new UpdateCommand({ ...update, TableName: tableName, Key: { grantId }, ReturnValues: 'ALL_NEW' }),
+      );
+      return grantFromItem(result.Attributes ?? {});
+    } catch (error) {
+      if (isConditionalFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
   return {
     async createGrant(input) {
       const grantId = input.grantId ?? randomUUID();
       const { access, refresh } = await encryptPair(grantId, input.appUserId, input.tokens);
+      const pending = input.pendingUntil !== undefined;
       const item = {
         grantId,
         appUserId: input.appUserId,
-        smartcarUserId: input.smartcarUserId,
+        ...(input.smartcarUserId !== undefined && { smartcarUserId: input.smartcarUserId }),
         accessToken: access.ciphertext,
         refreshToken: refresh.ciphertext,
         keyId: access.keyId,
         accessExpiresAt: input.tokens.accessExpiresAt,
         refreshExpiresAt: input.tokens.refreshExpiresAt,
         version: 1,
-        status: GRANT_ACTIVE,
-        // In the due-time indexes from the start: the refresh job finds it when its refresh token nears expiry.
-        dueShard: DUE_SHARD,
+        status: pending ? GRANT_PENDING : GRANT_ACTIVE,
+        // ACTIVE: in the due-time indexes from the start (the refresh job finds it when its refresh token nears
+        // expiry). PENDING: in the expiry job's partition instead, until confirmed.
+        dueShard: pending ? PENDING_SHARD : DUE_SHARD,
+        ...(pending && { connectExpiresAt: input.pendingUntil }),
         scopes: [...input.scopes],
         ...(input.permissions !== undefined && { permissions: [...input.permissions] }),
         createdAt: input.now,
@@ -398,6 +456,146 @@ export function dynamoTokenStore(options: {
         if (isConditionalFailure(error)) return false;
         throw error;
       }
+    },
+
+    async completePending(grantId, completion, now) {
+      const grant = await updateGrant(grantId, {
+        UpdateExpression:
+          'SET smartcarUserId = :user, pendingVehicleIds = :vehicles, connectVehicleIds = :vehicles, ' +
+          `updatedAt = :now${completion.permissions !== undefined ? ', #permissions = :permissions' : ''}`,
+        ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
+        // `permissions` is a DynamoDB reserved word.
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          ...(completion.permissions !== undefined && { '#permissions': 'permissions' }),
+        },
+        ExpressionAttributeValues: {
+          ':user': completion.smartcarUserId,
+          ':vehicles': new Set(completion.vehicleIds),
+          ':pending': GRANT_PENDING,
+          ':now': now,
+          ...(completion.permissions !== undefined && { ':permissions': [...completion.permissions] }),
+        },
+      });
+      if (!grant) throw new GrantConflictError(grantId);
+      return grant;
+    },
+
+    async expirePendingNow(grantId, now) {
+      const grant = await updateGrant(grantId, {
+        UpdateExpression: 'SET connectExpiresAt = :now, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':now': now },
+      });
+      return grant !== undefined;
+    },
+
+    async activatePending(grantId, appUserId, now) {
+      const grant = await updateGrant(grantId, {
+        // Into the refresh indexes; `pendingVehicleIds` stays until every vehicle is linked.
+        UpdateExpression:
+          'SET #status = :active, dueShard = :due, confirmedAt = :now, updatedAt = :now REMOVE connectExpiresAt',
+        // Not once the window has passed (the expiry job may be revoking it), never for another user, and only
+        // once the callback knew its Smartcar user and vehicles.
+        ConditionExpression:
+          'attribute_exists(grantId) AND #status = :pending AND appUserId = :user AND ' +
+          'connectExpiresAt > :now AND attribute_exists(smartcarUserId)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':active': GRANT_ACTIVE,
+          ':pending': GRANT_PENDING,
+          ':due': DUE_SHARD,
+          ':user': appUserId,
+          ':now': now,
+        },
+      });
+      if (!grant) throw new GrantConflictError(grantId);
+      return grant;
+    },
+
+    async finishLinking(grantId, now) {
+      await updateGrant(grantId, {
+        UpdateExpression: 'REMOVE pendingVehicleIds SET updatedAt = :now',
+        ConditionExpression: 'attribute_exists(grantId)',
+        ExpressionAttributeValues: { ':now': now },
+      });
+    },
+
+    async markRevoking(grantId, now, revokeOptions = {}) {
+      let condition = 'attribute_exists(grantId) AND (#status = :pending OR #status = :revoking)';
+      if (revokeOptions.expiredOnly === true) {
+        condition += ' AND (#status = :revoking OR connectExpiresAt <= :now)';
+      }
+      return updateGrant(grantId, {
+        UpdateExpression: 'SET #status = :revoking, updatedAt = :now',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':revoking': GRANT_REVOKING, ':now': now },
+      });
+    },
+
+    async deleteRevoked(grantId) {
+      try {
+        await client.send(
+          new DeleteCommand({
+            TableName: tableName,
+            Key: { grantId },
+            ConditionExpression: 'attribute_exists(grantId) AND #status = :revoking',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':revoking': GRANT_REVOKING },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalFailure(error)) return false;
+        throw error;
+      }
+    },
+
+    async listPending() {
+      const ids: string[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: BY_REFRESH_EXPIRY_INDEX,
+            KeyConditionExpression: 'dueShard = :pending',
+            ExpressionAttributeValues: { ':pending': PENDING_SHARD },
+            Limit: DUE_PAGE_SIZE,
+            ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
+          }),
+        );
+        for (const item of page.Items ?? []) if (typeof item.grantId === 'string') ids.push(item.grantId);
+        startKey = page.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return ids;
+    },
+
+    async listAllGrants() {
+      const grants: GrantRecord[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await client.send(
+          new ScanCommand({
+            TableName: tableName,
+            // Metadata only: the ciphertexts are most of an item's size and are not needed here.
+            ProjectionExpression: GRANT_METADATA.map((_, i) => `#a${i}`).join(', '),
+            ExpressionAttributeNames: Object.fromEntries(GRANT_METADATA.map((name, i) => [`#a${i}`, name])),
+            ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          try {
+            grants.push(grantFromItem(item));
+          } catch (error) {
+            if (!(error instanceof MalformedGrantError)) throw error;
+          }
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return grants;
     },
 
     async readAccessToken(grantId) {

@@ -13,13 +13,23 @@ export type { TokenContext, TokenType } from '../../contracts/index.js';
 
 export const GRANT_ACTIVE = 'ACTIVE';
 export const GRANT_NEEDS_REAUTH = 'NEEDS_REAUTH';
-export type GrantStatus = typeof GRANT_ACTIVE | typeof GRANT_NEEDS_REAUTH;
+/**
+ * Stored by the callback, waiting for `POST /connect/{connectId}/confirm` (docs/design.md, "Confirmed
+ * connect"): its vehicles are in `pendingVehicleIds`, never on a profile, so they are not listed and no
+ * access token is handed out for them. Out of the refresh indexes (`dueShard = PENDING`).
+ */
+export const GRANT_PENDING = 'PENDING';
+/** A pending grant being revoked at Smartcar (mismatch, expiry, user removal): deleted once that is done. */
+export const GRANT_REVOKING = 'REVOKING';
+export type GrantStatus =
+  typeof GRANT_ACTIVE | typeof GRANT_NEEDS_REAUTH | typeof GRANT_PENDING | typeof GRANT_REVOKING;
 
 /** A grant's metadata: everything but the token ciphertexts. */
 export interface GrantRecord {
   readonly grantId: string;
   readonly appUserId: string;
-  readonly smartcarUserId: string;
+  /** The Smartcar user who authorized it (from `GET /user`); absent only on a pending grant not yet completed. */
+  readonly smartcarUserId?: string;
   /** ARN of the KMS key that encrypted the current token pair. */
   readonly keyId: string;
   readonly accessExpiresAt: number;
@@ -37,6 +47,12 @@ export interface GrantRecord {
   readonly permissions?: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** Pending grants: when the expiry job revokes it if nobody confirmed it. */
+  readonly connectExpiresAt?: number;
+  /** Vehicles the Connect authorized, not linked yet (pending, or confirmed with linking unfinished). */
+  readonly pendingVehicleIds?: readonly string[];
+  /** Vehicles the Connect authorized (kept, so that a repeated confirm answers the same). */
+  readonly connectVehicleIds?: readonly string[];
   /** Who holds the rotation lease (present only while claimed, or after a claimant died). */
   readonly leaseOwner?: string;
   /** Epoch ms until which the lease holds; a claim may take over once it has passed. */
@@ -80,12 +96,15 @@ export interface NewGrant {
   /** Defaults to a random UUID. */
   readonly grantId?: string;
   readonly appUserId: string;
-  readonly smartcarUserId: string;
+  /** Unknown when the grant is stored right after the code exchange (pending, completed just after). */
+  readonly smartcarUserId?: string;
   readonly scopes: readonly string[];
   /** The permissions Smartcar says were granted, when they could be read. */
   readonly permissions?: readonly string[];
   readonly tokens: TokenSet;
   readonly now: number;
+  /** Stores it PENDING until this time (epoch ms), out of the refresh indexes; default ACTIVE. */
+  readonly pendingUntil?: number;
 }
 
 /** The stored ciphertext does not decrypt under the grant's context: tampered, moved, or the wrong key. */

@@ -53,6 +53,44 @@ export interface TokenStore {
   applyParkedRotation(parked: ParkedRotation, tokens: TokenSet, now: number): Promise<GrantRecord>;
   /** Gives the lease back without a rotation; false when it was no longer ours. */
   releaseClaim(claim: GrantClaim): Promise<boolean>;
+  /**
+   * A PENDING grant learns its Smartcar user, the vehicles the Connect authorized (`pendingVehicleIds`,
+   * `connectVehicleIds`) and, when given, the granted permissions. GrantConflictError when it is no longer PENDING.
+   */
+  completePending(
+    grantId: string,
+    completion: {
+      readonly smartcarUserId: string;
+      readonly vehicleIds: readonly string[];
+      /** The permissions the owner granted, when they could be read. */
+      readonly permissions?: readonly string[];
+    },
+    now: number,
+  ): Promise<GrantRecord>;
+  /** Moves a PENDING grant's `connectExpiresAt` to now (the next expiry run revokes it); false if not PENDING. */
+  expirePendingNow(grantId: string, now: number): Promise<boolean>;
+  /**
+   * PENDING → ACTIVE (into the refresh indexes), conditional on `appUserId`, the window not having passed and
+   * the grant being complete; GrantConflictError otherwise.
+   */
+  activatePending(grantId: string, appUserId: string, now: number): Promise<GrantRecord>;
+  /** Every pending vehicle is linked: REMOVE `pendingVehicleIds`. */
+  finishLinking(grantId: string, now: number): Promise<void>;
+  /**
+   * PENDING (or already REVOKING) → REVOKING, so that no confirm can activate it while it is revoked at
+   * Smartcar; with `expiredOnly`, only once its window has passed. Undefined when the condition fails.
+   */
+  markRevoking(
+    grantId: string,
+    now: number,
+    options?: { readonly expiredOnly?: boolean },
+  ): Promise<GrantRecord | undefined>;
+  /** Deletes a REVOKING grant (its connections are revoked); false when it is not (or no longer) there. */
+  deleteRevoked(grantId: string): Promise<boolean>;
+  /** Ids of every PENDING and REVOKING grant (one small index partition). */
+  listPending(): Promise<string[]>;
+  /** Every grant's metadata (a Scan without the ciphertexts): the daily reconciliation only. */
+  listAllGrants(): Promise<GrantRecord[]>;
   /** The grant and its decrypted access token only (one KMS call); undefined when the grant does not exist. */
   readAccessToken(grantId: string): Promise<{ grant: GrantRecord; accessToken: string } | undefined>;
 }

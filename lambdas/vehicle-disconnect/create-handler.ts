@@ -1,36 +1,32 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ConnectionDeps } from '../connections/deps.js';
+import { disconnectVehicle, removeUser } from '../connections/disconnect.js';
+import { NO_CONNECTION_HOOKS, type ConnectionHooks } from '../connections/hooks.js';
+import { AmbiguousConnectionError } from '../connections/revoke.js';
+import { isValidAppUserId, APP_USER_ID_RULE } from '../oauth/app-user.js';
 import { TimeoutError } from '../runtime/deadline.js';
 import { json, problem } from '../runtime/http.js';
 import { countFailure } from '../runtime/metrics.js';
 import { describeSmartcarError, SmartcarManagementError } from '../smartcar/errors.js';
-import type { SmartcarGateway } from '../smartcar/gateway.js';
-import type { SubscriptionRemover } from '../subscriptions/remover.js';
-import type { TokenStore } from '../tokens/token-store.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
-import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { DISCONNECTED } from '../vehicles/vehicle-status.js';
 
-export interface DisconnectDeps {
-  readonly links: VehicleLinkStore;
-  readonly tokens: Pick<TokenStore, 'deleteGrantIfUnused'>;
-  readonly smartcar: Pick<SmartcarGateway, 'deleteConnections'>;
-  /**
-   * Removes the vehicle's webhook subscriptions before the connection is revoked (never throws: a failure is
-   * recorded and counted, and does not block the revocation, which ends deliveries too).
-   */
-  readonly subscriptions?: SubscriptionRemover;
-  readonly smartcarTimeoutMs: number;
-  readonly logger: Logger;
+export interface DisconnectDeps extends Omit<ConnectionDeps, 'hooks'> {
+  /** @default no hooks */
+  readonly hooks?: ConnectionHooks;
   readonly metrics: Metrics;
   readonly now?: () => number;
 }
 
-/** Errors that mean "Smartcar did not confirm the deletion" (as opposed to our own secret/config failing). */
+/** The route keys this Lambda serves (one function: both end connections the same way). */
+export const DISCONNECT_VEHICLE_ROUTE = 'DELETE /vehicles/{vehicleId}';
+export const REMOVE_USER_ROUTE = 'DELETE /users/{userId}';
+
+/** Errors that mean "Smartcar did not confirm" (as opposed to our own secret/config/DynamoDB failing). */
 function isSmartcarFailure(error: unknown): boolean {
   return (
     error instanceof SmartcarManagementError ||
@@ -41,96 +37,99 @@ function isSmartcarFailure(error: unknown): boolean {
 }
 
 /**
- * DELETE /vehicles/{vehicleId} (IAM), docs/design.md "Disconnect". Smartcar first: until the Management API
- * confirms, nothing changes here (502, safe to retry). Then one transaction marks the profile DISCONNECTED and
- * takes the vehicle off its grant; a grant left without vehicles is deleted with its tokens. Idempotent: an
- * already DISCONNECTED vehicle answers 200 without calling Smartcar again.
+ * DELETE /vehicles/{vehicleId} and DELETE /users/{userId} (IAM), docs/design.md "Disconnect" and "Removing a
+ * user". Smartcar first: until the Management API confirms, nothing changes here (502, safe to retry). Only
+ * this user's connection is deleted (`vehicle_id` and `user_id`, always). Idempotent: an already DISCONNECTED
+ * vehicle answers 200 without calling Smartcar again; a user removal that failed part-way answers 5xx and a
+ * retry finishes it.
  */
 export function createDisconnectHandler(deps: DisconnectDeps) {
   const { logger, metrics } = deps;
   const now = deps.now ?? Date.now;
+  const connections: ConnectionDeps = { ...deps, hooks: deps.hooks ?? NO_CONNECTION_HOOKS };
 
-  function failed(status: number, error: string, message: string, vehicleId?: string) {
+  function failed(status: number, error: string, message: string, fields: Record<string, unknown> = {}) {
     countFailure(metrics, 'DisconnectFailed', error);
-    logger.info('Disconnect rejected', { status, reason: error, vehicleId });
+    logger.info('Disconnect rejected', { status, reason: error, ...fields });
     return problem(status, error, message);
   }
 
-  async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-    const vehicleId = event.pathParameters?.vehicleId;
+  /** The 5xx for an error thrown part-way: 502 when Smartcar did not confirm, 503 for our own failures. */
+  function unavailable(error: unknown, fields: Record<string, unknown>) {
+    if (isSmartcarFailure(error)) {
+      logger.warn('Smartcar did not confirm', { ...fields, smartcarError: describeSmartcarError(error) });
+      return failed(
+        502,
+        'smartcar_unavailable',
+        'Smartcar did not confirm the disconnect, retry later',
+        fields,
+      );
+    }
+    logger.error('Disconnect failed', { ...fields, error: error as Error });
+    return failed(503, 'unavailable', 'could not disconnect, retry later', fields);
+  }
+
+  async function disconnect(vehicleId: string | undefined): Promise<APIGatewayProxyStructuredResultV2> {
     if (vehicleId === undefined || !isValidVehicleId(vehicleId)) {
       return failed(400, 'invalid_vehicle_id', 'vehicleId must be a Smartcar vehicle id');
     }
-
-    let profile;
+    let outcome;
     try {
-      profile = await deps.links.getProfile(vehicleId);
+      outcome = await disconnectVehicle(connections, vehicleId, now());
     } catch (error) {
-      logger.error('Could not read the vehicle profile', { vehicleId, error: error as Error });
-      return failed(503, 'unavailable', 'could not read the vehicle, retry later', vehicleId);
-    }
-    if (!profile) return failed(404, 'vehicle_not_found', `vehicle ${vehicleId} is not known`, vehicleId);
-    if (profile.status === DISCONNECTED) {
-      logger.info('Vehicle already disconnected', { vehicleId });
-      return json(200, { vehicleId, status: DISCONNECTED });
-    }
-
-    if (deps.subscriptions) {
-      const { removed, failed } = await deps.subscriptions.unsubscribeAll(vehicleId);
-      if (removed + failed > 0) logger.info('Webhook subscriptions removed', { vehicleId, removed, failed });
-    }
-
-    try {
-      // With the Smartcar user id only this user's connection of the vehicle is removed.
-      const { deleted } = await deps.smartcar.deleteConnections(
-        { vehicleId, ...(profile.smartcarUserId !== undefined && { userId: profile.smartcarUserId }) },
-        deps.smartcarTimeoutMs,
-      );
-      logger.info('Smartcar connections deleted', { vehicleId, deleted });
-    } catch (error) {
-      if (isSmartcarFailure(error)) {
-        logger.warn('Smartcar did not delete the connection', {
-          vehicleId,
-          smartcarError: describeSmartcarError(error),
-        });
+      if (error instanceof AmbiguousConnectionError) {
         return failed(
-          502,
-          'smartcar_unavailable',
-          'Smartcar did not confirm the disconnect, retry later',
-          vehicleId,
+          409,
+          'ambiguous_connection',
+          'several Smartcar users are connected to this vehicle and none is known to be this one',
+          { vehicleId },
         );
       }
-      logger.error('Could not call Smartcar', { vehicleId, error: error as Error });
-      return failed(503, 'unavailable', 'could not disconnect the vehicle, retry later', vehicleId);
+      return unavailable(error, { vehicleId });
     }
-
-    let unlinked;
-    try {
-      unlinked = await deps.links.unlink(vehicleId, now());
-    } catch (error) {
-      // Smartcar already forgot the connection; a retry calls it again (harmless) and then stores this.
-      logger.error('Could not mark the vehicle disconnected', { vehicleId, error: error as Error });
-      return failed(503, 'unavailable', 'could not store the disconnect, retry later', vehicleId);
-    }
-    if (unlinked === undefined)
-      return failed(404, 'vehicle_not_found', `vehicle ${vehicleId} is not known`, vehicleId);
-
-    if (unlinked.grantId !== undefined) {
-      try {
-        const deletedGrant = await deps.tokens.deleteGrantIfUnused(unlinked.grantId);
-        if (deletedGrant) logger.info('Deleted grant without vehicles', { grantId: unlinked.grantId });
-      } catch (error) {
-        // The vehicle is disconnected; an empty grant left behind is garbage for the refresh job's clean-up.
-        metrics.addMetric('GrantCleanupFailed', MetricUnit.Count, 1);
-        logger.error('Could not delete grant without vehicles', {
-          grantId: unlinked.grantId,
-          error: error as Error,
+    switch (outcome.kind) {
+      case 'not_found':
+      case 'not_owned':
+        return failed(404, 'vehicle_not_found', `vehicle ${vehicleId} is not known`, { vehicleId });
+      case 'relinked':
+        return failed(409, 'vehicle_relinked', 'the vehicle was connected again meanwhile; that link stays', {
+          vehicleId,
         });
-      }
+      case 'already_disconnected':
+        logger.info('Vehicle already disconnected', { vehicleId });
+        return json(200, { vehicleId, status: DISCONNECTED });
+      case 'disconnected':
+        if (outcome.cleanupFailed) metrics.addMetric('GrantCleanupFailed', MetricUnit.Count, 1);
+        metrics.addMetric('VehiclesDisconnected', MetricUnit.Count, 1);
+        logger.info('Vehicle disconnected', { vehicleId, grantId: outcome.grantId });
+        return json(200, { vehicleId, status: DISCONNECTED });
     }
-    metrics.addMetric('VehiclesDisconnected', MetricUnit.Count, 1);
-    logger.info('Vehicle disconnected', { vehicleId, grantId: unlinked.grantId });
-    return json(200, { vehicleId, status: DISCONNECTED });
+  }
+
+  async function remove(userId: string | undefined): Promise<APIGatewayProxyStructuredResultV2> {
+    if (!isValidAppUserId(userId)) return failed(400, 'invalid_user_id', APP_USER_ID_RULE);
+    try {
+      const removed = await removeUser(connections, userId, now());
+      metrics.addMetric('VehiclesDisconnected', MetricUnit.Count, removed.vehiclesDisconnected);
+      metrics.addMetric('UsersRemoved', MetricUnit.Count, 1);
+      logger.info('App user removed', { appUserId: userId, ...removed });
+      return json(200, { userId, ...removed });
+    } catch (error) {
+      if (error instanceof AmbiguousConnectionError) {
+        return failed(
+          409,
+          'ambiguous_connection',
+          `vehicle ${error.vehicleId} has connections of several Smartcar users; disconnect it by hand`,
+          { appUserId: userId, vehicleId: error.vehicleId },
+        );
+      }
+      return unavailable(error, { appUserId: userId });
+    }
+  }
+
+  async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    if (event.routeKey === REMOVE_USER_ROUTE) return remove(event.pathParameters?.userId);
+    return disconnect(event.pathParameters?.vehicleId);
   }
 
   return middy(handleRequest)

@@ -1,5 +1,6 @@
 import {
   GetCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
@@ -7,7 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mapWithLimit } from '../runtime/concurrency.js';
 import { isConditionalFailure, isRetryableTransactionCancel } from '../runtime/dynamo-errors.js';
-import { PROFILE_SK, vehiclePk } from './vehicle-keys.js';
+import { BY_APP_USER_INDEX, PROFILE_SK, vehiclePk } from './vehicle-keys.js';
 import {
   LinkContentionError,
   type ProfileLink,
@@ -192,11 +193,14 @@ export function dynamoVehicleLinks(options: {
       });
     },
 
-    unlink(vehicleId, now) {
+    unlink(vehicleId, now, unlinkOptions = {}) {
       return retrying(vehicleId, async () => {
         const profile = await getProfile(vehicleId);
         if (!profile) return undefined;
         const grantId = profile.grantId;
+        const expected = unlinkOptions.expectedGrantId;
+        // The caller revoked the connection of `expected`: a newer link must stay.
+        if (expected !== undefined && (grantId ?? null) !== expected) return { relinked: true };
         const exists = grantId !== undefined && (await grantExists(grantId));
         const condition = onGrant(grantId);
         const items: TransactItem[] = [
@@ -215,6 +219,26 @@ export function dynamoVehicleLinks(options: {
         await client.send(new TransactWriteCommand({ TransactItems: items }));
         return grantId === undefined ? {} : { grantId };
       });
+    },
+
+    async listUserVehicleIds(appUserId) {
+      const ids: string[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: vehicleTableName,
+            IndexName: BY_APP_USER_INDEX,
+            KeyConditionExpression: 'appUserId = :appUserId',
+            ProjectionExpression: 'vehicleId',
+            ExpressionAttributeValues: { ':appUserId': appUserId },
+            ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
+          }),
+        );
+        for (const item of page.Items ?? []) if (typeof item.vehicleId === 'string') ids.push(item.vehicleId);
+        startKey = page.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return ids;
     },
   };
 }

@@ -41,9 +41,17 @@ export interface VehicleLinkStore {
   /**
    * Marks the profile DISCONNECTED, removes its `grantId` and takes the vehicle out of that grant's
    * `vehicleIds`, in one transaction. Returns the grant it used (the caller deletes it if now empty), or
-   * undefined when there is no profile.
+   * undefined when there is no profile. With `expectedGrantId` (`null`: no grant) nothing is written when the
+   * profile is on another grant — a re-link that landed after the caller revoked the expected one — and the
+   * answer is `{ relinked: true }`.
    */
-  unlink(vehicleId: string, now: number): Promise<{ readonly grantId?: string } | undefined>;
+  unlink(
+    vehicleId: string,
+    now: number,
+    options?: { readonly expectedGrantId?: string | null },
+  ): Promise<{ readonly grantId?: string; readonly relinked?: boolean } | undefined>;
+  /** Ids of the vehicles whose profile names this app user (index `byAppUser`, eventually consistent). */
+  listUserVehicleIds(appUserId: string): Promise<string[]>;
 }
 
 export class LinkContentionError extends Error {

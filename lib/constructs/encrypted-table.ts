@@ -60,11 +60,12 @@ export type ItemWriteAction =
   | 'dynamodb:BatchWriteItem'
   | 'dynamodb:ConditionCheckItem';
 /**
- * What a role may be granted on a table. No Scan: every access pattern of docs/design.md is a key lookup or
- * a Query. TransactWriteItems/TransactGetItems have no IAM action of their own: DynamoDB authorises each
- * item of a transaction against the action it performs (UpdateItem, PutItem, ...).
+ * What a role may be granted on a table. Scan only for the daily reconciliation's read of the token table
+ * (every request path of docs/design.md is a key lookup or a Query). TransactWriteItems/TransactGetItems have
+ * no IAM action of their own: DynamoDB authorises each item of a transaction against the action it performs
+ * (UpdateItem, PutItem, ...).
  */
-export type ItemAction = ItemReadAction | ItemWriteAction;
+export type ItemAction = ItemReadAction | ItemWriteAction | 'dynamodb:Scan';
 
 export const READ_ITEM_ACTIONS: readonly ItemReadAction[] = [
   'dynamodb:GetItem',

@@ -65,13 +65,16 @@ export class OAuthAlarms extends Construct {
           'and a new Connect repairs it).',
       }),
       ...functionAlarms(this, 'Disconnect', props.disconnect, action, {
-        impact: 'DELETE /vehicles/{vehicleId} fails with 5xx: vehicles cannot be disconnected.',
+        impact:
+          'DELETE /vehicles/{vehicleId} and DELETE /users/{userId} fail with 5xx: vehicles cannot be ' +
+          'disconnected nor app users removed (a retry finishes a partial removal).',
       }),
     );
     const routes: [string, RouteContract][] = [
       ['ConnectRoute', FUNCTIONS.oauthConnect.routes[0]],
       ['CallbackRoute', FUNCTIONS.oauthCallback.routes[0]],
       ['DisconnectRoute', FUNCTIONS.vehicleDisconnect.routes[0]],
+      ['UserRemovalRoute', FUNCTIONS.vehicleDisconnect.routes[1]],
     ];
     for (const [name, route] of routes) {
       this.alarms.push(...routeAlarms(this, name, props.stage, route, action, props.route));

@@ -2,7 +2,7 @@ import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { FUNCTIONS, TABLES } from '../../contracts/index.js';
+import { BY_APP_USER_INDEX, BY_REFRESH_EXPIRY_INDEX, FUNCTIONS, TABLES } from '../../contracts/index.js';
 import { EncryptedTable, tableSchemaProps } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import { OAuthAlarms } from '../constructs/oauth-alarms.js';
@@ -34,7 +34,13 @@ export interface OAuthProps {
   readonly entries?: Partial<LambdaEntries>;
   readonly settings: Pick<
     SmartcarSettings,
-    'smartcarRedirectUri' | 'smartcarMode' | 'smartcarScopes' | 'connectSuccessUrl' | 'connectFailureUrl'
+    | 'smartcarRedirectUri'
+    | 'smartcarMode'
+    | 'smartcarScopes'
+    | 'connectSuccessUrl'
+    | 'connectFailureUrl'
+    | 'connectConfirmation'
+    | 'connectConfirmMinutes'
   >;
 }
 
@@ -104,7 +110,8 @@ export class OAuth extends Construct {
     });
     // Consumes a state with one conditional UpdateItem (ReturnValues ALL_NEW); no Get, Put or Delete.
     this.callback.bindTable('OAUTH_STATE_TABLE_NAME', this.stateTable, ['dynamodb:UpdateItem']);
-    // Puts the new grant, moves vehicles between grants, deletes grants left without vehicles.
+    // Puts the new (pending) grant and completes it; with confirmation off also moves vehicles between grants
+    // and deletes grants left without vehicles.
     this.callback.bindTable('TOKEN_TABLE_NAME', tokenTable, [
       'dynamodb:GetItem',
       'dynamodb:PutItem',
@@ -116,12 +123,26 @@ export class OAuth extends Construct {
     this.callback.bindKey('TOKEN_KEY_ID', tokenKey, ['kms:Encrypt']);
     // Reads a profile's current grant and links it (UpdateItem inside TransactWriteItems).
     this.callback.bindTable('VEHICLE_TABLE_NAME', vehicleTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    // Client id and secret for the code exchange.
+    // Client id and secret for the code exchange; the AMT to revoke the connections of a grant it could not store.
     this.callback.bindSecret('SMARTCAR_SECRET_ID', secret);
     this.callback.setEnvironment('SMARTCAR_REDIRECT_URI', this.redirectUri);
     this.callback.setEnvironment('CONNECT_SUCCESS_URL', connectPages.success);
     this.callback.setEnvironment('CONNECT_FAILURE_URL', connectPages.failure);
     this.callback.setEnvironment('REQUIRE_HTTPS_URLS', 'true');
+    this.callback.setEnvironment(
+      'CONNECT_CONFIRMATION',
+      settings.connectConfirmation === 'off' ? 'off' : 'required',
+    );
+    this.callback.setEnvironment('CONNECT_CONFIRM_MINUTES', String(settings.connectConfirmMinutes));
+    if (settings.connectConfirmation === 'off') {
+      Validations.of(Stack.of(this)).addWarning(
+        'smartcar:ConnectConfirmationOff',
+        'connectConfirmation=off: the callback links the vehicles to the app user who started the Connect, ' +
+          'whoever finished it. Anyone who gets a Connect URL of another app user (sent to them as a link) ' +
+          "links their car — location, locks — to that user's account. Only for apps whose users connect " +
+          'their own cars themselves, e.g. a fleet operator; see docs/design.md, "Confirmed connect".',
+      );
+    }
     api.addFunctionRoutes(
       'OAuthCallback',
       this.callback.function,
@@ -141,18 +162,23 @@ export class OAuth extends Construct {
       function: 'vehicleDisconnect',
       entry: props.entries?.vehicleDisconnect,
     });
-    // Removes the vehicle from its grant and deletes the grant once empty. Through DynamoDB only: it never
-    // touches a token, so no direct use of the token key.
-    this.disconnect.bindTable('TOKEN_TABLE_NAME', tokenTable, [
-      'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-    ]);
-    this.disconnect.bindTable('VEHICLE_TABLE_NAME', vehicleTable, [
-      'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
-    ]);
-    // The Application Management Token for the Management API's deleteConnections.
+    // Reads the vehicle's grant (its Smartcar user), removes the vehicle from it and deletes the grant once
+    // empty; a user removal also lists the pending grants (the PENDING partition of byRefreshExpiry) and
+    // revokes the user's. Through DynamoDB only: it never touches a token, so no use of the token key.
+    this.disconnect.bindTable(
+      'TOKEN_TABLE_NAME',
+      tokenTable,
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      { queryIndexes: [BY_REFRESH_EXPIRY_INDEX] },
+    );
+    // A user removal finds the user's vehicles through byAppUser.
+    this.disconnect.bindTable(
+      'VEHICLE_TABLE_NAME',
+      vehicleTable,
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      { queryIndexes: [BY_APP_USER_INDEX] },
+    );
+    // The Application Management Token for the Management API (list and delete connections).
     this.disconnect.bindSecret('SMARTCAR_SECRET_ID', secret);
     api.addFunctionRoutes('Disconnect', this.disconnect.function, FUNCTIONS.vehicleDisconnect.routes);
 

@@ -40,8 +40,10 @@ export interface WebhookSubscriptionsProps {
   readonly redirectUri: string;
   /** Context `smartcarWebhookIds`; empty = the Dashboard's auto-enrollment subscribes vehicles. */
   readonly webhookIds: readonly string[];
-  /** The Connect callback: queues the subscriptions of the vehicles it links. */
+  /** The Connect callback: queues the subscriptions of the vehicles it links (connectConfirmation=off). */
   readonly callback: NodeLambda<'oauthCallback'>;
+  /** The connect confirmation: queues the subscriptions of the vehicles it links. */
+  readonly confirm: NodeLambda<'connectConfirm'>;
   /** The disconnect: removes the ACTIVE subscriptions before revoking. */
   readonly disconnect: NodeLambda<'vehicleDisconnect'>;
   /** Both subscription queues' removal policy. @default DESTROY (WebhookQueue's) */
@@ -111,6 +113,9 @@ export class WebhookSubscriptions extends Construct {
     // UpdateItem on the vehicle table).
     props.callback.bindQueue('SUBSCRIPTION_QUEUE_URL', this.queue);
     props.callback.setEnvironment('SMARTCAR_WEBHOOK_IDS', webhookIds);
+    // The same for the confirm, which links the vehicles when confirmation is required (the default).
+    props.confirm.bindQueue('SUBSCRIPTION_QUEUE_URL', this.queue);
+    props.confirm.setEnvironment('SMARTCAR_WEBHOOK_IDS', webhookIds);
     // The disconnect lists a vehicle's subscription records (Query on its partition) before revoking.
     props.vehicleTable.grantItems(props.disconnect.role, ['dynamodb:Query']);
 
@@ -184,7 +189,14 @@ export class WebhookSubscriptions extends Construct {
         'which ends deliveries). Check the unsubscribeError of the REMOVED records.',
     });
     add('SubscriptionScheduleFailed', {
-      metric: metric(FUNCTIONS.oauthCallback.serviceName, 'SubscriptionScheduleFailed'),
+      metric: new cloudwatch.MathExpression({
+        expression: 'callback + confirm',
+        usingMetrics: {
+          callback: metric(FUNCTIONS.oauthCallback.serviceName, 'SubscriptionScheduleFailed'),
+          confirm: metric(FUNCTIONS.connectConfirm.serviceName, 'SubscriptionScheduleFailed'),
+        },
+        period: Duration.minutes(5),
+      }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       alarmDescription:

@@ -22,6 +22,9 @@ const VISIBLE = [
   'createdAt',
   'updatedAt',
   'needsReauthReason',
+  'connectExpiresAt',
+  'pendingVehicleIds',
+  'connectVehicleIds',
 ] as const;
 
 const iso = (value: unknown) => (typeof value === 'number' ? new Date(value).toISOString() : value);
@@ -52,7 +55,13 @@ export function grantsRoute(options: { endpoint: string; region: string; tableNa
           if (value === undefined) continue;
           grant[name] = value instanceof Set ? [...(value as Set<unknown>)] : value;
         }
-        for (const time of ['accessExpiresAt', 'refreshExpiresAt', 'createdAt', 'updatedAt']) {
+        for (const time of [
+          'accessExpiresAt',
+          'refreshExpiresAt',
+          'createdAt',
+          'updatedAt',
+          'connectExpiresAt',
+        ]) {
           if (grant[time] !== undefined) grant[time] = iso(grant[time]);
         }
         grants.push(grant);

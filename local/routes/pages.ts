@@ -26,7 +26,8 @@ const REASONS: Readonly<Record<string, string>> = {
   invalid_request: 'the callback repeated a parameter',
   exchange_failed:
     'the code exchange failed (with the real Smartcar: check the client id/secret and the redirect URI)',
-  smartcar_unavailable: 'Smartcar did not answer (vehicles, user or attributes) in time',
+  smartcar_unavailable:
+    'Smartcar did not answer (vehicles or user) in time; the new connection is revoked by the expiry job',
   too_many_vehicles: 'more vehicles than one grant may hold',
   storage_failed: 'storing the tokens or linking the vehicles failed (KMS or DynamoDB): see the local log',
   temporarily_unavailable: 'the state table failed, or an unexpected error: see the local log',
@@ -70,14 +71,41 @@ function queryOf(rawQueryString: string | undefined): URLSearchParams {
   return new URLSearchParams(rawQueryString ?? '');
 }
 
-/** `GET /local/connected?status=connected&vehicles=<n>` */
+/** A connect id we show (grant ids are UUIDs); anything else is not echoed into a command. */
+const CONNECT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * `GET /local/connected?status=pending&connectId=<id>&vehicles=<n>` (or `status=connected` with
+ * `connectConfirmation=off`). A pending connect shows the confirm call the app's backend makes.
+ */
 export const connectedPage: APIGatewayProxyHandlerV2 = async (event) => {
   const params = queryOf(event.rawQueryString);
   const vehicles = params.get('vehicles');
   const count = vehicles !== null && /^\d+$/.test(vehicles) ? Number(vehicles) : undefined;
+  const plural = count === 1 ? '' : 's';
+  const status = params.get('status');
+  const connectId = params.get('connectId');
+  if (status === 'pending' && connectId !== null && CONNECT_ID.test(connectId)) {
+    const host = event.headers?.host ?? '127.0.0.1:3000';
+    const command =
+      `curl -s -X POST http://${host}/connect/${connectId}/confirm ` +
+      `-d '{"userId":"<the app user logged in on this browser>"}'`;
+    return page(
+      count === undefined
+        ? 'Connect waiting for confirmation'
+        : `${count} vehicle${plural} waiting for confirmation`,
+      `<p>Connect id <code id="connectId">${escapeHtml(connectId)}</code>. Nothing is linked yet: your app's ` +
+        'backend, which knows who is logged in on this browser, confirms the connect for that user:</p>' +
+        `<pre><code id="confirm">${escapeHtml(command)}</code></pre>` +
+        '<p>The user who started the Connect gets the vehicles; any other user is refused (403) and the ' +
+        'connection is revoked at Smartcar. Not confirmed in time, it is revoked by the expiry job ' +
+        '(<code>POST /local/jobs/expire-connects</code>).</p>',
+      params,
+    );
+  }
   const title =
-    params.get('status') === 'connected' && count !== undefined
-      ? `Connected ${count} vehicle${count === 1 ? '' : 's'}`
+    status === 'connected' && count !== undefined
+      ? `Connected ${count} vehicle${plural}`
       : 'Connect finished';
   return page(
     title,

@@ -51,6 +51,12 @@ export interface ScheduledFunction extends FunctionSettings {
   readonly load: () => Promise<{ handler: Handler<ScheduledEvent, unknown> }>;
 }
 
+/** A scheduled job local mode runs on its own timer (not the token refresh's variable) and on demand. */
+export interface LocalScheduledJob extends ScheduledFunction {
+  /** 0: only on demand. */
+  readonly intervalMs: number;
+}
+
 export interface LocalFunctions {
   readonly http: readonly HttpFunction[];
   /** Consumes the webhook queue with event-source-mapping semantics. */
@@ -59,6 +65,8 @@ export interface LocalFunctions {
   readonly subscriptionWorker?: QueueFunction;
   /** Runs on the schedule (LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES) and on demand. */
   readonly tokenRefresh: ScheduledFunction;
+  /** The connection life-cycle jobs (connect expiry, reconciliation). @default none */
+  readonly connectionJobs?: readonly LocalScheduledJob[];
 }
 
 /** Name, timeout, memory and routes of a function, from its contract (the same the stack deploys). */
@@ -87,6 +95,7 @@ export const LOCAL_FUNCTIONS: LocalFunctions = {
       ...settingsOf('vehicleSubscriptions'),
       load: () => import('../../lambdas/vehicle-subscriptions/handler.js'),
     },
+    { ...settingsOf('connectConfirm'), load: () => import('../../lambdas/connect-confirm/handler.js') },
   ],
   webhookProcessor: {
     ...settingsOf('processor'),
@@ -102,4 +111,22 @@ export const LOCAL_FUNCTIONS: LocalFunctions = {
     runRouteKey: 'POST /local/jobs/token-refresh',
     load: () => import('../../lambdas/token-refresh/handler.js'),
   },
+  connectionJobs: [
+    {
+      ...settingsOf('connectExpiry'),
+      ruleName: 'connect-expiry-schedule',
+      runRouteKey: 'POST /local/jobs/expire-connects',
+      // Every minute locally (the stack: every 5), so a short CONNECT_CONFIRM_MINUTES is seen soon.
+      intervalMs: 60_000,
+      load: () => import('../../lambdas/connect-expiry/handler.js'),
+    },
+    {
+      ...settingsOf('connectionReconcile'),
+      ruleName: 'connection-reconcile-schedule',
+      runRouteKey: 'POST /local/jobs/reconcile',
+      // Daily in the stack; locally on demand only.
+      intervalMs: 0,
+      load: () => import('../../lambdas/connection-reconcile/handler.js'),
+    },
+  ],
 };

@@ -83,6 +83,10 @@ const STACK_SETTINGS = {
   REFRESH_LEASE_SECONDS: '60',
   COMMAND_AUDIT_DAYS: '90',
   SUBSCRIPTION_MAX_ATTEMPTS: String(SUBSCRIPTION_MAX_ATTEMPTS),
+  // e.g. CONNECT_CONFIRM_MINUTES=1 npm start -- --fake-smartcar, to watch a connect expire.
+  CONNECT_CONFIRMATION: 'required',
+  CONNECT_CONFIRM_MINUTES: '15',
+  RECONCILE_REVOKE_ORPHANS: 'false',
 } as const;
 
 /**

@@ -5,7 +5,6 @@ import {
   ConditionalCheckFailedException,
   DynamoDBClient,
   InternalServerError,
-  TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import { EncryptCommand, KMSClient, KMSInternalException } from '@aws-sdk/client-kms';
 import {
@@ -20,6 +19,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startFakeSmartcar, type FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import { createCallbackHandler, type CallbackDeps } from '../../lambdas/oauth-callback/create-handler.js';
+import { smartcarCommandGateway } from '../../lambdas/commands/command-gateway.js';
 import { dynamoOAuthStateStore } from '../../lambdas/oauth/dynamo-oauth-state.js';
 import { smartcarGateway, type SmartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
@@ -132,7 +132,10 @@ const stateRecord = {
   consumedAt: Date.now(),
 };
 
+let stored: Record<string, unknown> = {};
+
 beforeEach(() => {
+  stored = {};
   dynamoMock.reset();
   kmsMock.reset();
   logs.length = 0;
@@ -145,7 +148,12 @@ beforeEach(() => {
     CiphertextBlob: Buffer.from(`cipher:${JSON.stringify(input.EncryptionContext)}`),
     KeyId: KEY_ARN,
   }));
-  dynamoMock.on(PutCommand).resolves({});
+  dynamoMock.on(PutCommand).callsFake((input: { Item: Record<string, unknown> }) => {
+    stored = input.Item;
+    return {};
+  });
+  // Conditional updates of the grant answer the stored item (ReturnValues ALL_NEW).
+  dynamoMock.on(UpdateCommand, { TableName: 'tokens' }).callsFake(() => ({ Attributes: stored }));
   dynamoMock.on(GetCommand).resolves({});
   dynamoMock.on(TransactWriteCommand).resolves({});
   dynamoMock.on(DeleteCommand).resolves({});
@@ -183,16 +191,19 @@ function failureMetric(reason: string) {
 const tokenCalls = () => fake.calls.filter((c) => c.route === 'token').length;
 
 describe('GET /oauth/callback with injected failures', () => {
-  it('stores grant, links and cleans up in the documented order', async () => {
-    const { code, vehicleIds } = codeFor(1);
-    const vehicleId = vehicleIds[0] ?? '';
-    // The vehicle was on an older grant that still exists.
-    dynamoMock.on(GetCommand, { TableName: 'vehicles' }).resolves({ Item: { grantId: 'old-grant' } });
-    dynamoMock.on(GetCommand, { TableName: 'tokens' }).resolves({ Item: { grantId: 'old-grant' } });
-
+  it('stores the grant PENDING right after the exchange, completes it, links nothing and redirects with a connectId', async () => {
+    const { code, userId, vehicleIds } = codeFor(2);
     const location = await call(handlerWith(), { code, state });
 
-    expect(location.toString()).toBe(`${SUCCESS_URL}?status=connected&vehicles=1`);
+    const put = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(put?.ConditionExpression).toBe('attribute_not_exists(grantId)');
+    const grantId = put?.Item?.grantId as string;
+    expect(location.toString()).toContain('https://app.example.com/ok');
+    expect(Object.fromEntries(location.searchParams)).toEqual({
+      status: 'pending',
+      connectId: grantId,
+      vehicles: '2',
+    });
     const consume = dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
     expect(consume).toMatchObject({
       TableName: 'states',
@@ -201,16 +212,16 @@ describe('GET /oauth/callback with injected failures', () => {
         'attribute_exists(#state) AND #flow = :connect AND attribute_not_exists(consumedAt) AND expiresAt > :nowSeconds',
       ReturnValues: 'ALL_NEW',
     });
-
-    const put = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
-    expect(put?.ConditionExpression).toBe('attribute_not_exists(grantId)');
-    const grantId = put?.Item?.grantId as string;
     expect(put?.Item).toMatchObject({
       appUserId: 'app-user-1',
       version: 1,
-      status: 'ACTIVE',
+      status: 'PENDING',
+      // Out of the refresh job's partition of the due indexes.
+      dueShard: 'PENDING',
       keyId: KEY_ARN,
     });
+    expect(put?.Item?.connectExpiresAt).toBeGreaterThan(Date.now() + 14 * 60_000);
+    expect(put?.Item?.smartcarUserId).toBeUndefined();
     const contexts = kmsMock.commandCalls(EncryptCommand).map((c) => c.args[0].input.EncryptionContext);
     expect(contexts).toEqual(
       expect.arrayContaining([
@@ -218,89 +229,122 @@ describe('GET /oauth/callback with injected failures', () => {
         { grantId, appUserId: 'app-user-1', tokenType: 'refresh' },
       ]),
     );
+    const completion = dynamoMock
+      .commandCalls(UpdateCommand, { TableName: 'tokens' })
+      .map((c) => c.args[0].input)[0];
+    expect(completion?.Key).toEqual({ grantId });
+    expect(completion?.ConditionExpression).toBe('attribute_exists(grantId) AND #status = :pending');
+    expect(completion?.ExpressionAttributeValues?.[':user']).toBe(userId);
+    expect(completion?.ExpressionAttributeValues?.[':vehicles']).toEqual(new Set(vehicleIds));
+    // Nothing is linked: no profile is touched before the confirm.
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    // Exchange, user and one vehicle page: no per-vehicle call.
+    const afterExchange = fake.calls.slice(fake.calls.findIndex((c) => c.code === code));
+    expect(afterExchange.map((c) => c.route).sort()).toEqual(['token', 'user', 'vehicles']);
+  });
 
-    const transact = dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
-    expect(transact).toHaveLength(3);
-    expect(transact[0]?.Update).toMatchObject({
-      TableName: 'vehicles',
-      Key: { pk: `VEHICLE#${vehicleId}`, sk: 'PROFILE' },
-      ConditionExpression: 'grantId = :expectedGrant',
-    });
-    expect(transact[0]?.Update?.UpdateExpression).toContain('REMOVE disconnectedAt');
-    expect(transact[0]?.Update?.ExpressionAttributeValues).toMatchObject({
-      ':grantId': grantId,
-      ':appUserId': 'app-user-1',
-      ':expectedGrant': 'old-grant',
-      ':connected': 'CONNECTED',
-    });
-    expect(transact[1]?.Update).toMatchObject({
-      TableName: 'tokens',
-      Key: { grantId },
-      UpdateExpression: 'ADD vehicleIds :vehicle SET updatedAt = :now',
-      ConditionExpression: 'attribute_exists(grantId)',
-    });
-    expect(transact[2]?.Update).toMatchObject({
-      TableName: 'tokens',
-      Key: { grantId: 'old-grant' },
-      UpdateExpression: 'DELETE vehicleIds :vehicle SET updatedAt = :now',
-    });
-    const deletes = dynamoMock.commandCalls(DeleteCommand).map((c) => c.args[0].input);
-    expect(deletes).toEqual([
-      {
-        TableName: 'tokens',
-        Key: { grantId: 'old-grant' },
-        ConditionExpression: 'attribute_exists(grantId) AND attribute_not_exists(vehicleIds)',
-      },
+  it('reads the granted permissions once per grant (one call more) and stores them with the completion', async () => {
+    const commands = smartcarCommandGateway();
+    const { code, vehicleIds } = codeFor(2);
+    const location = await call(
+      handlerWith({
+        grantedPermissions: (accessToken, vehicleId, limit) =>
+          commands.permissions(vehicleId, accessToken, limit.budget()),
+      }),
+      { code, state },
+    );
+    expect(location.searchParams.get('status')).toBe('pending');
+    const afterExchange = fake.calls.slice(fake.calls.findIndex((c) => c.code === code));
+    expect(afterExchange.map((c) => c.route).sort()).toEqual(['permissions', 'token', 'user', 'vehicles']);
+    const completion = dynamoMock
+      .commandCalls(UpdateCommand, { TableName: 'tokens' })
+      .map((c) => c.args[0].input)[0];
+    expect(completion?.ExpressionAttributeValues?.[':vehicles']).toEqual(new Set(vehicleIds));
+    expect(completion?.UpdateExpression).toContain('#permissions = :permissions');
+    expect(completion?.ExpressionAttributeNames?.['#permissions']).toBe('permissions');
+    // The fake's default Connect scope.
+    expect(completion?.ExpressionAttributeValues?.[':permissions']).toEqual([
+      'read_vehicle_info',
+      'read_vin',
     ]);
-    expect(vi.mocked(Metrics.prototype.addMetric)).toHaveBeenCalledWith('VehiclesConnected', 'Count', 1);
+  });
+
+  it('stores the grant without permissions when reading them fails (the command Lambda reads them later)', async () => {
+    const { code } = codeFor(1);
+    const location = await call(
+      handlerWith({ grantedPermissions: () => Promise.reject(new Error('permissions down')) }),
+      { code, state },
+    );
+    expect(location.searchParams.get('status')).toBe('pending');
+    const completion = dynamoMock
+      .commandCalls(UpdateCommand, { TableName: 'tokens' })
+      .map((c) => c.args[0].input)[0];
+    expect(completion?.UpdateExpression).not.toContain('permissions');
+    expect(logs.join('')).toContain('Could not read the granted permissions');
   });
 
   it('KMS down: storage_failed, and nothing is written that could point to a missing grant', async () => {
     kmsMock.on(EncryptCommand).rejects(new KMSInternalException({ message: 'kms down', $metadata: {} }));
-    const { code } = codeFor(2);
+    const { code, userId, vehicleIds } = codeFor(2);
     const location = await call(handlerWith(), { code, state });
     expectFailure(location, 'storage_failed');
     expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(0);
     expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
     failureMetric('storage_failed');
     expect(logs.join('')).toContain('Could not store the Connect result');
+    // No orphan: the connections Smartcar just created are revoked, each with vehicle_id AND user_id.
+    const revoked = fake.calls
+      .filter((c) => c.route === 'management' && c.method === 'DELETE')
+      .map((c) => c.query);
+    expect(revoked).toEqual(
+      expect.arrayContaining(vehicleIds.map((vehicleId) => ({ vehicle_id: vehicleId, user_id: userId }))),
+    );
+    expect(fake.connections().filter((c) => c.userId === userId)).toEqual([]);
   });
 
-  it('the grant Put fails: storage_failed, no vehicle is linked', async () => {
+  it('the grant Put fails: storage_failed, no vehicle is linked, the new connection is revoked', async () => {
     dynamoMock.on(PutCommand).rejects(new InternalServerError({ message: 'ddb down', $metadata: {} }));
-    const { code } = codeFor(1);
+    const { code, userId } = codeFor(1);
     expectFailure(await call(handlerWith(), { code, state }), 'storage_failed');
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    expect(fake.connections().filter((c) => c.userId === userId)).toEqual([]);
+  });
+
+  it('storage and revocation both failing: counted as ConnectOrphaned (the alarm) and logged', async () => {
+    dynamoMock.on(PutCommand).rejects(new InternalServerError({ message: 'ddb down', $metadata: {} }));
+    fake.setDown(true);
+    try {
+      const { code, userId } = codeFor(1);
+      expectFailure(await call(handlerWith(), { code, state }), 'storage_failed');
+      expect(vi.mocked(Metrics.prototype.addMetric)).toHaveBeenCalledWith('ConnectOrphaned', 'Count', 1);
+      expect(fake.connections().filter((c) => c.userId === userId)).toHaveLength(1);
+    } finally {
+      fake.setDown(false);
+    }
+  });
+
+  it('the vehicle list failing after the exchange: the grant stays stored, its window cut to now (the expiry job revokes it)', async () => {
+    const { code } = (() => {
+      const issued = fake.createAuthorizationCode({ redirectUri, vehicles: [{}], failVehicleList: true });
+      return issued;
+    })();
+    expectFailure(await call(handlerWith(), { code, state }), 'smartcar_unavailable');
+    const grantId = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input.Item?.grantId as string;
+    const expire = dynamoMock
+      .commandCalls(UpdateCommand, { TableName: 'tokens' })
+      .map((c) => c.args[0].input)
+      .find((input) => input.UpdateExpression?.startsWith('SET connectExpiresAt = :now'));
+    expect(expire?.Key).toEqual({ grantId });
     expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
   });
 
-  it('a link transaction fails: storage_failed, and the unused new grant is deleted again', async () => {
+  it('with confirmation off, the completion failing is storage_failed and the pending grant is expired now', async () => {
     dynamoMock
-      .on(TransactWriteCommand)
+      .on(UpdateCommand, { TableName: 'tokens' })
       .rejects(new InternalServerError({ message: 'ddb down', $metadata: {} }));
     const { code } = codeFor(1);
-    expectFailure(await call(handlerWith(), { code, state }), 'storage_failed');
-    const grantId = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input.Item?.grantId as string;
-    expect(dynamoMock.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
-      {
-        TableName: 'tokens',
-        Key: { grantId },
-        ConditionExpression: 'attribute_exists(grantId) AND attribute_not_exists(vehicleIds)',
-      },
-    ]);
-  });
-
-  it('a lost race on the profile is retried with a fresh read', async () => {
-    const cancelled = new TransactionCanceledException({
-      message: 'cancelled',
-      $metadata: {},
-      CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
-    });
-    dynamoMock.on(TransactWriteCommand).rejectsOnce(cancelled).resolves({});
-    const { code } = codeFor(1);
-    const location = await call(handlerWith(), { code, state });
-    expect(location.searchParams.get('status')).toBe('connected');
-    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(2);
-    expect(dynamoMock.commandCalls(GetCommand, { TableName: 'vehicles' })).toHaveLength(2);
+    expectFailure(await call(handlerWith({ confirmation: 'off' }), { code, state }), 'storage_failed');
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
   });
 
   it('the state table failing: temporarily_unavailable and no code exchange', async () => {
@@ -370,7 +414,8 @@ describe('GET /oauth/callback with injected failures', () => {
       'smartcar_unavailable',
     );
     expect(Date.now() - again).toBeLessThan(2_000);
-    expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(0);
+    // Stored before the vehicle list: the expiry job can revoke what the exchange created.
+    expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(1);
   });
 
   it('never logs the code, the state or a token, not even with POWERTOOLS_LOGGER_LOG_EVENT=true', async () => {
@@ -390,7 +435,7 @@ describe('GET /oauth/callback with injected failures', () => {
       });
       try {
         // Once successfully, once failing after the exchange (KMS down).
-        expect((await call(handlerWith(), { code, state })).searchParams.get('status')).toBe('connected');
+        expect((await call(handlerWith(), { code, state })).searchParams.get('status')).toBe('pending');
         kmsMock.on(EncryptCommand).rejects(new KMSInternalException({ message: 'down', $metadata: {} }));
         const second = codeFor(1);
         expectFailure(await call(handlerWith(), { code: second.code, state }), 'storage_failed');
@@ -400,7 +445,7 @@ describe('GET /oauth/callback with injected failures', () => {
       }
       expect(issued.length).toBeGreaterThanOrEqual(5);
       const text = logs.join('');
-      expect(text).toContain('Connect succeeded');
+      expect(text).toContain('Connect waiting for confirmation');
       for (const secretValue of [...issued, code, state]) expect(text).not.toContain(secretValue);
     } finally {
       vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', '');

@@ -87,9 +87,36 @@ const profileItem = {
   vehicleId: 'veh-1',
   appUserId: 'app-1',
   grantId: 'grant-1',
-  smartcarUserId: 'sc-user-1',
+  // What the last webhook said: never trusted for the deletion (the grant's user is).
+  smartcarUserId: 'sc-user-from-a-webhook',
   status: 'CONNECTED',
 };
+
+const grantItem = {
+  grantId: 'grant-1',
+  appUserId: 'app-1',
+  smartcarUserId: 'sc-user-1',
+  keyId: 'key',
+  accessExpiresAt: NOW + 3_600_000,
+  refreshExpiresAt: NOW + 86_400_000,
+  version: 1,
+  status: 'ACTIVE',
+  vehicleIds: new Set(['veh-1']),
+  createdAt: NOW,
+  updatedAt: NOW,
+};
+
+const connections = (userIds: string[]) => () =>
+  Promise.resolve(
+    Response.json({
+      connections: userIds.map((userId) => ({
+        userId,
+        vehicleId: 'veh-1',
+        connectedAt: '2026-01-01T00:00:00Z',
+      })),
+      paging: { cursor: null },
+    }),
+  );
 
 const ok = () =>
   Promise.resolve(
@@ -107,7 +134,7 @@ beforeEach(() => {
   fetchStub = ok;
   vi.mocked(Metrics.prototype.addMetric).mockClear();
   dynamoMock.on(GetCommand, { TableName: 'vehicles' }).resolves({ Item: profileItem });
-  dynamoMock.on(GetCommand, { TableName: 'tokens' }).resolves({ Item: { grantId: 'grant-1' } });
+  dynamoMock.on(GetCommand, { TableName: 'tokens' }).resolves({ Item: grantItem });
   dynamoMock.on(TransactWriteCommand).resolves({});
   dynamoMock.on(DeleteCommand).resolves({});
 });
@@ -169,17 +196,59 @@ describe('DELETE /vehicles/{vehicleId}', () => {
     expect((await remove('veh-1')).status).toBe(200);
   });
 
-  it('sends only vehicle_id when the profile has no Smartcar user id', async () => {
+  it('without a grant, looks the Smartcar user up by vehicle and deletes with vehicle_id and user_id', async () => {
     dynamoMock
       .on(GetCommand, { TableName: 'vehicles' })
-      .resolves({ Item: { pk: 'VEHICLE#veh-1', sk: 'PROFILE' } });
+      .resolves({ Item: { pk: 'VEHICLE#veh-1', sk: 'PROFILE', smartcarUserId: 'sc-user-from-a-webhook' } });
+    fetchStub = (url, init) => (init.method === 'GET' ? connections(['sc-user-7'])() : ok());
     expect((await remove('veh-1')).status).toBe(200);
-    expect(Object.fromEntries(requests[0]?.url.searchParams ?? [])).toEqual({ vehicle_id: 'veh-1' });
+    expect(requests.map((r) => r.init.method)).toEqual(['GET', 'DELETE']);
+    expect(requests[0]?.url.searchParams.get('vehicle_id')).toBe('veh-1');
+    expect(Object.fromEntries(requests[1]?.url.searchParams ?? [])).toEqual({
+      vehicle_id: 'veh-1',
+      user_id: 'sc-user-7',
+    });
     const items = dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
     expect(items).toHaveLength(1);
     expect(items[0]?.Update?.ConditionExpression).toBe(
       'attribute_exists(pk) AND attribute_not_exists(grantId)',
     );
+  });
+
+  it('409 ambiguous_connection when several Smartcar users are connected and none is known: nothing deleted', async () => {
+    dynamoMock
+      .on(GetCommand, { TableName: 'vehicles' })
+      .resolves({ Item: { pk: 'VEHICLE#veh-1', sk: 'PROFILE' } });
+    fetchStub = connections(['sc-user-7', 'sc-user-8']);
+    const answer = await remove('veh-1');
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ error: 'ambiguous_connection' });
+    expect(requests.every((r) => r.init.method === 'GET')).toBe(true);
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('never sends the management delete without user_id', async () => {
+    dynamoMock
+      .on(GetCommand, { TableName: 'vehicles' })
+      .resolves({ Item: { pk: 'VEHICLE#veh-1', sk: 'PROFILE' } });
+    fetchStub = (url, init) => (init.method === 'GET' ? connections([])() : ok());
+    expect((await remove('veh-1')).status).toBe(200);
+    expect(requests.filter((r) => r.init.method === 'DELETE')).toHaveLength(0);
+  });
+
+  it('a re-link that lands between the revocation and the unlink stays linked: 409 vehicle_relinked', async () => {
+    dynamoMock
+      .on(GetCommand, { TableName: 'vehicles' })
+      .resolvesOnce({ Item: profileItem })
+      .resolves({ Item: { ...profileItem, grantId: 'grant-2' } });
+    const answer = await remove('veh-1');
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ error: 'vehicle_relinked' });
+    expect(Object.fromEntries(requests[0]?.url.searchParams ?? [])).toEqual({
+      vehicle_id: 'veh-1',
+      user_id: 'sc-user-1',
+    });
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
   });
 
   it.each([
@@ -233,7 +302,7 @@ describe('DELETE /vehicles/{vehicleId}', () => {
 
     dynamoMock.reset();
     dynamoMock.on(GetCommand, { TableName: 'vehicles' }).resolves({ Item: profileItem });
-    dynamoMock.on(GetCommand, { TableName: 'tokens' }).resolves({ Item: { grantId: 'grant-1' } });
+    dynamoMock.on(GetCommand, { TableName: 'tokens' }).resolves({ Item: grantItem });
     dynamoMock.on(TransactWriteCommand).rejects(new InternalServerError({ message: 'x', $metadata: {} }));
     expect((await remove('veh-1')).status).toBe(503);
     expect(requests).toHaveLength(1);

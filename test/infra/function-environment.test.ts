@@ -4,6 +4,9 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { z } from 'zod';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_IDS, FUNCTIONS, type FunctionId } from '../../contracts/index.js';
+import { confirmConfigSchema } from '../../lambdas/connect-confirm/config.js';
+import { expiryConfigSchema } from '../../lambdas/connect-expiry/config.js';
+import { reconcileConfigSchema } from '../../lambdas/connection-reconcile/config.js';
 import { callbackConfigSchema } from '../../lambdas/oauth-callback/config.js';
 import { connectConfigSchema } from '../../lambdas/oauth-connect/config.js';
 import { subscriptionWorkerConfigSchema } from '../../lambdas/subscription-worker/config.js';
@@ -46,6 +49,9 @@ const CONFIG_SCHEMAS: Record<FunctionId, { readonly shape: Record<string, unknow
   vehicleCommand: commandConfigSchema,
   subscriptionWorker: subscriptionWorkerConfigSchema,
   vehicleSubscriptions: vehicleSubscriptionsConfigSchema,
+  connectConfirm: confirmConfigSchema,
+  connectExpiry: expiryConfigSchema,
+  connectionReconcile: reconcileConfigSchema,
 };
 
 interface FunctionResource {

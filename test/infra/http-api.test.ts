@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type CfnResource,
+  connectConfirm,
   expectIntegrationTo,
   oauthCallback,
   oauthConnect,
@@ -68,25 +69,29 @@ describe('HTTP API', () => {
       'DELETE /vehicles/{vehicleId}': 'AWS_IAM',
       'POST /vehicles/{vehicleId}/commands': 'AWS_IAM',
       'GET /vehicles/{vehicleId}/commands': 'AWS_IAM',
+      'DELETE /users/{userId}': 'AWS_IAM',
+      'POST /connect/{connectId}/confirm': 'AWS_IAM',
     });
   });
 
   it('lets API Gateway invoke each OAuth function for its own route only', () => {
-    const cases: [[string, CfnResource], string][] = [
-      [oauthConnect(), '/*/*/connect'],
-      [oauthCallback(), '/*/*/oauth/callback'],
-      [vehicleDisconnect(), '/*/*/vehicles/{vehicleId}'],
+    const cases: [[string, CfnResource], string[]][] = [
+      [oauthConnect(), ['/*/*/connect']],
+      [oauthCallback(), ['/*/*/oauth/callback']],
+      [vehicleDisconnect(), ['/*/*/users/{userId}', '/*/*/vehicles/{vehicleId}']],
+      [connectConfirm(), ['/*/*/connect/{connectId}/confirm']],
     ];
-    for (const [f, path] of cases) {
-      const permissions = ofType('AWS::Lambda::Permission').filter(
-        ([, p]) => refOf(props(p).FunctionName) === f[0],
-      );
-      expect(permissions).toHaveLength(1);
-      const permission = props((permissions[0] as [string, CfnResource])[1]);
-      expect(permission.Principal).toBe('apigateway.amazonaws.com');
-      expect(render(permission.SourceArn).endsWith(`<${only('AWS::ApiGatewayV2::Api')[0]}>${path}`)).toBe(
+    const api = `<${only('AWS::ApiGatewayV2::Api')[0]}>`;
+    for (const [f, paths] of cases) {
+      const permissions = ofType('AWS::Lambda::Permission')
+        .filter(([, p]) => refOf(props(p).FunctionName) === f[0])
+        .map(([, p]) => props(p));
+      expect(permissions.every((permission) => permission.Principal === 'apigateway.amazonaws.com')).toBe(
         true,
       );
+      const arns = permissions.map((permission) => render(permission.SourceArn));
+      expect(arns.every((arn) => arn.startsWith('arn:') || arn.includes(api))).toBe(true);
+      expect(arns.map((arn) => arn.slice(arn.indexOf(api) + api.length)).sort()).toEqual(paths);
     }
   });
 

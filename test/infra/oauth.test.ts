@@ -11,6 +11,9 @@ import {
   identityStatements,
   keyOf,
   list,
+  connectConfirm,
+  connectExpiry,
+  connectionReconcile,
   oauthCallback,
   oauthConnect,
   oauthStateTable,
@@ -151,6 +154,8 @@ describe('OAuth Lambdas', () => {
       // No webhook ids by default: the Dashboard's auto-enrollment subscribes vehicles.
       SMARTCAR_WEBHOOK_IDS: '',
       SUBSCRIPTION_QUEUE_URL: { Ref: subscriptionQueueId() },
+      CONNECT_CONFIRMATION: 'required',
+      CONNECT_CONFIRM_MINUTES: '15',
     });
     expect(render(env.SMARTCAR_REDIRECT_URI)).toBe(callbackUrl());
   });
@@ -171,7 +176,7 @@ describe('OAuth Lambdas', () => {
   });
 
   it('finish before API Gateway’s 30 s integration timeout; the callback gets the most time and memory', () => {
-    for (const f of [vehicleRead(), oauthConnect(), oauthCallback(), vehicleDisconnect()]) {
+    for (const f of [vehicleRead(), oauthConnect(), oauthCallback(), vehicleDisconnect(), connectConfirm()]) {
       expect(props(f[1]).Timeout as number).toBeLessThan(30);
     }
     expect(props(oauthCallback()[1]).Timeout).toBe(29);
@@ -227,6 +232,9 @@ describe('least privilege (OAuth)', () => {
         // Query: the vehicle's subscription records, removed before the revocation.
         ...each(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], tableArn(stateTable)),
         ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
+        // A user removal: the user's vehicles (byAppUser) and the pending grants (byRefreshExpiry, PENDING).
+        `dynamodb:Query ${tableArn(stateTable)}/index/byAppUser`,
+        `dynamodb:Query ${tableArn(tokenTable)}/index/byRefreshExpiry`,
         ...each(tableKeyActions, `<${dataKeyId()}>`, ' via DynamoDB'),
         ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),
         `secretsmanager:GetSecretValue <${secretId()}>`,
@@ -253,6 +261,9 @@ describe('least privilege (OAuth)', () => {
         roleOf(tokenRefresh()),
         roleOf(vehicleCommand()),
         roleOf(subscriptionWorker()),
+        roleOf(connectConfirm()),
+        roleOf(connectExpiry()),
+        roleOf(connectionReconcile()),
       ]),
     );
     const direct = onTokenKey
@@ -284,6 +295,13 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt', 'kms:Encrypt'],
           condition: TOKEN_CONTEXT_CONDITION,
         },
+        // Revokes a pending connect whose vehicles are unknown with its own access token.
+        {
+          roles: [roleOf(connectExpiry())],
+          effect: 'Allow',
+          actions: ['kms:Decrypt'],
+          condition: TOKEN_CONTEXT_CONDITION,
+        },
         // The data keys that seal a parked rotation: only with tokenType `recovery`.
         {
           roles: [roleOf(tokenRefresh())],
@@ -300,7 +318,7 @@ describe('least privilege (OAuth)', () => {
         },
       ]),
     );
-    expect(direct).toHaveLength(5);
+    expect(direct).toHaveLength(6);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {
@@ -331,6 +349,7 @@ describe('least privilege (OAuth)', () => {
               { 'Fn::GetAtt': [roleOf(oauthCallback()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(tokenRefresh()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(vehicleCommand()), 'Arn'] },
+              { 'Fn::GetAtt': [roleOf(connectExpiry()), 'Arn'] },
               { 'Fn::GetAtt': [roleOf(subscriptionWorker()), 'Arn'] },
             ],
           },

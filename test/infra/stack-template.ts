@@ -96,6 +96,9 @@ export const tokenRefresh = () => fn('Token refresh job');
 export const vehicleCommand = () => fn('Vehicle commands');
 export const subscriptionWorker = () => fn('Webhook subscription worker');
 export const vehicleSubscriptions = () => fn('Re-runs the webhook subscriptions');
+export const connectConfirm = () => fn('Connect confirmation API');
+export const connectExpiry = () => fn('Connect expiry job');
+export const connectionReconcile = () => fn('Reconciliation job');
 export const allFunctions = () => ofType('AWS::Lambda::Function');
 export const roleOf = ([, f]: [string, CfnResource]) => refOf(props(f).Role) as string;
 
@@ -241,7 +244,11 @@ export const subscriptionQueueId = (): string => {
 export const queues = () => queuePair(false);
 /** The token refresh's recovery queue and its DLQ. */
 export const recoveryQueues = () => queuePair(true);
-export const scheduleRule = () => only('AWS::Events::Rule');
+/** The token refresh's schedule rule: the one whose target is the refresh function. */
+export const scheduleRule = () =>
+  only('AWS::Events::Rule', (r) =>
+    list(props(r).Targets as { Arn: unknown }[]).some((t) => refOf(t.Arn) === tokenRefresh()[0]),
+  );
 /** The token refresh's DLQ: the one its schedule's target names. */
 export const refreshDlq = () => {
   const [target] = props(scheduleRule()[1]).Targets as { DeadLetterConfig: { Arn: unknown } }[];

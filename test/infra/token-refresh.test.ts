@@ -4,6 +4,8 @@ import { TOKEN_REFRESH_TIMEOUT } from '../../lib/features/token-refresh.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   allFunctions,
+  connectExpiry,
+  connectionReconcile,
   type CfnResource,
   dataKeyId,
   each,
@@ -90,9 +92,11 @@ describe('token refresh', () => {
     expect(p.Timeout).toBe(300);
     expect(p.MemorySize).toBe(512);
     expect(p.ReservedConcurrentExecutions).toBe(1);
-    // No other function reserves concurrency.
+    // No function but the scheduled jobs reserves concurrency.
     const reserving = allFunctions().filter(([, f]) => props(f).ReservedConcurrentExecutions !== undefined);
-    expect(reserving.map(([id]) => id)).toEqual([tokenRefresh()[0]]);
+    expect(reserving.map(([id]) => id).sort()).toEqual(
+      [tokenRefresh()[0], connectExpiry()[0], connectionReconcile()[0]].sort(),
+    );
   });
 
   it('runs every 15 minutes by default: EventBridge retries the hand-over twice and dead-letters what it cannot deliver', () => {
@@ -123,7 +127,10 @@ describe('token refresh', () => {
   });
 
   it('does not retry a failed run in Lambda, drops a run that could not start before the next one, and records both in the DLQ', () => {
-    const [, config] = only('AWS::Lambda::EventInvokeConfig');
+    const [, config] = only(
+      'AWS::Lambda::EventInvokeConfig',
+      (c) => refOf(props(c).FunctionName) === tokenRefresh()[0],
+    );
     expect(props(config)).toEqual({
       FunctionName: { Ref: tokenRefresh()[0] },
       Qualifier: '$LATEST',
@@ -182,7 +189,7 @@ describe('token refresh', () => {
     );
   });
 
-  it('is, with the command Lambda and the subscription worker (getAccessToken), the only role that may decrypt tokens directly', () => {
+  it('is, with the command Lambda and the subscription worker (getAccessToken) and the connect expiry job, the only role that may decrypt tokens directly', () => {
     const decryptors = identityStatements().filter(
       ({ statement }) =>
         list(statement.Action).includes('kms:Decrypt') &&
@@ -190,9 +197,15 @@ describe('token refresh', () => {
         !isDeepStrictEqual(statement.Condition, viaDynamoDb()),
     );
     // Tokens (token context) and the data keys of parked rotations (recovery context) for the refresh job;
-    // getAccessToken's refresh for the command Lambda and the subscription worker.
+    // getAccessToken's refresh for the command Lambda and the subscription worker; the connect expiry job
+    // (decrypt only: the access token of a pending grant whose vehicles are unknown).
     expect(new Set(decryptors.flatMap(({ roles }) => roles))).toEqual(
-      new Set([roleOf(tokenRefresh()), roleOf(vehicleCommand()), roleOf(subscriptionWorker())]),
+      new Set([
+        roleOf(tokenRefresh()),
+        roleOf(vehicleCommand()),
+        roleOf(subscriptionWorker()),
+        roleOf(connectExpiry()),
+      ]),
     );
   });
 

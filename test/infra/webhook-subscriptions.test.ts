@@ -99,10 +99,27 @@ describe('webhook subscriptions', () => {
         'ApproximateNumberOfMessagesVisible',
         'Errors',
         'Throttles',
-        'SubscriptionScheduleFailed',
         'SubscriptionsFailed',
         'UnsubscribeFailed',
       ].sort(),
     );
+    // Subscriptions that could not be queued, by whichever links the vehicles: the callback (confirmation off)
+    // or the confirm.
+    const unqueued = ofType('AWS::CloudWatch::Alarm')
+      .map(([, a]) => props(a))
+      .find((p) => String(p.AlarmName).endsWith('-SubscriptionScheduleFailed'));
+    const sources = (unqueued?.Metrics as { MetricStat?: { Metric: Record<string, unknown> } }[] | undefined)
+      ?.flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []))
+      .map((m) => ({
+        name: m.MetricName,
+        service: (m.Dimensions as { Value: unknown }[] | undefined)?.[0]?.Value,
+      }));
+    expect(sources).toEqual(
+      expect.arrayContaining([
+        { name: 'SubscriptionScheduleFailed', service: 'oauth-callback' },
+        { name: 'SubscriptionScheduleFailed', service: 'connect-confirm' },
+      ]),
+    );
+    expect(unqueued?.Threshold).toBe(0);
   });
 });

@@ -107,31 +107,45 @@ describe('local mode with --fake-smartcar: OAuth end to end', () => {
   let aliceCallback: string;
   let aliceVehicles: VehicleSummary[];
 
-  it('connects through the fake Connect page and lands on the local success page', async () => {
+  it('connects through the fake Connect page and lands on the local success page, which shows the connectId and the confirm command', async () => {
     aliceCallback = await throughConnectPage(await startConnect('alice'), 'allow');
     const landing = await callback(aliceCallback);
     expect(`${landing.origin}${landing.pathname}`).toBe(`${stack.baseUrl}/local/connected`);
-    expect(landing.searchParams.get('status')).toBe('connected');
+    expect(landing.searchParams.get('status')).toBe('pending');
     expect(landing.searchParams.get('vehicles')).toBe('2');
-    expect(await pageTitle(landing)).toBe('Connected 2 vehicles');
+    const connectId = landing.searchParams.get('connectId') ?? '';
+    expect(connectId).toMatch(UUID);
+    expect(await pageTitle(landing)).toBe('2 vehicles waiting for confirmation');
+    const html = await (await hop(landing.toString())).response.text();
+    expect(html).toContain(`<code id="connectId">${connectId}</code>`);
+    expect(html).toContain(`curl -s -X POST ${stack.baseUrl}/connect/${connectId}/confirm`);
+    // Nothing is listed before the confirm.
+    expect(await listVehicles('alice')).toEqual([]);
+
+    const confirmed = await fetch(`${stack.baseUrl}/connect/${connectId}/confirm`, {
+      method: 'POST',
+      body: JSON.stringify({ userId: 'alice' }),
+    });
+    expect(confirmed.status).toBe(200);
+    expect(((await confirmed.json()) as { vehicles: unknown[] }).vehicles).toHaveLength(2);
   });
 
-  it("lists the user's vehicles as CONNECTED, with the fake's make, model and year", async () => {
+  it("lists the user's vehicles as CONNECTED once confirmed (make, model and year arrive with the first webhook)", async () => {
     aliceVehicles = await listVehicles('alice');
-    expect(byMake(aliceVehicles)).toEqual([
+    expect(aliceVehicles).toEqual([
       {
         vehicleId: expect.stringMatching(UUID),
-        make: 'TESLA',
-        model: 'Model 3',
-        year: 2021,
+        make: null,
+        model: null,
+        year: null,
         status: 'CONNECTED',
         actionRequired: null,
       },
       {
         vehicleId: expect.stringMatching(UUID),
-        make: 'VOLKSWAGEN',
-        model: 'ID.4',
-        year: 2023,
+        make: null,
+        model: null,
+        year: null,
         status: 'CONNECTED',
         actionRequired: null,
       },

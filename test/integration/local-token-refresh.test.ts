@@ -47,7 +47,15 @@ async function connect(userId: string): Promise<void> {
   const callback = approved.headers.get('location');
   expect(callback).toMatch(/\/oauth\/callback\?/);
   const landed = await fetch(String(callback), { redirect: 'manual' });
-  expect(landed.headers.get('location')).toMatch(/status=connected&vehicles=2/);
+  const landing = new URL(landed.headers.get('location') ?? '');
+  expect(landing.searchParams.get('status')).toBe('pending');
+  expect(landing.searchParams.get('vehicles')).toBe('2');
+  // The app's backend confirms the connect for the user logged in on that browser.
+  const confirmed = await fetch(
+    `${stack.baseUrl}/connect/${landing.searchParams.get('connectId') ?? ''}/confirm`,
+    { method: 'POST', body: JSON.stringify({ userId }) },
+  );
+  expect(confirmed.status).toBe(200);
 }
 
 async function runRefresh(time: Date) {

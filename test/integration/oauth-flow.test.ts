@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { FakeSmartcar, NextAuthorization } from '../../local/stand-ins/smartcar/index.js';
 import type { KmsFake } from '../../local/stand-ins/kms.js';
 import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { smartcarCommandGateway } from '../../lambdas/commands/command-gateway.js';
 import { createCallbackHandler } from '../../lambdas/oauth-callback/create-handler.js';
 import { CONNECT_ERRORS } from '../../lambdas/oauth-callback/query.js';
 import { createConnectHandler } from '../../lambdas/oauth-connect/create-handler.js';
@@ -29,7 +30,12 @@ import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create
 import { dynamoVehicleList } from '../../lambdas/vehicle-read/list.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
-import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
+import { createConfirmHandler } from '../../lambdas/connect-confirm/create-handler.js';
+import { createExpiryHandler } from '../../lambdas/connect-expiry/create-handler.js';
+import { createReconcileHandler } from '../../lambdas/connection-reconcile/create-handler.js';
+import type { ConnectionDeps } from '../../lambdas/connections/deps.js';
+import { NO_CONNECTION_HOOKS } from '../../lambdas/connections/hooks.js';
+import { httpEvent, invoke, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
 import { recordIssuedTokens } from '../support/fake-smartcar-sdk.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
 import { captureOutput } from '../support/output.js';
@@ -62,6 +68,10 @@ let connectHandler: HttpHandler;
 let callbackHandler: HttpHandler;
 let readHandler: HttpHandler;
 let disconnectHandler: HttpHandler;
+let confirmHandler: HttpHandler;
+let expiryHandler: (event: { time?: string }) => Promise<unknown>;
+let reconcileHandler: (event: { time?: string }) => Promise<unknown>;
+let connections: ConnectionDeps;
 /** Every token the fake's token endpoint handed out, read from its responses. */
 const issuedTokens: string[] = [];
 const logs: string[] = [];
@@ -115,6 +125,8 @@ beforeAll(async () => {
     secret,
     tokens,
     links,
+    grantedPermissions: (accessToken, vehicleId, limit) =>
+      smartcarCommandGateway().permissions(vehicleId, accessToken, limit.budget()),
     successUrl: SUCCESS_URL,
     failureUrl: FAILURE_URL,
     smartcarTimeoutMs: 5_000,
@@ -134,6 +146,20 @@ beforeAll(async () => {
     logger,
     metrics,
   }) as unknown as HttpHandler;
+  connections = {
+    links,
+    tokens,
+    smartcar: gateway,
+    hooks: NO_CONNECTION_HOOKS,
+    smartcarTimeoutMs: 5_000,
+    logger,
+  };
+  confirmHandler = createConfirmHandler({ ...connections, metrics }) as unknown as HttpHandler;
+  const context = lambdaContext('jobs', 60_000);
+  const expiry = createExpiryHandler({ ...connections, metrics });
+  expiryHandler = (event) => expiry(event, context);
+  const reconcile = createReconcileHandler({ ...connections, metrics, revokeOrphans: true });
+  reconcileHandler = (event) => reconcile(event, context);
 });
 
 afterAll(async () => {
@@ -176,20 +202,46 @@ function callback(rawQueryString: string) {
   return invoke(callbackHandler, httpEvent({ routeKey: 'GET /oauth/callback', rawQueryString }));
 }
 
-/** POST /connect → Connect → GET /oauth/callback; returns the final redirect and the callback query used. */
-async function connectVehicles(userId: string, next?: NextAuthorization) {
+function confirm(connectId: string, userId: string) {
+  return invoke(
+    confirmHandler,
+    httpEvent({
+      routeKey: 'POST /connect/{connectId}/confirm',
+      pathParameters: { connectId },
+      body: JSON.stringify({ userId }),
+    }),
+  );
+}
+
+/** POST /connect → Connect → GET /oauth/callback, without the confirm. */
+async function connectPending(userId: string, next?: NextAuthorization) {
   const { url } = await startConnect(userId);
   const back = await approveInConnect(url, next);
   const query = back.search.slice(1);
   const answer = await callback(query);
   expect(answer.status).toBe(302);
-  return { location: answer.location as URL, query, answer };
+  const location = answer.location as URL;
+  return { location, query, answer, connectId: location.searchParams.get('connectId') ?? '' };
+}
+
+/**
+ * POST /connect → Connect → GET /oauth/callback → the app's confirm for the same user; returns the callback's
+ * redirect and query, and the confirm's answer.
+ */
+async function connectVehicles(userId: string, next?: NextAuthorization) {
+  const pending = await connectPending(userId, next);
+  const confirmed =
+    pending.location.searchParams.get('status') === 'pending'
+      ? await confirm(pending.connectId, userId)
+      : undefined;
+  return { ...pending, confirmed };
 }
 
 function expectSuccess(location: URL, vehicles: number) {
   expect(`${location.origin}${location.pathname}`).toBe('https://app.example.com/connected');
   expect(location.searchParams.get('from')).toBe('smartcar');
-  expect(location.searchParams.get('status')).toBe('connected');
+  expect(location.searchParams.get('status')).toBe('pending');
+  expect(location.searchParams.get('connectId')).toMatch(/^[0-9a-f-]{36}$/);
   expect(location.searchParams.get('vehicles')).toBe(String(vehicles));
 }
 
@@ -276,6 +328,17 @@ describe('connect → callback → token store → vehicle list', () => {
     expect(answer.status).toBe(302);
     expect(answer.headers['cache-control']).toBe('no-store');
     expectSuccess(answer.location as URL, 2);
+    // Nothing is listed until the app's backend confirms it for the user logged in on that browser.
+    expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+    const connectId = (answer.location as URL).searchParams.get('connectId') ?? '';
+    const confirmed = await confirm(connectId, userId);
+    expect(confirmed.status).toBe(200);
+    const confirmedIds = owner.vehicles
+      .map((v) => ({ vehicleId: v.id }))
+      .sort((a, b) => a.vehicleId.localeCompare(b.vehicleId));
+    expect(confirmed.body).toEqual({ userId, vehicles: confirmedIds });
+    // Idempotent: the same user confirming again gets the same answer.
+    expect(await confirm(connectId, userId)).toMatchObject({ status: 200, body: confirmed.body });
 
     const grants = await grantsOf(userId);
     expect(grants).toHaveLength(1);
@@ -288,6 +351,8 @@ describe('connect → callback → token store → vehicle list', () => {
       keyId: kms.keyArn(KEY_ALIAS),
       scopes: ['read_vehicle_info', 'required:read_odometer'],
     });
+    // What the owner granted, read once at connect time, for the command Lambda.
+    expect(grant.permissions).toEqual(expect.arrayContaining(['read_vehicle_info']));
     expect([...(grant.vehicleIds as Set<string>)].sort()).toEqual(owner.vehicles.map((v) => v.id).sort());
     expect(grant.refreshExpiresAt as number).toBeGreaterThan(Date.now() + 59 * 24 * 3600 * 1000);
 
@@ -312,14 +377,15 @@ describe('connect → callback → token store → vehicle list', () => {
 
     const list = await listVehicles(userId);
     expect(list.status).toBe(200);
+    // Make, model and year come from the vehicle's first webhook: the callback makes no per-vehicle call.
     expect(list.body).toEqual({
       userId,
       vehicles: owner.vehicles
         .map((v) => ({
           vehicleId: v.id,
-          make: v.make,
-          model: v.model,
-          year: v.year,
+          make: null,
+          model: null,
+          year: null,
           status: 'CONNECTED',
           actionRequired: null,
         }))
@@ -334,12 +400,13 @@ describe('connect → callback → token store → vehicle list', () => {
       userId,
       appUserId: userId,
       smartcarUserId: owner.id,
-      make: first?.make,
       status: 'CONNECTED',
     });
     expect((await profile(first?.id ?? ''))?.grantId).toBe(grant.grantId);
-    // The grant's permissions, on the profile: which signals count for the vehicle's status.
-    expect((await profile(first?.id ?? ''))?.permissions).toEqual(grant.scopes);
+    // The permissions the owner granted (read at connect time), on the profile: which signals count for the
+    // vehicle's status.
+    expect(grant.permissions).toEqual(expect.arrayContaining(['read_vehicle_info', 'read_odometer']));
+    expect((await profile(first?.id ?? ''))?.permissions).toEqual(grant.permissions);
   });
 
   it('stores no plaintext token anywhere in DynamoDB and logs none (nor the code or the state)', async () => {
@@ -349,6 +416,7 @@ describe('connect → callback → token store → vehicle list', () => {
     const code = back.searchParams.get('code') ?? '';
     expectSuccess((await callback(back.search.slice(1))).location as URL, 2);
     expect(issuedTokens.length).toBeGreaterThanOrEqual(2);
+    expect(logs.join('')).toContain('Connect waiting for confirmation');
 
     const secrets = [...issuedTokens, code, state];
     for (const tableName of Object.values(TABLES)) {
@@ -361,7 +429,6 @@ describe('connect → callback → token store → vehicle list', () => {
       }
     }
     const logText = logs.join('');
-    expect(logText).toContain('Connect succeeded');
     for (const value of secrets) expect(logText).not.toContain(value);
   });
 
@@ -563,17 +630,25 @@ describe('Connect errors and Smartcar failures', () => {
   it.each([
     ['vehicles', 500],
     ['user', 503],
-    ['vehicle', 502],
   ] as const)(
-    'a failing %s call after the exchange is smartcar_unavailable and stores nothing',
+    'a failing %s call after the exchange is smartcar_unavailable, links nothing, and leaves no live connection without a grant',
     async (route, status) => {
       const userId = newUserId();
+      const owner = fake.registerUser({ vehicles: [{}, {}] });
       const { url } = await startConnect(userId);
-      const back = await approveInConnect(url, { vehicles: [{}, {}] });
+      const back = await approveInConnect(url, { userId: owner.id });
       fake.failNext(route, status);
       expectFailure((await callback(back.search.slice(1))).location, 'smartcar_unavailable');
-      expect(await grantsOf(userId)).toHaveLength(0);
       expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+      // The grant is kept (pending, its window cut to now) so that the expiry job can revoke what the
+      // exchange created: Smartcar's connections are all accounted for.
+      const [grant] = await grantsOf(userId);
+      expect(grant?.status).toBe('PENDING');
+      const live = fake.connections().filter((c) => c.userId === owner.id);
+      expect(live.length).toBeGreaterThan(0);
+      await expiryHandler({ time: new Date().toISOString() });
+      expect(await grantsOf(userId)).toHaveLength(0);
+      expect(fake.connections().filter((c) => c.userId === owner.id)).toEqual([]);
     },
   );
 });
@@ -746,5 +821,208 @@ describe('DELETE /vehicles/{vehicleId}', () => {
     expect((await disconnect(vehicleId)).status).toBe(200);
     expect((await profile(vehicleId))?.status).toBe('DISCONNECTED');
     expect(await grantItem(grant?.grantId as string)).toBeUndefined();
+  });
+});
+
+// --- the connection life cycle: confirm, expiry, moves, user removal, reconciliation ---------------------
+
+const revocations = (userId: string) =>
+  fake.calls
+    .filter((c) => c.route === 'management' && c.method === 'DELETE' && c.query.user_id === userId)
+    .map((c) => c.query.vehicle_id)
+    .sort();
+
+async function removeUser(userId: string) {
+  return invoke(
+    disconnectHandler,
+    httpEvent({ routeKey: 'DELETE /users/{userId}', pathParameters: { userId } }),
+  );
+}
+
+const inMinutes = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+
+describe('confirmation bound to the app session', () => {
+  it("a victim finishing the attacker's Connect URL: the attacker's confirm links nothing, is 403, and the victim's connection is revoked", async () => {
+    const attacker = newUserId();
+    const victimsCar = fake.registerUser({ vehicles: [{}] });
+    // The attacker starts a Connect for their own account and sends the URL to the victim, who approves.
+    const { location, connectId } = await connectPending(attacker, { userId: victimsCar.id });
+    expect(location.searchParams.get('status')).toBe('pending');
+    expect(location.searchParams.has('code')).toBe(false);
+
+    // The victim's browser lands on the app; the app confirms for whoever is logged in there: the victim.
+    const victim = newUserId();
+    const refused = await confirm(connectId, victim);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ error: 'connect_user_mismatch' });
+    expect(revocations(victimsCar.id)).toEqual(victimsCar.vehicles.map((v) => v.id).sort());
+    expect(fake.connections().filter((c) => c.userId === victimsCar.id)).toEqual([]);
+    expect(await grantsOf(attacker)).toHaveLength(0);
+    // Nothing was ever linked, for either of them; and the attacker cannot confirm it afterwards.
+    expect((await listVehicles(attacker)).body.vehicles).toEqual([]);
+    expect((await listVehicles(victim)).body.vehicles).toEqual([]);
+    expect((await confirm(connectId, attacker)).status).toBe(404);
+    expect(await profile(victimsCar.vehicles[0]?.id ?? '')).toBeUndefined();
+  });
+
+  it('a confirmed connect claimed by another user is refused without disconnecting its owner', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    const { connectId } = await connectVehicles(userId, { userId: owner.id });
+    expect((await confirm(connectId, newUserId())).status).toBe(403);
+    expect((await listVehicles(userId)).body.vehicles).toHaveLength(1);
+    expect(revocations(owner.id)).toEqual([]);
+  });
+
+  it('refuses a malformed connect id or body, and an unknown connect id, without touching anything', async () => {
+    expect((await confirm('a#b', 'someone')).status).toBe(400);
+    expect((await confirm('00000000-0000-4000-8000-000000000000', 'bad user id')).status).toBe(400);
+    expect((await confirm('00000000-0000-4000-8000-000000000000', 'someone')).status).toBe(404);
+  });
+
+  it('a connect never confirmed is revoked and deleted by the expiry job once its window has passed', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    const { connectId } = await connectPending(userId, { userId: owner.id });
+    // Inside the window (15 minutes by default): left alone.
+    await expiryHandler({ time: inMinutes(5) });
+    expect(await grantsOf(userId)).toHaveLength(1);
+    expect(revocations(owner.id)).toEqual([]);
+    expect(await expiryHandler({ time: inMinutes(16) })).toMatchObject({ failed: 0 });
+    expect(await grantsOf(userId)).toHaveLength(0);
+    expect(revocations(owner.id)).toEqual(owner.vehicles.map((v) => v.id).sort());
+    expect((await confirm(connectId, userId)).status).toBe(404);
+  });
+
+  it('the expiry job and a late confirm race: the connect is revoked or linked, never linked with a revoked connection', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    const { connectId } = await connectPending(userId, { userId: owner.id });
+    // The job has taken it (REVOKING) but Smartcar is down: the confirm that arrives now cannot activate it.
+    fake.setDown(true);
+    expect(await expiryHandler({ time: inMinutes(16) })).toMatchObject({ failed: 1 });
+    fake.setDown(false);
+    expect((await confirm(connectId, userId)).status).toBe(410);
+    expect((await listVehicles(userId)).body.vehicles).toEqual([]);
+    // The next run finishes the revocation.
+    expect(await expiryHandler({ time: inMinutes(17) })).toMatchObject({ revoked: 1 });
+    expect(fake.connections().filter((c) => c.userId === owner.id)).toEqual([]);
+  });
+
+  it('a vehicle of another app user: the new link wins, the previous Smartcar connection is revoked and the emptied grant deleted', async () => {
+    const previousUser = newUserId();
+    const previousOwner = fake.registerUser({ vehicles: [{}] });
+    const vehicleId = previousOwner.vehicles[0]?.id ?? '';
+    await connectVehicles(previousUser, { userId: previousOwner.id });
+    const [previousGrant] = await grantsOf(previousUser);
+
+    // The car was sold: its new owner has another Smartcar account and connects it for their app user.
+    const newUser = newUserId();
+    const newOwner = fake.registerUser({ vehicles: [{ id: vehicleId }] });
+    const { confirmed } = await connectVehicles(newUser, { userId: newOwner.id });
+    expect(confirmed?.status).toBe(200);
+
+    expect((await listVehicles(newUser)).body.vehicles).toMatchObject([{ vehicleId, status: 'CONNECTED' }]);
+    expect((await listVehicles(previousUser)).body.vehicles).toEqual([]);
+    expect(revocations(previousOwner.id)).toEqual([vehicleId]);
+    expect(revocations(newOwner.id)).toEqual([]);
+    expect(await grantItem(previousGrant?.grantId as string)).toBeUndefined();
+    expect(
+      fake
+        .connections()
+        .filter((c) => c.vehicleId === vehicleId)
+        .map((c) => c.userId),
+    ).toEqual([newOwner.id]);
+  });
+
+  it('the same Smartcar user connecting again without confirming keeps the existing link and its connection', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}] });
+    await connectVehicles(userId, { userId: owner.id });
+    await connectPending(userId, { userId: owner.id });
+    await expiryHandler({ time: inMinutes(16) });
+    expect(revocations(owner.id)).toEqual([]);
+    expect((await listVehicles(userId)).body.vehicles).toMatchObject([{ status: 'CONNECTED' }]);
+  });
+});
+
+describe('DELETE /users/{userId}', () => {
+  it('revokes every connection, deletes grants and pending connects, and leaves only DISCONNECTED vehicles; idempotent', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    await connectVehicles(userId, { userId: owner.id });
+    const other = fake.registerUser({ vehicles: [{}] });
+    await connectPending(userId, { userId: other.id });
+
+    const answer = await removeUser(userId);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ userId, vehiclesDisconnected: 2, pendingConnectsRemoved: 1 });
+    expect(revocations(owner.id)).toEqual(owner.vehicles.map((v) => v.id).sort());
+    expect(revocations(other.id)).toEqual(other.vehicles.map((v) => v.id).sort());
+    expect(await grantsOf(userId)).toHaveLength(0);
+    const listed = (await listVehicles(userId)).body.vehicles as { status: string }[];
+    expect(listed.map((v) => v.status)).toEqual(['DISCONNECTED', 'DISCONNECTED']);
+
+    const calls = fake.calls.length;
+    expect(await removeUser(userId)).toMatchObject({
+      status: 200,
+      body: { userId, vehiclesDisconnected: 0, pendingConnectsRemoved: 0 },
+    });
+    expect(fake.calls.filter((c) => c.route === 'management').length).toBe(
+      fake.calls.slice(0, calls).filter((c) => c.route === 'management').length,
+    );
+  });
+
+  it('a partial failure answers 5xx, and a retry finishes the job', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    await connectVehicles(userId, { userId: owner.id });
+    // The first revocation succeeds, the second fails.
+    fake.failNext('management', 500, undefined, { times: 1 });
+    const first = await removeUser(userId);
+    expect(first.status).toBe(502);
+    const retry = await removeUser(userId);
+    expect(retry.status).toBe(200);
+    expect(fake.connections().filter((c) => c.userId === owner.id)).toEqual([]);
+    expect(await grantsOf(userId)).toHaveLength(0);
+  });
+});
+
+describe('reconciliation', () => {
+  it('marks a vehicle whose connection Smartcar no longer has DISCONNECTED, and revokes unknown connections older than a day', async () => {
+    const userId = newUserId();
+    const owner = fake.registerUser({ vehicles: [{}, {}] });
+    await connectVehicles(userId, { userId: owner.id });
+    const [removed, kept] = owner.vehicles;
+    // The owner removed one vehicle from the app in their Smartcar account.
+    const credentials = Buffer.from(`default:${AMT}`).toString('base64');
+    await fetch(`${fake.url}/v2.0/management/connections?vehicle_id=${removed?.id}&user_id=${owner.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${credentials}` },
+    });
+    // A connection no grant knows (a Connect whose storage and revocation both failed).
+    const stray = fake.createAuthorizationCode({ redirectUri, vehicles: [{}] });
+
+    const now = await reconcileHandler({ time: new Date().toISOString() });
+    expect(now).toMatchObject({ failed: 0, orphansRevoked: 0 });
+    expect((now as { unknownConnections: number }).unknownConnections).toBeGreaterThanOrEqual(1);
+    expect((await profile(removed?.id ?? ''))?.status).toBe('DISCONNECTED');
+    expect((await profile(kept?.id ?? ''))?.status).toBe('CONNECTED');
+    expect(logs.join('')).toContain(stray.vehicleIds[0]);
+
+    // A day later the stray connection is revoked (reconcileRevokeOrphans=true in this test's wiring).
+    await reconcileHandler({ time: inMinutes(25 * 60) });
+    expect(fake.connections().filter((c) => c.userId === stray.userId)).toEqual([]);
+    expect(fake.connections().filter((c) => c.vehicleId === kept?.id)).toHaveLength(1);
+  });
+
+  it('pages through all of Smartcar connections', async () => {
+    // More connections than one page of 100 (created at Smartcar only: unknown to the grants).
+    fake.createAuthorizationCode({ redirectUri, vehicles: Array.from({ length: 101 }, () => ({})) });
+    const before = fake.calls.length;
+    await reconcileHandler({ time: new Date().toISOString() });
+    const pages = fake.calls.slice(before).filter((c) => c.route === 'management' && c.method === 'GET');
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.slice(1).every((c) => c.query.cursor !== undefined)).toBe(true);
   });
 });

@@ -53,13 +53,22 @@ interface Subscription {
   error?: { type: string | null; code: string | null };
 }
 
-/** A Connect approved at once by the fake; the ids of the vehicles it linked. */
+/**
+ * A Connect approved at once by the fake and confirmed by the app's backend for the same user (the vehicles are
+ * linked, and so subscribed, by the confirm); the ids of the vehicles it linked.
+ */
 async function connect(userId: string): Promise<string[]> {
   const started = (await (
     await fetch(`${stack.url}/connect`, { method: 'POST', body: JSON.stringify({ userId }) })
   ).json()) as { url: string };
   const landed = await fetch(`${started.url}&fake_auto=1`);
-  expect(landed.url).toContain('status=connected');
+  expect(landed.url).toContain('status=pending');
+  const connectId = new URL(landed.url).searchParams.get('connectId') ?? '';
+  const confirmed = await fetch(`${stack.url}/connect/${connectId}/confirm`, {
+    method: 'POST',
+    body: JSON.stringify({ userId }),
+  });
+  expect(confirmed.status).toBe(200);
   const list = (await (await fetch(`${stack.url}/vehicles?userId=${userId}`)).json()) as {
     vehicles: { vehicleId: string }[];
   };

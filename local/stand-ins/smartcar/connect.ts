@@ -101,6 +101,7 @@ export function createAuthorizationCode(
     vehicleIds: subject.vehicleIds,
     scope: [...(input.scope ?? state.settings.defaultScope)],
   };
+  if (input.failVehicleList === true) state.failingVehicleLists.add(grant.id);
   return {
     code: approve(state, grant, input.redirectUri),
     userId: subject.user.id,
@@ -189,6 +190,8 @@ function handleAuthorize(state: SmartcarState, ctx: Ctx, params: URLSearchParams
     return connectErrorRedirect(redirectUri, oauthState, 'no_vehicles');
   }
   const grant: Grant = { id: randomUUID(), userId: subject.user.id, vehicleIds: subject.vehicleIds, scope };
+  if (next.failVehicleList === true || values.fake_fail === 'vehicles')
+    state.failingVehicleLists.add(grant.id);
 
   if (auto) {
     ctx.code = approve(state, grant, redirectUri);

@@ -124,8 +124,17 @@ export async function startFakeSmartcar(options: FakeSmartcarOptions): Promise<F
       ...(ctx.accessToken !== undefined ? { accessToken: ctx.accessToken } : {}),
       ...(ctx.error !== undefined ? { error: ctx.error } : {}),
     });
+    // Management calls name what they touch (ids only, never the AMT): whoever tries it by hand sees which
+    // user's connection of which vehicle was revoked.
+    const filter =
+      ctx.route === 'management'
+        ? ['user_id', 'vehicle_id']
+            .filter((name) => ctx.query[name] !== undefined)
+            .map((name) => ` ${name}=${ctx.query[name]}`)
+            .join('')
+        : '';
     log(
-      `fake-smartcar: ${method} ${path} → ${reply.status}${ctx.error ? ` ${ctx.error}` : ''}${ctx.injected ? ' (injected)' : ''}`,
+      `fake-smartcar: ${method} ${path}${filter} → ${reply.status}${ctx.error ? ` ${ctx.error}` : ''}${ctx.injected ? ' (injected)' : ''}`,
     );
     res.writeHead(reply.status, { 'content-length': Buffer.byteLength(reply.body), ...reply.headers });
     res.end(reply.body);

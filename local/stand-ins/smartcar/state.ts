@@ -83,6 +83,8 @@ export interface SmartcarState {
   readonly subscriptions: Map<string, FakeSubscription>;
   /** What the next Connect visits authorize, first in, first out. */
   readonly queue: NextAuthorization[];
+  /** Grants whose next vehicle list fails (`NextAuthorization.failVehicleList`). */
+  readonly failingVehicleLists: Set<string>;
   readonly calls: FakeSmartcarCall[];
   registerUser(init?: { readonly id?: string; readonly vehicles?: readonly FakeVehicleInit[] }): FakeUser;
   findVehicle(vehicleId: string): FakeVehicle | undefined;
@@ -174,6 +176,7 @@ export function createState(options: FakeSmartcarOptions): SmartcarState {
     connections,
     subscriptions: new Map(),
     queue: [],
+    failingVehicleLists: new Set(),
     calls: [],
     registerUser: (init = {}) => {
       const vehicleInits = init.vehicles ?? settings.defaultVehicles ?? [{}];

@@ -59,6 +59,11 @@ export interface NextAuthorization {
   readonly vehicleIds?: readonly string[];
   /** Send the user back with this Connect error instead of a code. */
   readonly error?: ConnectError;
+  /**
+   * The first `GET /vehicles` with this authorization's access token answers 500 (after the code exchange
+   * succeeded): what leaves a Connect half-done. The Connect page's `fake_fail=vehicles` does the same.
+   */
+  readonly failVehicleList?: boolean;
 }
 
 export interface FakeSmartcarOptions {

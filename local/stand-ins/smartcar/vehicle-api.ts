@@ -9,6 +9,7 @@ import {
   validationError,
   type Reply,
 } from './http.js';
+import { serverError } from './failures.js';
 import type { Ctx, RouteEntry, RouteRequest, Surface } from './router.js';
 import type { Grant, SmartcarState } from './state.js';
 import type { FakeCommands } from './commands.js';
@@ -91,6 +92,11 @@ function vehicleRoute(
 }
 
 function listVehicles(state: SmartcarState, grant: Grant, ctx: Ctx): Reply {
+  if (state.failingVehicleLists.delete(grant.id)) {
+    ctx.injected = true;
+    ctx.error = 'SERVER';
+    return serverError(ctx.requestId);
+  }
   const limitText = ctx.query.limit;
   const offsetText = ctx.query.offset;
   const limit = limitText === undefined ? 10 : nonNegativeInteger(limitText);
