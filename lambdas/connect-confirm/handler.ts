@@ -6,10 +6,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { connectionAdapters } from '../connections/adapters.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
+import { awsSubscriptionScheduler } from '../subscriptions/aws-scheduler.js';
 import { subscriptionHooks } from '../subscriptions/connection-hooks.js';
-import { dynamoSubscriptions } from '../subscriptions/dynamo-subscriptions.js';
-import { configuredScheduler } from '../subscriptions/scheduler.js';
-import { sqsSubscriptionQueue } from '../subscriptions/sqs-subscription-queue.js';
 import { loadConfirmConfig } from './config.js';
 import { createConfirmHandler } from './create-handler.js';
 
@@ -19,12 +17,7 @@ const logger = new Logger({ serviceName: 'connect-confirm' });
 const metrics = new Metrics({ serviceName: 'connect-confirm' });
 const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 const sqs = new SQSClient({});
-const subscriptions = configuredScheduler(config, {
-  store: dynamoSubscriptions(documentClient, config.VEHICLE_TABLE_NAME),
-  queue: (queueUrl) => sqsSubscriptionQueue(sqs, queueUrl),
-  logger,
-  metrics,
-});
+const subscriptions = awsSubscriptionScheduler(config, { documentClient, sqs, logger, metrics });
 
 export const handler = createConfirmHandler({
   ...connectionAdapters({

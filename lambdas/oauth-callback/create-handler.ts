@@ -307,14 +307,12 @@ export function createCallbackHandler(deps: CallbackDeps) {
     }
     const vehicles = String(completion.vehicleIds.length);
 
+    const logOutcome = (message: string, vehicleCount: number): void =>
+      logger.info(message, { appUserId, grantId, vehicles: vehicleCount, durationMs: now() - startedAt });
+
     if (confirmation === 'required') {
       metrics.addMetric('ConnectPending', MetricUnit.Count, 1);
-      logger.info('Connect waiting for confirmation', {
-        appUserId,
-        grantId,
-        vehicles: completion.vehicleIds.length,
-        durationMs: now() - startedAt,
-      });
+      logOutcome('Connect waiting for confirmation', completion.vehicleIds.length);
       return redirect(withQuery(deps.successUrl, { status: 'pending', connectId: grantId, vehicles }));
     }
 
@@ -327,12 +325,7 @@ export function createCallbackHandler(deps: CallbackDeps) {
         metrics.addMetric('GrantCleanupFailed', MetricUnit.Count, confirmed.cleanupFailed);
       metrics.addMetric('ConnectSucceeded', MetricUnit.Count, 1);
       metrics.addMetric('VehiclesConnected', MetricUnit.Count, confirmed.vehicleIds.length);
-      logger.info('Connect succeeded', {
-        appUserId,
-        grantId,
-        vehicles: confirmed.vehicleIds.length,
-        durationMs: now() - startedAt,
-      });
+      logOutcome('Connect succeeded', confirmed.vehicleIds.length);
       return redirect(withQuery(deps.successUrl, { status: 'connected', connectId: grantId, vehicles }));
     } catch (error) {
       // The grant is stored (ACTIVE or still PENDING): the links can be completed by confirming it again.

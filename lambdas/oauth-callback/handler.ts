@@ -9,10 +9,8 @@ import { smartcarCommandGateway } from '../commands/command-gateway.js';
 import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
+import { awsSubscriptionScheduler } from '../subscriptions/aws-scheduler.js';
 import { subscriptionHooks } from '../subscriptions/connection-hooks.js';
-import { dynamoSubscriptions } from '../subscriptions/dynamo-subscriptions.js';
-import { configuredScheduler } from '../subscriptions/scheduler.js';
-import { sqsSubscriptionQueue } from '../subscriptions/sqs-subscription-queue.js';
 import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
 import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
 import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
@@ -29,12 +27,7 @@ const logger = new Logger({ serviceName: 'oauth-callback' });
 const metrics = new Metrics({ serviceName: 'oauth-callback' });
 const sqs = new SQSClient({});
 // With connectConfirmation=off the callback links vehicles itself, so it subscribes them too.
-const subscriptions = configuredScheduler(config, {
-  store: dynamoSubscriptions(documentClient, config.VEHICLE_TABLE_NAME),
-  queue: (queueUrl) => sqsSubscriptionQueue(sqs, queueUrl),
-  logger,
-  metrics,
-});
+const subscriptions = awsSubscriptionScheduler(config, { documentClient, sqs, logger, metrics });
 
 export const handler = createCallbackHandler({
   states: dynamoOAuthStateStore(documentClient, config.OAUTH_STATE_TABLE_NAME),

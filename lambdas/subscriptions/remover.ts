@@ -1,11 +1,10 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { describeSmartcarError } from '../smartcar/errors.js';
 import {
   classifySubscriptionError,
   type WebhookSubscriptionsApi,
 } from '../smartcar/webhook-subscriptions.js';
-import { ACTIVE, REMOVED, type SubscriptionStore } from './subscription.js';
+import { ACTIVE, REMOVED, type SubscriptionJobDeps, type SubscriptionStore } from './subscription.js';
 
 /**
  * The hook a disconnect (or a user's removal) calls before it revokes the connection: every ACTIVE subscription
@@ -17,14 +16,13 @@ export interface SubscriptionRemover {
   unsubscribeAll(vehicleId: string): Promise<{ readonly removed: number; readonly failed: number }>;
 }
 
-export function createSubscriptionRemover(deps: {
-  readonly store: Pick<SubscriptionStore, 'list' | 'recordRemoved'>;
-  readonly api: Pick<WebhookSubscriptionsApi, 'unsubscribe'>;
-  readonly timeoutMs: number;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly now?: () => number;
-}): SubscriptionRemover {
+export function createSubscriptionRemover(
+  deps: SubscriptionJobDeps & {
+    readonly store: Pick<SubscriptionStore, 'list' | 'recordRemoved'>;
+    readonly api: Pick<WebhookSubscriptionsApi, 'unsubscribe'>;
+    readonly timeoutMs: number;
+  },
+): SubscriptionRemover {
   const now = deps.now ?? Date.now;
   const { logger, metrics } = deps;
   return {

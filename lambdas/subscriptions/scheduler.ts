@@ -1,7 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { mapWithLimit } from '../runtime/concurrency.js';
-import type { SubscribeMessage, SubscriptionQueue, SubscriptionStore } from './subscription.js';
+import type {
+  SubscribeMessage,
+  SubscriptionJobDeps,
+  SubscriptionQueue,
+  SubscriptionStore,
+} from './subscription.js';
 
 /**
  * The hook Connect calls once vehicles are linked: each configured webhook becomes a PENDING record and a
@@ -23,14 +28,13 @@ export interface SubscriptionScheduler {
 /** Records written at once (a Connect links up to 500 vehicles). */
 const WRITE_CONCURRENCY = 10;
 
-export function createSubscriptionScheduler(deps: {
-  readonly webhookIds: readonly string[];
-  readonly store: Pick<SubscriptionStore, 'markPending'>;
-  readonly queue: SubscriptionQueue;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly now?: () => number;
-}): SubscriptionScheduler {
+export function createSubscriptionScheduler(
+  deps: SubscriptionJobDeps & {
+    readonly webhookIds: readonly string[];
+    readonly store: Pick<SubscriptionStore, 'markPending'>;
+    readonly queue: SubscriptionQueue;
+  },
+): SubscriptionScheduler {
   const now = deps.now ?? Date.now;
   return {
     webhookIds: deps.webhookIds,

@@ -1,3 +1,6 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+
 /**
  * Webhook subscriptions of vehicles (docs/design.md, "Webhook subscriptions"): Smartcar delivers a webhook only
  * for the vehicles subscribed to it. One record per (vehicle, webhook) in the vehicle state table
@@ -87,4 +90,12 @@ export function parseWebhookIds(value: string | undefined): string[] {
         .filter((id) => id !== ''),
     ),
   ];
+}
+
+/** What the scheduler and the remover log and count through. */
+export interface SubscriptionJobDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** @default Date.now */
+  readonly now?: () => number;
 }

@@ -1,4 +1,5 @@
 import { errorKey, rawEventSk, vehiclePk, type VehicleMode } from '../vehicles/vehicle-keys.js';
+import type { ErrorState } from '../vehicles/vehicle-state.js';
 import {
   UnprocessableEventError,
   type NormalizedEvent,
@@ -73,19 +74,10 @@ export interface SignalErrorWrite extends Keyed {
 }
 
 /** An active error or its RESOLVED tombstone, one entry per (type, code). */
-export interface VehicleErrorWrite extends Keyed {
+export interface VehicleErrorWrite extends Keyed, ErrorState {
   readonly kind: 'vehicle-error';
   /** `<type>#<code or NONE>` */
   readonly key: string;
-  readonly type: string;
-  readonly code: string | null;
-  readonly description?: string;
-  readonly resolution: Record<string, unknown> | null;
-  readonly signals: string[];
-  readonly state: 'ERROR' | 'RESOLVED';
-  readonly at: number;
-  /** Only for RESOLVED: epoch seconds when DynamoDB may delete the tombstone. */
-  readonly expiresAt?: number;
 }
 
 /** A v2 / unknown-type event kept as received, with a TTL, in an item of its own. */

@@ -1,10 +1,8 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BY_REFRESH_EXPIRY_INDEX, FUNCTIONS } from '../../contracts/index.js';
-import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import {
   deadLetterQueueAlarms,
@@ -14,11 +12,8 @@ import {
   serviceMetric,
   type RouteAlarmOptions,
 } from '../constructs/on-call-alarm.js';
-import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
-import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
-import type { TokenKey } from '../constructs/token-key.js';
-import type { LambdaEntries } from '../entries.js';
+import type { SmartcarFeatureProps } from './feature-props.js';
 import { parseScheduleExpression } from '../schedule-expression.js';
 import type { SmartcarSettings } from '../settings.js';
 
@@ -36,16 +31,7 @@ export const CONNECT_EXPIRY_FAILED_METRIC = 'ConnectExpiryFailed';
 export const RECONCILE_FAILED_METRIC = 'ReconcileFailed';
 export const RECONCILE_UNKNOWN_METRIC = 'ReconcileUnknownConnections';
 
-export interface ConnectionLifecycleProps {
-  readonly api: SmartcarHttpApi;
-  readonly secret: SmartcarSecret;
-  readonly vehicleTable: EncryptedTable;
-  readonly tokenTable: EncryptedTable;
-  readonly tokenKey: TokenKey;
-  readonly alarmTopic: sns.ITopic;
-  readonly metricsNamespace: string;
-  /** @default LAMBDA_ENTRIES */
-  readonly entries?: Partial<LambdaEntries>;
+export interface ConnectionLifecycleProps extends SmartcarFeatureProps {
   readonly settings: Pick<SmartcarSettings, 'reconcileRevokeOrphans'>;
   /** Thresholds of the confirm route's 5xx-rate and 4xx-spike alarms. @default routeAlarms' defaults */
   readonly routeAlarms?: RouteAlarmOptions;

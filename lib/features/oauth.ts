@@ -1,15 +1,11 @@
 import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BY_APP_USER_INDEX, BY_REFRESH_EXPIRY_INDEX, FUNCTIONS, TABLES } from '../../contracts/index.js';
 import { EncryptedTable, tableSchemaProps } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import { OAuthAlarms } from '../constructs/oauth-alarms.js';
-import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
-import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
-import type { TokenKey } from '../constructs/token-key.js';
-import type { LambdaEntries } from '../entries.js';
+import type { SmartcarFeatureProps } from './feature-props.js';
 import type { SmartcarSettings } from '../settings.js';
 
 /**
@@ -20,18 +16,9 @@ import type { SmartcarSettings } from '../settings.js';
 export const PLACEHOLDER_CONNECT_SUCCESS_URL = 'https://connect-success-url-not-configured.invalid/';
 export const PLACEHOLDER_CONNECT_FAILURE_URL = 'https://connect-failure-url-not-configured.invalid/';
 
-export interface OAuthProps {
-  readonly api: SmartcarHttpApi;
-  readonly secret: SmartcarSecret;
-  readonly vehicleTable: EncryptedTable;
-  readonly tokenTable: EncryptedTable;
-  readonly tokenKey: TokenKey;
+export interface OAuthProps extends SmartcarFeatureProps {
   /** Encrypts the OAuth state table. */
   readonly dataKey: kms.IKey;
-  readonly alarmTopic: sns.ITopic;
-  readonly metricsNamespace: string;
-  /** @default LAMBDA_ENTRIES */
-  readonly entries?: Partial<LambdaEntries>;
   readonly settings: Pick<
     SmartcarSettings,
     | 'smartcarRedirectUri'

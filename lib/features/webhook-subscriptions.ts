@@ -3,10 +3,8 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BY_APP_USER_INDEX, FUNCTIONS, SUBSCRIPTION_MAX_ATTEMPTS } from '../../contracts/index.js';
-import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import {
   deadLetterQueueAlarms,
@@ -15,27 +13,15 @@ import {
   routeAlarms,
   serviceMetric,
 } from '../constructs/on-call-alarm.js';
-import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
-import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
-import type { TokenKey } from '../constructs/token-key.js';
 import { WebhookQueue } from '../constructs/webhook-queue.js';
-import type { LambdaEntries } from '../entries.js';
+import type { SmartcarFeatureProps } from './feature-props.js';
 
 /** Messages per worker invocation; each is one or two Smartcar calls. */
 const WORKER_BATCH_SIZE = 10;
 /** Workers at once: Smartcar rate-limits per application, so a Connect of 500 vehicles drains steadily. */
 const WORKER_MAX_CONCURRENCY = 2;
 
-export interface WebhookSubscriptionsProps {
-  readonly api: SmartcarHttpApi;
-  readonly secret: SmartcarSecret;
-  readonly vehicleTable: EncryptedTable;
-  readonly tokenTable: EncryptedTable;
-  readonly tokenKey: TokenKey;
-  readonly alarmTopic: sns.ITopic;
-  readonly metricsNamespace: string;
-  /** @default LAMBDA_ENTRIES */
-  readonly entries?: Partial<LambdaEntries>;
+export interface WebhookSubscriptionsProps extends SmartcarFeatureProps {
   /** The redirect URI (the worker's AuthClient needs one to refresh an access token). */
   readonly redirectUri: string;
   /** Context `smartcarWebhookIds`; empty = the Dashboard's auto-enrollment subscribes vehicles. */
