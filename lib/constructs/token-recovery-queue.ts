@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SSE_SQS_TLS_ONLY } from './queue-security.js';
 
 export interface TokenRecoveryQueueProps {
   /** Timeout of the refresh job that receives from the queue; the visibility timeout equals it. */
@@ -26,15 +27,12 @@ export class TokenRecoveryQueue extends Construct {
     super(scope, id);
     // No DLQ of its own (cdk-nag SQS3 recognises it as the main queue's DLQ); a message here pages on-call.
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      // Queue policy that denies any request not made over TLS (cdk-nag SQS4).
-      enforceSSL: true,
+      ...SSE_SQS_TLS_ONLY,
       // The maximum: a parked refresh token stays valid for 60 days, so an operator has time to fix and redrive.
       retentionPeriod: Duration.days(14),
     });
     this.queue = new sqs.Queue(this, 'Queue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
+      ...SSE_SQS_TLS_ONLY,
       // The maximum: a parked pair is useful until its refresh token expires (60 days), so it must outlast a
       // long KMS or DynamoDB outage; the next run normally applies it 15 minutes later.
       retentionPeriod: Duration.days(14),

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SSE_SQS_TLS_ONLY } from './queue-security.js';
 
 export interface WebhookQueueProps {
   /** Timeout of the Lambda that consumes the queue; the visibility timeout is derived from it. */
@@ -31,11 +32,7 @@ export class WebhookQueue extends Construct {
     // No DLQ of its own (a DLQ of a DLQ only hides failures); cdk-nag SQS3 recognises it as the main
     // queue's DLQ. Messages here raise the on-call alarm and are redriven by an operator.
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      // SSE-SQS (SQS-managed keys): encrypted at rest at no cost, and producers/consumers need no KMS
-      // permission (a KMS-encrypted queue would need kms:GenerateDataKey for the receiver too).
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      // Queue policy that denies any request not made over TLS (cdk-nag SQS4).
-      enforceSSL: true,
+      ...SSE_SQS_TLS_ONLY,
       // The maximum. A standard queue keeps a message's original enqueue time when it is dead-lettered,
       // so this must be longer than the main queue's retention, and it must leave time to fix and redrive.
       // The processor remembers event ids for the same 14 days (DEDUPE_TTL_SECONDS), so a redrive of an
@@ -45,8 +42,7 @@ export class WebhookQueue extends Construct {
     });
 
     this.queue = new sqs.Queue(this, 'Queue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
+      ...SSE_SQS_TLS_ONLY,
       // Lambda's SQS guidance: at least 6 × the function timeout, so a message is not handed to a second
       // consumer while the first is still working on it (including Lambda's internal retries on throttling).
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),

@@ -140,6 +140,13 @@ export class ConnectionLifecycle extends Construct {
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     };
+    // A count the daily reconciliation run emits, alarmed on from its first occurrence.
+    const reconcileAlarm = (alarmId: string, metricName: string, alarmDescription: string) =>
+      onCallAlarm(this, alarmId, action, {
+        metric: metric(FUNCTIONS.connectionReconcile.serviceName, metricName, Duration.days(1)),
+        ...atLeastOne,
+        alarmDescription,
+      });
 
     this.alarms.push(
       ...functionAlarms(this, 'ConnectConfirm', this.confirm.function, action, {
@@ -209,21 +216,19 @@ export class ConnectionLifecycle extends Construct {
           'connections stay live at Smartcar. See the connect-expiry logs (Smartcar Management API, the AMT ' +
           'in the secret, DynamoDB).',
       }),
-      onCallAlarm(this, 'ReconcileItemFailures', action, {
-        metric: metric(FUNCTIONS.connectionReconcile.serviceName, RECONCILE_FAILED_METRIC, Duration.days(1)),
-        ...atLeastOne,
-        alarmDescription:
-          'The reconciliation could not mark a vehicle DISCONNECTED or revoke an unknown connection (its log ' +
+      reconcileAlarm(
+        'ReconcileItemFailures',
+        RECONCILE_FAILED_METRIC,
+        'The reconciliation could not mark a vehicle DISCONNECTED or revoke an unknown connection (its log ' +
           'names the ids); the next daily run retries.',
-      }),
-      onCallAlarm(this, 'UnknownConnections', action, {
-        metric: metric(FUNCTIONS.connectionReconcile.serviceName, RECONCILE_UNKNOWN_METRIC, Duration.days(1)),
-        ...atLeastOne,
-        alarmDescription:
-          'Smartcar has connections no grant here knows (ids in the connection-reconcile log): connects whose ' +
+      ),
+      reconcileAlarm(
+        'UnknownConnections',
+        RECONCILE_UNKNOWN_METRIC,
+        'Smartcar has connections no grant here knows (ids in the connection-reconcile log): connects whose ' +
           'storage and revocation both failed, or previous owners whose revocation failed. They count against ' +
           'the vehicle limit; revoke them (reconcileRevokeOrphans=true does so after a day).',
-      }),
+      ),
     );
   }
 }
