@@ -10,6 +10,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalFailure } from '../runtime/dynamo-errors.js';
+import { queryIndexPage } from '../runtime/dynamo-query.js';
 import type { TokenSet } from '../smartcar/gateway.js';
 import {
   GRANT_ACTIVE,
@@ -557,18 +558,16 @@ export function dynamoTokenStore(options: {
       const ids: string[] = [];
       let startKey: Record<string, unknown> | undefined;
       do {
-        const page = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: BY_REFRESH_EXPIRY_INDEX,
-            KeyConditionExpression: 'dueShard = :pending',
-            ExpressionAttributeValues: { ':pending': PENDING_SHARD },
-            Limit: DUE_PAGE_SIZE,
-            ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
-          }),
-        );
-        for (const item of page.Items ?? []) if (typeof item.grantId === 'string') ids.push(item.grantId);
-        startKey = page.LastEvaluatedKey;
+        const page = await queryIndexPage(client, {
+          tableName,
+          indexName: BY_REFRESH_EXPIRY_INDEX,
+          key: 'dueShard',
+          value: PENDING_SHARD,
+          limit: DUE_PAGE_SIZE,
+          startKey,
+        });
+        for (const item of page.items) if (typeof item.grantId === 'string') ids.push(item.grantId);
+        startKey = page.lastKey;
       } while (startKey !== undefined);
       return ids;
     },

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { deadline, withTimeout } from '../runtime/deadline.js';
+import type { SmartcarCallDeps } from '../runtime/deps.js';
 import { countFailure } from '../runtime/metrics.js';
 import type { SmartcarGateway, TokenSet } from '../smartcar/gateway.js';
 import {
@@ -131,19 +131,15 @@ export interface RotationRequest {
   readonly gate?: RateGate;
 }
 
-export interface TokenRotationDeps {
+export interface TokenRotationDeps extends SmartcarCallDeps {
   readonly tokens: Pick<
     TokenStore,
     'claimGrant' | 'persistRotation' | 'releaseClaim' | 'markNeedsReauth' | 'deleteGrantIfUnused' | 'getGrant'
   >;
   readonly profiles: Pick<VehicleReauthMarker, 'markNeedsReauth'>;
   readonly smartcar: Pick<SmartcarGateway, 'exchangeRefreshToken'>;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
   /** REFRESH_LEASE_SECONDS × 1000. */
   readonly leaseMs: number;
-  /** Limit of one exchange request (SMARTCAR_TIMEOUT_MS). */
-  readonly smartcarTimeoutMs: number;
   /** Wall clock for leases: compared with other processes' clocks, so never the (replayable) event time. */
   readonly clock?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
