@@ -18,17 +18,7 @@ import {
   type LocalRequestHeaders,
 } from './request-guard.js';
 
-export {
-  allowedHosts,
-  FORBIDDEN_CROSS_SITE,
-  FORBIDDEN_HOST,
-  INTERNAL_SERVER_ERROR,
-  NOT_FOUND,
-  refuseUnsafeRequest,
-  TOO_LARGE,
-  type HttpAnswer,
-  type LocalRequestHeaders,
-} from './request-guard.js';
+export * from './request-guard.js';
 
 /**
  * A local stand-in for API Gateway HTTP API (payload format 2.0) in front of Lambda proxy integrations.
