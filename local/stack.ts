@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FUNCTIONS } from '../contracts/index.js';
@@ -36,6 +35,7 @@ import {
 } from './stand-ins/sqs.js';
 import { startSqsPoller } from './runtime/sqs-poller.js';
 import { ensureTables } from './stand-ins/dynamodb-tables.js';
+import { assertPortFree, atMost, valueOf } from './startup.js';
 import { routeKey, SUBSCRIPTION_MAX_ATTEMPTS, VEHICLE_SUBSCRIPTIONS_PATH } from '../contracts/index.js';
 
 /**
@@ -106,23 +106,6 @@ type Log = (line: string, error?: unknown) => void;
 
 const defaultLog: Log = (line, error) =>
   error === undefined ? console.log(line) : console.error(line, error);
-
-/** Fails early with the variable to change, instead of an emulator dying with EADDRINUSE later. */
-async function assertPortFree(host: string, port: number, variable: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        new Error(
-          error.code === 'EADDRINUSE'
-            ? `port ${port} on ${host} is already in use: stop what uses it or set ${variable}`
-            : `cannot listen on ${host}:${port} (${variable}): ${error.message}`,
-        ),
-      );
-    });
-    server.listen(port, host, () => server.close(() => resolve()));
-  });
-}
 
 export async function startLocalStack(
   config: LocalConfig,
@@ -428,18 +411,6 @@ const SUBSCRIPTIONS_ROUTE_KEY = routeKey({
   auth: 'iam',
 });
 const SUBSCRIPTIONS_JOB_ROUTE_KEY = 'POST /local/jobs/subscriptions';
-
-/** Waits for `promise`, but no longer than `ms`. */
-async function atMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
-
-function valueOf<T>(result: PromiseSettledResult<T>): T {
-  if (result.status === 'rejected') throw result.reason;
-  return result.value;
-}
 
 /** The secret's JSON as the stack stores it in Secrets Manager (docs/design.md, "The Smartcar secret"). */
 export function smartcarSecretValue(config: LocalConfig): string {

@@ -1,5 +1,5 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { SmartcarCallDeps } from '../runtime/deps.js';
 import { describeSmartcarError } from '../smartcar/errors.js';
 import {
   classifySubscriptionError,
@@ -40,15 +40,12 @@ export type WorkOutcome =
   /** Leave the message on the queue, to be received again after `delaySeconds`. */
   | { readonly result: 'retry'; readonly delaySeconds: number };
 
-export interface WorkerDeps {
+export interface WorkerDeps extends SmartcarCallDeps {
   readonly store: Pick<SubscriptionStore, 'recordAttempt'>;
   readonly api: Pick<WebhookSubscriptionsApi, 'subscribe'>;
   readonly tokens: AccessTokenProvider;
   /** Receives of a message after which it is given up (the queue's maxReceiveCount). */
   readonly maxAttempts: number;
-  readonly smartcarTimeoutMs: number;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
   readonly now?: () => number;
   readonly random?: () => number;
 }

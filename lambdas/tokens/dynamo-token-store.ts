@@ -15,13 +15,14 @@ import {
   GRANT_ACTIVE,
   GRANT_NEEDS_REAUTH,
   GRANT_PENDING,
-  GRANT_REVOKING,
   GrantConflictError,
   MalformedGrantError,
   type DueGrant,
   type GrantRecord,
 } from './grant.js';
 import type { TokenCipher } from './token-cipher.js';
+import { DUE_PAGE_SIZE, PENDING_SHARD, pendingGrantOperations } from './dynamo-pending-grants.js';
+import { GRANT_ID, GRANT_METADATA, grantFromItem, requireString } from './grant-item.js';
 import type { TokenStore } from './token-store.js';
 
 /**
@@ -33,90 +34,8 @@ import type { TokenStore } from './token-store.js';
 import { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD } from '../../contracts/index.js';
 
 export { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, DUE_SHARD };
-/**
- * `dueShard` of PENDING and REVOKING grants: out of the refresh job's partition, and — the pending set being
- * small (the Connects of the last `connectConfirmMinutes`) — listed whole by the connect expiry job with one
- * Query of `byRefreshExpiry` on this partition.
- */
-export const PENDING_SHARD = 'PENDING';
-/** Query page size of the due indexes (items are ~100 bytes: one page is far below the 1 MB limit). */
-const DUE_PAGE_SIZE = 500;
-
-/** Every attribute `grantFromItem` reads (a Scan projection without the ciphertexts). */
-const GRANT_METADATA = [
-  'grantId',
-  'appUserId',
-  'smartcarUserId',
-  'keyId',
-  'accessExpiresAt',
-  'refreshExpiresAt',
-  'version',
-  'vehicleIds',
-  'status',
-  'scopes',
-  'createdAt',
-  'updatedAt',
-  'pendingVehicleIds',
-  'connectVehicleIds',
-  'connectExpiresAt',
-] as const;
-
-const GRANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-function requireString(item: Record<string, unknown>, field: string, grantId: string): string {
-  const value = item[field];
-  if (typeof value !== 'string' || value === '') throw new MalformedGrantError(grantId, field);
-  return value;
-}
-
-function requireNumber(item: Record<string, unknown>, field: string, grantId: string): number {
-  const value = item[field];
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new MalformedGrantError(grantId, field);
-  return value;
-}
-
-function stringList(value: unknown): string[] {
-  if (value instanceof Set || Array.isArray(value)) {
-    return [...(value as Iterable<unknown>)].filter((v): v is string => typeof v === 'string').sort();
-  }
-  return [];
-}
-
-/** DynamoDB item → GrantRecord; the ciphertexts stay in the item. */
-export function grantFromItem(item: Record<string, unknown>): GrantRecord {
-  const grantId = typeof item.grantId === 'string' ? item.grantId : '(unknown)';
-  const status =
-    item.status === GRANT_NEEDS_REAUTH || item.status === GRANT_PENDING || item.status === GRANT_REVOKING
-      ? item.status
-      : GRANT_ACTIVE;
-  const smartcarUserId = item.smartcarUserId;
-  // Only a grant stored right after the exchange may lack it (it is completed just after, or revoked).
-  if (status === GRANT_ACTIVE || status === GRANT_NEEDS_REAUTH)
-    requireString(item, 'smartcarUserId', grantId);
-  return {
-    grantId: requireString(item, 'grantId', grantId),
-    appUserId: requireString(item, 'appUserId', grantId),
-    ...(typeof smartcarUserId === 'string' && smartcarUserId !== '' && { smartcarUserId }),
-    keyId: requireString(item, 'keyId', grantId),
-    accessExpiresAt: requireNumber(item, 'accessExpiresAt', grantId),
-    refreshExpiresAt: requireNumber(item, 'refreshExpiresAt', grantId),
-    version: requireNumber(item, 'version', grantId),
-    vehicleIds: stringList(item.vehicleIds),
-    status,
-    scopes: Array.isArray(item.scopes) ? item.scopes.filter((s): s is string => typeof s === 'string') : [],
-    ...(Array.isArray(item.permissions) && {
-      permissions: item.permissions.filter((p): p is string => typeof p === 'string'),
-    }),
-    createdAt: requireNumber(item, 'createdAt', grantId),
-    updatedAt: requireNumber(item, 'updatedAt', grantId),
-    pendingVehicleIds: stringList(item.pendingVehicleIds),
-    connectVehicleIds: stringList(item.connectVehicleIds),
-    ...(typeof item.connectExpiresAt === 'number' && { connectExpiresAt: item.connectExpiresAt }),
-    ...(typeof item.leaseOwner === 'string' && { leaseOwner: item.leaseOwner }),
-    ...(typeof item.leaseUntil === 'number' && { leaseUntil: item.leaseUntil }),
-    ...(typeof item.rotatedBy === 'string' && { rotatedBy: item.rotatedBy }),
-  };
-}
+export { PENDING_SHARD } from './dynamo-pending-grants.js';
+export { grantFromItem } from './grant-item.js';
 
 export function dynamoTokenStore(options: {
   readonly client: DynamoDBDocumentClient;
@@ -215,6 +134,8 @@ export function dynamoTokenStore(options: {
   }
 
   return {
+    ...pendingGrantOperations(client, tableName, updateGrant),
+
     async createGrant(input) {
       const grantId = input.grantId ?? randomUUID();
       const { access, refresh } = await encryptPair(grantId, input.appUserId, input.tokens);
@@ -456,121 +377,6 @@ export function dynamoTokenStore(options: {
         if (isConditionalFailure(error)) return false;
         throw error;
       }
-    },
-
-    async completePending(grantId, completion, now) {
-      const grant = await updateGrant(grantId, {
-        UpdateExpression:
-          'SET smartcarUserId = :user, pendingVehicleIds = :vehicles, connectVehicleIds = :vehicles, ' +
-          `updatedAt = :now${completion.permissions !== undefined ? ', #permissions = :permissions' : ''}`,
-        ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
-        // `permissions` is a DynamoDB reserved word.
-        ExpressionAttributeNames: {
-          '#status': 'status',
-          ...(completion.permissions !== undefined && { '#permissions': 'permissions' }),
-        },
-        ExpressionAttributeValues: {
-          ':user': completion.smartcarUserId,
-          ':vehicles': new Set(completion.vehicleIds),
-          ':pending': GRANT_PENDING,
-          ':now': now,
-          ...(completion.permissions !== undefined && { ':permissions': [...completion.permissions] }),
-        },
-      });
-      if (!grant) throw new GrantConflictError(grantId);
-      return grant;
-    },
-
-    async expirePendingNow(grantId, now) {
-      const grant = await updateGrant(grantId, {
-        UpdateExpression: 'SET connectExpiresAt = :now, updatedAt = :now',
-        ConditionExpression: 'attribute_exists(grantId) AND #status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':now': now },
-      });
-      return grant !== undefined;
-    },
-
-    async activatePending(grantId, appUserId, now) {
-      const grant = await updateGrant(grantId, {
-        // Into the refresh indexes; `pendingVehicleIds` stays until every vehicle is linked.
-        UpdateExpression:
-          'SET #status = :active, dueShard = :due, confirmedAt = :now, updatedAt = :now REMOVE connectExpiresAt',
-        // Not once the window has passed (the expiry job may be revoking it), never for another user, and only
-        // once the callback knew its Smartcar user and vehicles.
-        ConditionExpression:
-          'attribute_exists(grantId) AND #status = :pending AND appUserId = :user AND ' +
-          'connectExpiresAt > :now AND attribute_exists(smartcarUserId)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':active': GRANT_ACTIVE,
-          ':pending': GRANT_PENDING,
-          ':due': DUE_SHARD,
-          ':user': appUserId,
-          ':now': now,
-        },
-      });
-      if (!grant) throw new GrantConflictError(grantId);
-      return grant;
-    },
-
-    async finishLinking(grantId, now) {
-      await updateGrant(grantId, {
-        UpdateExpression: 'REMOVE pendingVehicleIds SET updatedAt = :now',
-        ConditionExpression: 'attribute_exists(grantId)',
-        ExpressionAttributeValues: { ':now': now },
-      });
-    },
-
-    async markRevoking(grantId, now, revokeOptions = {}) {
-      let condition = 'attribute_exists(grantId) AND (#status = :pending OR #status = :revoking)';
-      if (revokeOptions.expiredOnly === true) {
-        condition += ' AND (#status = :revoking OR connectExpiresAt <= :now)';
-      }
-      return updateGrant(grantId, {
-        UpdateExpression: 'SET #status = :revoking, updatedAt = :now',
-        ConditionExpression: condition,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':pending': GRANT_PENDING, ':revoking': GRANT_REVOKING, ':now': now },
-      });
-    },
-
-    async deleteRevoked(grantId) {
-      try {
-        await client.send(
-          new DeleteCommand({
-            TableName: tableName,
-            Key: { grantId },
-            ConditionExpression: 'attribute_exists(grantId) AND #status = :revoking',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':revoking': GRANT_REVOKING },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalFailure(error)) return false;
-        throw error;
-      }
-    },
-
-    async listPending() {
-      const ids: string[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: BY_REFRESH_EXPIRY_INDEX,
-            KeyConditionExpression: 'dueShard = :pending',
-            ExpressionAttributeValues: { ':pending': PENDING_SHARD },
-            Limit: DUE_PAGE_SIZE,
-            ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
-          }),
-        );
-        for (const item of page.Items ?? []) if (typeof item.grantId === 'string') ids.push(item.grantId);
-        startKey = page.LastEvaluatedKey;
-      } while (startKey !== undefined);
-      return ids;
     },
 
     async listAllGrants() {

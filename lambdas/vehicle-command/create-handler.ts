@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { AuditRecord, CommandAuditStore, KeyClaim } from '../commands/command-audit.js';
 import type { CommandGateway } from '../commands/command-gateway.js';
+import type { SmartcarCallDeps } from '../runtime/deps.js';
 import { effectiveStatus, UNKNOWN_OUTCOME_ANSWER, type StoredAnswer } from '../commands/command-outcome.js';
 import {
   parseCommandBody,
@@ -30,7 +30,7 @@ import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
 import { DISCONNECTED, NEEDS_REAUTH } from '../vehicles/vehicle-status.js';
 
-export interface CommandDeps {
+export interface CommandDeps extends SmartcarCallDeps {
   readonly links: Pick<VehicleLinkStore, 'getProfile'>;
   readonly tokens: Pick<TokenStore, 'getGrant'>;
   readonly accessTokens: AccessTokenProvider;
@@ -38,10 +38,6 @@ export interface CommandDeps {
   readonly audit: CommandAuditStore;
   /** SMARTCAR_COMMAND_TIMEOUT_MS: limit of the command call (further cut to the invocation's end). */
   readonly commandTimeoutMs: number;
-  /** SMARTCAR_TIMEOUT_MS: limit of the permissions read of a grant stored without permissions. */
-  readonly smartcarTimeoutMs: number;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly newId?: () => string;

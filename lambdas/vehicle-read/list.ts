@@ -1,5 +1,6 @@
-import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mapWithLimit } from '../runtime/concurrency.js';
+import { queryIndexPage, type IndexPage } from '../runtime/dynamo-query.js';
 import { BY_APP_USER_INDEX } from '../vehicles/vehicle-keys.js';
 import { PROFILE_SK, STATE_SK, isValidVehicleId, vehiclePk } from '../vehicles/vehicle-keys.js';
 import { asObject } from '../runtime/json.js';
@@ -28,10 +29,8 @@ export interface VehicleSummary {
   readonly actionRequired: ActionRequired | null;
 }
 
-export interface ProfilePage {
-  readonly items: Record<string, unknown>[];
-  readonly lastKey?: Record<string, unknown>;
-}
+/** One page of a user's profiles. */
+export type ProfilePage = IndexPage;
 
 export interface VehicleListSource {
   /** One page of the user's profiles, in vehicle id order. */
@@ -49,21 +48,15 @@ export const MAX_ERROR_ITEMS = 100;
 
 export function dynamoVehicleList(client: DynamoDBDocumentClient, tableName: string): VehicleListSource {
   return {
-    async profiles(appUserId, limit, startKey) {
-      const result = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: BY_APP_USER_INDEX,
-          KeyConditionExpression: 'appUserId = :appUserId',
-          ExpressionAttributeValues: { ':appUserId': appUserId },
-          Limit: limit,
-          ...(startKey && { ExclusiveStartKey: startKey }),
-        }),
-      );
-      return {
-        items: result.Items ?? [],
-        ...(result.LastEvaluatedKey && { lastKey: result.LastEvaluatedKey }),
-      };
+    profiles(appUserId, limit, startKey) {
+      return queryIndexPage(client, {
+        tableName,
+        indexName: BY_APP_USER_INDEX,
+        key: 'appUserId',
+        value: appUserId,
+        limit,
+        startKey,
+      });
     },
     async errors(vehicleId) {
       // Only the plain `errors` map of the state item: the compressed signals are not needed here.
