@@ -6,13 +6,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { FUNCTIONS, METRICS, type RouteContract } from '../../contracts/index.js';
-import {
-  functionAlarms,
-  onCallAlarm,
-  routeAlarms,
-  serviceMetric,
-  type RouteAlarmOptions,
-} from './on-call-alarm.js';
+// One namespace for the on-call alarm helpers this construct uses (see on-call-alarm.ts).
+import * as onCall from './on-call-alarm.js';
 
 export interface OAuthAlarmsProps {
   readonly topic: sns.ITopic;
@@ -30,7 +25,7 @@ export interface OAuthAlarmsProps {
   /** The HTTP API stage, for the routes' 5xx-rate and 4xx-spike alarms. */
   readonly stage: apigwv2.IHttpStage;
   /** Thresholds of the route alarms. @default routeAlarms' defaults */
-  readonly route?: RouteAlarmOptions;
+  readonly route?: onCall.RouteAlarmOptions;
 }
 
 /**
@@ -55,16 +50,16 @@ export class OAuthAlarms extends Construct {
     const window = props.failureWindow ?? Duration.minutes(15);
 
     this.alarms.push(
-      ...functionAlarms(this, 'Connect', props.connect, action, {
+      ...onCall.functionAlarms(this, 'Connect', props.connect, action, {
         impact: 'POST /connect fails with 5xx: no app user can start Smartcar Connect.',
       }),
-      ...functionAlarms(this, 'Callback', props.callback, action, {
+      ...onCall.functionAlarms(this, 'Callback', props.callback, action, {
         impact:
           'Vehicle owners who finished Smartcar Connect get an API Gateway error page instead of the ' +
           'success or failure page, and their vehicles may be only partly linked (the callback is crash-safe ' +
           'and a new Connect repairs it).',
       }),
-      ...functionAlarms(this, 'Disconnect', props.disconnect, action, {
+      ...onCall.functionAlarms(this, 'Disconnect', props.disconnect, action, {
         impact:
           'DELETE /vehicles/{vehicleId} and DELETE /users/{userId} fail with 5xx: vehicles cannot be ' +
           'disconnected nor app users removed (a retry finishes a partial removal).',
@@ -77,11 +72,11 @@ export class OAuthAlarms extends Construct {
       ['UserRemovalRoute', FUNCTIONS.vehicleDisconnect.routes[1]],
     ];
     for (const [name, route] of routes) {
-      this.alarms.push(...routeAlarms(this, name, props.stage, route, action, props.route));
+      this.alarms.push(...onCall.routeAlarms(this, name, props.stage, route, action, props.route));
     }
     this.alarms.push(
-      onCallAlarm(this, 'CallbackSecretNotConfigured', action, {
-        metric: serviceMetric(
+      onCall.onCallAlarm(this, 'CallbackSecretNotConfigured', action, {
+        metric: onCall.serviceMetric(
           props.metricsNamespace,
           props.callbackServiceName,
           METRICS.secretNotConfigured,
@@ -109,7 +104,7 @@ export class OAuthAlarms extends Construct {
         period: window,
       });
     this.alarms.push(
-      onCallAlarm(this, 'ConnectFailures', action, {
+      onCall.onCallAlarm(this, 'ConnectFailures', action, {
         runbook: 'connectfailures',
         metric: new cloudwatch.MathExpression({
           expression: 'FILL(failed, 0) - FILL(invalidState, 0)',

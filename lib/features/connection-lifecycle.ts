@@ -4,14 +4,8 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
 import { BY_REFRESH_EXPIRY_INDEX, FUNCTIONS } from '../../contracts/index.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
-import {
-  deadLetterQueueAlarms,
-  functionAlarms,
-  onCallAlarm,
-  routeAlarms,
-  serviceMetric,
-  type RouteAlarmOptions,
-} from '../constructs/on-call-alarm.js';
+// One namespace for the on-call alarm helpers this construct uses (see on-call-alarm.ts).
+import * as onCall from '../constructs/on-call-alarm.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import type { SmartcarFeatureProps } from './feature-props.js';
 import { parseScheduleExpression } from '../schedule-expression.js';
@@ -34,7 +28,7 @@ export const RECONCILE_UNKNOWN_METRIC = 'ReconcileUnknownConnections';
 export interface ConnectionLifecycleProps extends SmartcarFeatureProps {
   readonly settings: Pick<SmartcarSettings, 'reconcileRevokeOrphans'>;
   /** Thresholds of the confirm route's 5xx-rate and 4xx-spike alarms. @default routeAlarms' defaults */
-  readonly routeAlarms?: RouteAlarmOptions;
+  readonly routeAlarms?: onCall.RouteAlarmOptions;
 }
 
 /**
@@ -135,24 +129,24 @@ export class ConnectionLifecycle extends Construct {
   private addAlarms(props: ConnectionLifecycleProps): void {
     const action = new actions.SnsAction(props.alarmTopic);
     const metric = (serviceName: string, metricName: string, period: Duration) =>
-      serviceMetric(props.metricsNamespace, serviceName, metricName, period);
+      onCall.serviceMetric(props.metricsNamespace, serviceName, metricName, period);
     const atLeastOne = {
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     };
     // A count the daily reconciliation run emits, alarmed on from its first occurrence.
     const reconcileAlarm = (alarmId: string, metricName: string, alarmDescription: string) =>
-      onCallAlarm(this, alarmId, action, {
+      onCall.onCallAlarm(this, alarmId, action, {
         metric: metric(FUNCTIONS.connectionReconcile.serviceName, metricName, Duration.days(1)),
         ...atLeastOne,
         alarmDescription,
       });
 
     this.alarms.push(
-      ...functionAlarms(this, 'ConnectConfirm', this.confirm.function, action, {
+      ...onCall.functionAlarms(this, 'ConnectConfirm', this.confirm.function, action, {
         impact: 'POST /connect/{connectId}/confirm fails with 5xx: app users cannot finish connecting a car.',
       }),
-      ...routeAlarms(
+      ...onCall.routeAlarms(
         this,
         'ConnectConfirmRoute',
         props.api.stage,
@@ -160,20 +154,20 @@ export class ConnectionLifecycle extends Construct {
         action,
         props.routeAlarms,
       ),
-      ...functionAlarms(this, 'ConnectExpiry', this.expiry.function, action, {
+      ...onCall.functionAlarms(this, 'ConnectExpiry', this.expiry.function, action, {
         period: Duration.minutes(15),
         impact:
           'Unconfirmed connects are not revoked: their connections stay live at Smartcar until a run ' +
           'succeeds (see its logs and its dead-letter queue).',
       }),
-      ...functionAlarms(this, 'ConnectionReconcile', this.reconcile.function, action, {
+      ...onCall.functionAlarms(this, 'ConnectionReconcile', this.reconcile.function, action, {
         period: Duration.days(1),
         impact:
           'The daily reconciliation did not finish: vehicles disconnected at Smartcar are not marked ' +
           'DISCONNECTED and unknown connections are not counted. See the connection-reconcile logs.',
       }),
       // Failed or dropped runs, as for the token refresh: not redriven, but read and purged.
-      ...deadLetterQueueAlarms(
+      ...onCall.deadLetterQueueAlarms(
         this,
         'ConnectExpiryDeadLetterQueue',
         this.expirySchedule.deadLetterQueue,
@@ -183,7 +177,7 @@ export class ConnectionLifecycle extends Construct {
           runbook: 'connection-job-dead-letter-queues',
         },
       ),
-      ...deadLetterQueueAlarms(
+      ...onCall.deadLetterQueueAlarms(
         this,
         'ConnectionReconcileDeadLetterQueue',
         this.reconcileSchedule.deadLetterQueue,
@@ -193,7 +187,7 @@ export class ConnectionLifecycle extends Construct {
           runbook: 'connection-job-dead-letter-queues',
         },
       ),
-      onCallAlarm(this, 'ConnectOrphaned', action, {
+      onCall.onCallAlarm(this, 'ConnectOrphaned', action, {
         metric: metric(FUNCTIONS.oauthCallback.serviceName, CONNECT_ORPHANED_METRIC, Duration.minutes(5)),
         ...atLeastOne,
         alarmDescription:
@@ -201,7 +195,7 @@ export class ConnectionLifecycle extends Construct {
           'with no grant here, counting against the vehicle limit. The callback log names the app user; the ' +
           'next reconciliation reports it as an unknown connection.',
       }),
-      onCallAlarm(this, 'ExpiryFailures', action, {
+      onCall.onCallAlarm(this, 'ExpiryFailures', action, {
         metric: metric(
           FUNCTIONS.connectExpiry.serviceName,
           CONNECT_EXPIRY_FAILED_METRIC,
