@@ -1,12 +1,11 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import { FUNCTION_IDS, FUNCTIONS, METRICS, TABLES, type RouteContract } from '../contracts/index.js';
+import { TABLES } from '../contracts/index.js';
 import { DataKey } from './constructs/data-key.js';
 import { EncryptedTable, tableSchemaProps } from './constructs/encrypted-table.js';
 import { NodeLambda } from './constructs/node-lambda.js';
 import { OnCallTopic } from './constructs/on-call-topic.js';
-import { OperationsDashboard } from './constructs/operations-dashboard.js';
+import type { OperationsDashboard } from './constructs/operations-dashboard.js';
 import { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
@@ -19,6 +18,7 @@ import { VehicleCommands } from './features/vehicle-commands.js';
 import { WebhookPipeline } from './features/webhook-pipeline.js';
 import { WebhookSubscriptions } from './features/webhook-subscriptions.js';
 import { parseSettings, retainsData, type SmartcarSettings } from './settings.js';
+import { stackDashboard } from './stack-dashboard.js';
 
 export interface SmartcarStackProps extends StackProps {
   /** Validated settings; unset ones take their defaults. */
@@ -170,7 +170,7 @@ export class SmartcarStack extends Stack {
     });
 
     // --- Operations -------------------------------------------------------------------------------------
-    this.dashboard = this.operationsDashboard(metricsNamespace, api);
+    this.dashboard = stackDashboard(this, metricsNamespace, api);
     // Every function of every feature, including those added later, logs at the configured level.
     for (const child of this.node.findAll()) {
       if (child instanceof NodeLambda) child.setLogLevel(settings.logLevel);
@@ -233,74 +233,5 @@ export class SmartcarStack extends Stack {
       description:
         'Parked token pairs that ten refresh runs could not apply: redrive them once fixed (README)',
     });
-  }
-
-  /**
-   * The stage's dashboard: traffic, latency and errors per route; queues; the features' outcomes; every alarm.
-   * A feature with outcomes of its own adds a section here.
-   */
-  private operationsDashboard(metricsNamespace: string, api: SmartcarHttpApi): OperationsDashboard {
-    const board = new OperationsDashboard(this, 'Dashboard', { metricsNamespace });
-    const routes = FUNCTION_IDS.flatMap((id): readonly RouteContract[] => FUNCTIONS[id].routes);
-    board.addSection(
-      'API routes: requests, 4xx, 5xx (left), p99 latency (right)',
-      board.routeWidgets(api.stage, routes),
-    );
-    const pipeline = this.webhookPipeline;
-    board.addSection('Webhooks', [
-      ...board.queueWidgets('Webhook queue', pipeline.queue.queue, pipeline.queue.deadLetterQueue),
-      board.outcomeWidget('Receiver', FUNCTIONS.receiver.serviceName, [
-        METRICS.webhooksQueued,
-        METRICS.signatureFailures,
-        METRICS.webhooksRejected,
-        METRICS.secretNotConfigured,
-      ]),
-      board.outcomeWidget(
-        'Processor outcomes',
-        FUNCTIONS.processor.serviceName,
-        [
-          'EventsProcessed',
-          'StaleSignalsSkipped',
-          'DuplicateEvents',
-          'UnprocessableEvents',
-          'ProcessingFailures',
-          'TestEventsSkipped',
-        ],
-        ['eventType', 'service'],
-      ),
-    ]);
-    board.addSection('OAuth and token refresh', [
-      board.outcomeWidget('Connect callbacks', FUNCTIONS.oauthCallback.serviceName, [
-        'ConnectSucceeded',
-        'ConnectFailed',
-        'VehiclesConnected',
-      ]),
-      board.outcomeWidget(
-        'Connect failures by reason',
-        FUNCTIONS.oauthCallback.serviceName,
-        ['ConnectFailed'],
-        ['reason', 'service'],
-        'reason',
-      ),
-      board.outcomeWidget(
-        'Webhook signature failures by reason',
-        FUNCTIONS.receiver.serviceName,
-        [METRICS.signatureFailures],
-        ['reason', 'service'],
-        'reason',
-      ),
-      board.outcomeWidget('Token refresh runs', FUNCTIONS.tokenRefresh.serviceName, [
-        'TokenRefreshDue',
-        'TokenRefreshRefreshed',
-        'TokenRefreshSkipped',
-        'TokenRefreshFailed',
-        'TokenRefreshNeedsReauth',
-      ]),
-    ]);
-    // Every alarm of every feature, including ones added later.
-    board.addAlarmOverview(
-      this.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm),
-    );
-    return board;
   }
 }

@@ -1,0 +1,78 @@
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { FUNCTION_IDS, FUNCTIONS, METRICS, type RouteContract } from '../contracts/index.js';
+import { OperationsDashboard } from './constructs/operations-dashboard.js';
+import type { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
+import type { SmartcarStack } from './smartcar-stack.js';
+
+/**
+ * The stage's dashboard: traffic, latency and errors per route; queues; the features' outcomes; every alarm.
+ * A feature with outcomes of its own adds a section here.
+ */
+export function stackDashboard(
+  stack: SmartcarStack,
+  metricsNamespace: string,
+  api: SmartcarHttpApi,
+): OperationsDashboard {
+  const board = new OperationsDashboard(stack, 'Dashboard', { metricsNamespace });
+  const routes = FUNCTION_IDS.flatMap((id): readonly RouteContract[] => FUNCTIONS[id].routes);
+  board.addSection(
+    'API routes: requests, 4xx, 5xx (left), p99 latency (right)',
+    board.routeWidgets(api.stage, routes),
+  );
+  const pipeline = stack.webhookPipeline;
+  board.addSection('Webhooks', [
+    ...board.queueWidgets('Webhook queue', pipeline.queue.queue, pipeline.queue.deadLetterQueue),
+    board.outcomeWidget('Receiver', FUNCTIONS.receiver.serviceName, [
+      METRICS.webhooksQueued,
+      METRICS.signatureFailures,
+      METRICS.webhooksRejected,
+      METRICS.secretNotConfigured,
+    ]),
+    board.outcomeWidget(
+      'Processor outcomes',
+      FUNCTIONS.processor.serviceName,
+      [
+        'EventsProcessed',
+        'StaleSignalsSkipped',
+        'DuplicateEvents',
+        'EventsQuarantined',
+        'ProcessingFailures',
+        'TestEventsSkipped',
+      ],
+      ['eventType', 'service'],
+    ),
+  ]);
+  board.addSection('OAuth and token refresh', [
+    board.outcomeWidget('Connect callbacks', FUNCTIONS.oauthCallback.serviceName, [
+      'ConnectSucceeded',
+      'ConnectFailed',
+      'VehiclesConnected',
+    ]),
+    board.outcomeWidget(
+      'Connect failures by reason',
+      FUNCTIONS.oauthCallback.serviceName,
+      ['ConnectFailed'],
+      ['reason', 'service'],
+      'reason',
+    ),
+    board.outcomeWidget(
+      'Webhook signature failures by reason',
+      FUNCTIONS.receiver.serviceName,
+      [METRICS.signatureFailures],
+      ['reason', 'service'],
+      'reason',
+    ),
+    board.outcomeWidget('Token refresh runs', FUNCTIONS.tokenRefresh.serviceName, [
+      'TokenRefreshDue',
+      'TokenRefreshRefreshed',
+      'TokenRefreshSkipped',
+      'TokenRefreshFailed',
+      'TokenRefreshNeedsReauth',
+    ]),
+  ]);
+  // Every alarm of every feature, including ones added later.
+  board.addAlarmOverview(
+    stack.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm),
+  );
+  return board;
+}
