@@ -123,33 +123,49 @@ function batch(...records: SQSRecord[]): SQSEvent {
 /** A sane event time, before the records' SentTimestamp (1800000000000). */
 const T = 1_750_000_000_000;
 
-/** A VEHICLE_STATE for `vehicleId` with a state-of-charge and a location signal. */
-function stateBody(vehicleId: string, eventId: string, soc = 50, oemUpdatedAt = T): string {
+/** A live VEHICLE_STATE envelope for `vehicleId` carrying `signals`, delivered 10 ms after `oemUpdatedAt`. */
+function vehicleStateBody(
+  vehicleId: string,
+  eventId: string,
+  signals: readonly Record<string, unknown>[],
+  oemUpdatedAt = T,
+): string {
   return JSON.stringify({
     eventId,
     eventType: 'VEHICLE_STATE',
     data: {
       user: { id: 'user-1' },
       vehicle: { id: vehicleId, make: 'VW', model: 'ID.4', year: 2021 },
-      signals: [
-        {
-          code: 'tractionbattery-stateofcharge',
-          name: 'StateOfCharge',
-          group: 'TractionBattery',
-          body: { value: soc, unit: 'percent' },
-          meta: { oemUpdatedAt, retrievedAt: oemUpdatedAt + 5 },
-        },
-        {
-          code: 'location-preciselocation',
-          name: 'PreciseLocation',
-          group: 'Location',
-          body: { latitude: 52.2385230555, longitude: 0.1546555555 },
-          meta: { oemUpdatedAt, retrievedAt: oemUpdatedAt + 5 },
-        },
-      ],
+      signals,
     },
     meta: { deliveredAt: oemUpdatedAt + 10, mode: 'LIVE' },
   });
+}
+
+/** A VEHICLE_STATE for `vehicleId` with a state-of-charge and a location signal. */
+function stateBody(vehicleId: string, eventId: string, soc = 50, oemUpdatedAt = T): string {
+  const meta = { oemUpdatedAt, retrievedAt: oemUpdatedAt + 5 };
+  return vehicleStateBody(
+    vehicleId,
+    eventId,
+    [
+      {
+        code: 'tractionbattery-stateofcharge',
+        name: 'StateOfCharge',
+        group: 'TractionBattery',
+        body: { value: soc, unit: 'percent' },
+        meta,
+      },
+      {
+        code: 'location-preciselocation',
+        name: 'PreciseLocation',
+        group: 'Location',
+        body: { latitude: 52.2385230555, longitude: 0.1546555555 },
+        meta,
+      },
+    ],
+    oemUpdatedAt,
+  );
 }
 
 function handler(env: Record<string, string> = {}) {
@@ -471,24 +487,15 @@ describe('processor handler', () => {
 describe('command confirmation', () => {
   /** A live VEHICLE_STATE reporting the lock state. */
   function lockBody(vehicleId: string, eventId: string, isLocked: boolean): string {
-    return JSON.stringify({
-      eventId,
-      eventType: 'VEHICLE_STATE',
-      data: {
-        user: { id: 'user-1' },
-        vehicle: { id: vehicleId, make: 'VW', model: 'ID.4', year: 2021 },
-        signals: [
-          {
-            code: 'closure-islocked',
-            name: 'IsLocked',
-            group: 'Closure',
-            body: { value: isLocked },
-            meta: { oemUpdatedAt: T, retrievedAt: T + 5 },
-          },
-        ],
+    return vehicleStateBody(vehicleId, eventId, [
+      {
+        code: 'closure-islocked',
+        name: 'IsLocked',
+        group: 'Closure',
+        body: { value: isLocked },
+        meta: { oemUpdatedAt: T, retrievedAt: T + 5 },
       },
-      meta: { deliveredAt: T + 10, mode: 'LIVE' },
-    });
+    ]);
   }
 
   function confirmingHandler(
