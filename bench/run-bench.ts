@@ -93,6 +93,12 @@ for (const p of processor.bySignals) {
     `same requests as plain PutItem: ${fixed(p.plainPutEventsPerSecond, 1)} events/s`,
     `${fixed(p.ratio)}×`,
   ]);
+  rows.push([
+    `processor, ${p.signals} signals: events/s ÷ the previous design's ceiling`,
+    `${fixed(p.eventsPerSecond, 1)}`,
+    `${p.previousDesignRequestsPerEvent} plain PutItems per event: ${fixed(p.plainPutsPerSecond / p.previousDesignRequestsPerEvent, 1)} events/s`,
+    `${fixed(p.vsPreviousDesignCeiling)}×`,
+  ]);
 }
 for (const row of refresh.rows) {
   rows.push([

@@ -234,8 +234,11 @@ const settingsSchema = z
     /** Throttling of the public webhook route, apart from the IAM routes' `apiRateLimit`. See SmartcarHttpApi. */
     webhookRateLimit: blankAsUnset(integer(1, 10_000).default(1_000)),
     webhookBurstLimit: blankAsUnset(integer(1, 5_000).default(2_000)),
-    /** Hours without a queued webhook that page (0 = no such alarm; set it once vehicles deliver). */
-    webhookSilenceHours: blankAsUnset(integer(0, 24).default(0)),
+    /**
+     * Hours without a queued webhook while grants are ACTIVE that page (0 = no such alarm). At most a week:
+     * CloudWatch evaluates at most 7 days of hourly periods.
+     */
+    webhookSilenceHours: blankAsUnset(integer(0, 168).default(6)),
     /**
      * Principal ARN patterns besides the receiver allowed to send to the webhook queue, comma-separated: the
      * operator role that runs `npm run redrive` (a move task sends as its caller). @default none

@@ -22,8 +22,7 @@ export function stackDashboard(
   const pipeline = stack.webhookPipeline;
   board.addSection('Webhooks', [
     ...board.queueWidgets('Webhook queue', pipeline.queue.queue, pipeline.queue.deadLetterQueue),
-    board.outcomeWidget('Receiver', FUNCTIONS.receiver.serviceName, [
-      METRICS.webhooksQueued,
+    board.outcomeWidget('Receiver refusals', FUNCTIONS.receiver.serviceName, [
       METRICS.signatureFailures,
       METRICS.webhooksRejected,
       METRICS.secretNotConfigured,
@@ -68,6 +67,7 @@ export function stackDashboard(
       'TokenRefreshSkipped',
       'TokenRefreshFailed',
       'TokenRefreshNeedsReauth',
+      METRICS.connectedGrants,
     ]),
   ]);
   // Every alarm of every feature, including ones added later.

@@ -12,6 +12,7 @@ import { createTokenRotation } from '../tokens/token-rotation.js';
 import { dynamoVehicleReauth } from '../vehicles/dynamo-vehicle-links.js';
 import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
 import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
+import { dynamoGrantCensus } from '../tokens/grant-census.js';
 import { kmsRecoverySealer } from '../tokens/kms-recovery-sealer.js';
 import { sqsRecoveryQueue } from '../tokens/sqs-recovery-queue.js';
 import { createRecoveryApplier } from '../tokens/token-recovery.js';
@@ -59,6 +60,7 @@ export const handler = createRefreshHandler({
       recovery: { sealer, queue: recoveryQueue },
     }),
     recovery: createRecoveryApplier({ queue: recoveryQueue, sealer, tokens, profiles, logger, metrics }),
+    census: dynamoGrantCensus(dynamoClient, config.TOKEN_TABLE_NAME),
     config: {
       refreshWindowMs: config.REFRESH_WINDOW_DAYS * 24 * 60 * 60 * 1000,
       accessWarmWindowMs: config.ACCESS_WARM_WINDOW_MINUTES * 60 * 1000,

@@ -1,6 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { settleWithConcurrency } from '../runtime/concurrency.js';
+import { METRICS } from '../../contracts/metrics.js';
 import type { DueGrant } from '../tokens/grant.js';
+import type { GrantCensus } from '../tokens/grant-census.js';
 import { createRateGate } from '../tokens/rate-gate.js';
 import type { RecoveryApplier } from '../tokens/token-recovery.js';
 import type { RotationResult, TokenRotation, TokenRotationDeps } from '../tokens/token-rotation.js';
@@ -42,6 +44,8 @@ export interface RefreshJobDeps extends Pick<TokenRotationDeps, 'logger' | 'metr
    * window (invalid_grant). Grants whose pair stays pending are not refreshed in this run.
    */
   readonly recovery?: RecoveryApplier;
+  /** Counts the ACTIVE grants for the `ConnectedGrants` gauge; a failure to count never fails the run. */
+  readonly census?: GrantCensus;
 }
 
 export interface RefreshRun {
@@ -77,6 +81,16 @@ export function createRefreshJob(deps: RefreshJobDeps): RefreshJob {
     // Refresh-expiry order first (the grants closest to needing a re-connect), then the access-only ones.
     const seen = new Set(byRefresh.map((grant) => grant.grantId));
     return [...byRefresh, ...byAccess.filter((grant) => !seen.has(grant.grantId))];
+  }
+
+  async function countActiveGrants(): Promise<number | undefined> {
+    try {
+      return await deps.census?.activeGrants();
+    } catch (error) {
+      // Only the silence alarm reads it, and it stays quiet without the figure: not worth failing the run.
+      logger.warn('Could not count the active grants', { error: error as Error });
+      return undefined;
+    }
   }
 
   return {
@@ -143,6 +157,10 @@ export function createRefreshJob(deps: RefreshJobDeps): RefreshJob {
       metrics.addMetric('TokenRefreshSkipped', MetricUnit.Count, summary.skipped);
       metrics.addMetric('TokenRefreshFailed', MetricUnit.Count, summary.failed);
       metrics.addMetric('TokenRefreshNeedsReauth', MetricUnit.Count, summary.needsReauth);
+      const connectedGrants = await countActiveGrants();
+      if (connectedGrants !== undefined) {
+        metrics.addMetric(METRICS.connectedGrants, MetricUnit.Count, connectedGrants);
+      }
       logger.info('Token refresh run finished', {
         summary,
         now: new Date(now).toISOString(),

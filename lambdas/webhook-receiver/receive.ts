@@ -27,7 +27,11 @@ export interface WebhookAttributes {
 }
 
 export interface ReceiveInput {
-  readonly rawBody: Buffer;
+  /**
+   * The body as received: the bytes of a base64-encoded body, or the text API Gateway already decoded (hashed
+   * as its UTF-8 encoding, which is what Smartcar signed; not copying it into a Buffer first saves a pass over it).
+   */
+  readonly rawBody: Buffer | string;
   readonly signature: string | undefined;
 }
 
@@ -79,9 +83,10 @@ export function webhookAttributes(body: JsonObject): WebhookAttributes {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeUtf8(bytes: Buffer): string | undefined {
+function decodeUtf8(body: Buffer | string): string | undefined {
+  if (typeof body === 'string') return body;
   try {
-    return utf8.decode(bytes);
+    return utf8.decode(body);
   } catch {
     return undefined;
   }

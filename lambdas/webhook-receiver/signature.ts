@@ -17,7 +17,11 @@ const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/i;
  * rotation, the previous one). Compares bytes in constant time; every key is tried so the timing does
  * not reveal which one matched.
  */
-export function verifySignature(rawBody: Buffer, signature: string, keys: readonly string[]): boolean {
+export function verifySignature(
+  rawBody: Buffer | string,
+  signature: string,
+  keys: readonly string[],
+): boolean {
   const candidate = signature.trim();
   if (!SIGNATURE_PATTERN.test(candidate)) return false;
   const given = Buffer.from(candidate, 'hex');

@@ -168,6 +168,18 @@ export class EncryptedTable extends Construct {
     this.indexNames = new Set((props.globalSecondaryIndexes ?? []).map((index) => index.indexName));
   }
 
+  /**
+   * `DescribeTable` on the table alone: its settings and DynamoDB's item counts, no item data (so no key use).
+   * `Table.grant` would add every index's ARN as well, which DescribeTable does not need.
+   */
+  grantDescribe(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:DescribeTable'],
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
   /** Read items (GetItem/BatchGetItem/Query on the table, not its indexes) and decrypt them. */
   grantReadItems(grantee: iam.IGrantable): void {
     this.grantItems(grantee, READ_ITEM_ACTIONS);

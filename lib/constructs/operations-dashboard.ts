@@ -69,6 +69,14 @@ export class OperationsDashboard extends Construct {
           queue.metricApproximateNumberOfMessagesNotVisible({ ...options, label: 'in flight' }),
           deadLetterQueue.metricApproximateNumberOfMessagesVisible({ ...options, label: 'DLQ' }),
         ],
+        // What arrives: for the webhook queue, every delivery the receiver accepted.
+        right: [
+          queue.metricNumberOfMessagesSent({
+            period: this.period,
+            statistic: cloudwatch.Stats.SUM,
+            label: 'sent',
+          }),
+        ],
       }),
       new cloudwatch.GraphWidget({
         title: `${title}: oldest message (s)`,

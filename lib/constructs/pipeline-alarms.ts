@@ -28,9 +28,10 @@ export interface PipelineAlarmSettings {
    */
   readonly signatureFailureThreshold?: number;
   /**
-   * Hours without a single queued webhook that page. A delivery outage (webhook disabled in the Dashboard, a
-   * wrong callback URI, Smartcar down) is silent otherwise. 0 = no such alarm: set it once vehicles are
-   * connected and deliver regularly (a stack without vehicles gets no webhooks). @default 0
+   * Hours without a single queued webhook, while the token table holds ACTIVE grants, that page. A delivery
+   * outage (webhook disabled in the Dashboard, a wrong callback URI, Smartcar down) is silent otherwise. Raise
+   * it for a small fleet of mostly parked cars (a parked car may send nothing for hours); 0 = no such alarm.
+   * @default 6
    */
   readonly webhookSilenceHours?: number;
   /** The webhook route's 5xx-rate and 4xx-spike alarms. */
@@ -59,7 +60,7 @@ export class PipelineAlarms extends Construct {
     const maxAge = props.maxMessageAge ?? Duration.minutes(10);
     const maxP99 = props.maxReceiverP99 ?? Duration.seconds(5);
     const signatureThreshold = props.signatureFailureThreshold ?? 5;
-    const silenceHours = props.webhookSilenceHours ?? 0;
+    const silenceHours = props.webhookSilenceHours ?? 6;
     const receiverMetric = (name: string, period: Duration = PERIOD) =>
       serviceMetric(props.metricsNamespace, FUNCTIONS.receiver.serviceName, name, period);
 
@@ -139,14 +140,31 @@ export class PipelineAlarms extends Construct {
     );
 
     if (silenceHours > 0) {
+      const hour = Duration.hours(1);
       this.alarms.push(
         onCallAlarm(this, 'WebhooksSilent', action, {
-          metric: receiverMetric(METRICS.webhooksQueued, Duration.hours(1)),
+          // Only the receiver may send to the webhook queue (its policy), so what SQS counts as sent is what the
+          // receiver accepted; the refresh job publishes the ACTIVE grants every run.
+          metric: new cloudwatch.MathExpression({
+            label: 'no webhook in the hour while grants are active',
+            expression: 'IF(FILL(FILL(grants, REPEAT), 0) > 0 AND FILL(sent, 0) < 1, 1, 0)',
+            usingMetrics: {
+              sent: props.queue.metricNumberOfMessagesSent({ period: hour, statistic: cloudwatch.Stats.SUM }),
+              grants: serviceMetric(
+                props.metricsNamespace,
+                FUNCTIONS.tokenRefresh.serviceName,
+                METRICS.connectedGrants,
+                hour,
+                cloudwatch.Stats.MAXIMUM,
+              ),
+            },
+            period: hour,
+          }),
           threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           evaluationPeriods: silenceHours,
-          // No datapoint at all is exactly the outage this alarm is for.
-          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          // A stack without connected vehicles, or whose refresh job does not run (its own alarm), is not silent.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
           alarmDescription:
             `No webhook was queued for ${silenceHours} hours although vehicles are connected: deliveries ` +
             'stopped (webhook disabled or its callback URI changed in the Smartcar Dashboard, every delivery ' +

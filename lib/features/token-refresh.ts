@@ -82,6 +82,9 @@ export class TokenRefresh extends Construct {
         ],
       },
     );
+    // DescribeTable (no item reads): the item count of the refresh-expiry index is the ConnectedGrants gauge
+    // the webhook silence alarm needs.
+    tokenTable.grantDescribe(this.job.role);
     // The only role that decrypts tokens: it reads the refresh token and stores the rotated pair.
     this.job.bindKey('TOKEN_KEY_ID', props.tokenKey, ['kms:Encrypt', 'kms:Decrypt']);
     // A rotated pair that cannot be stored is parked here, sealed under a data key of the same key

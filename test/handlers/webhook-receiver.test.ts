@@ -3,6 +3,9 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { createReceiverHandler } from '../../lambdas/webhook-receiver/create-handler.js';
 import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
 import { httpEvent, type HttpHandler } from '../support/api-gateway-events.js';
 
@@ -230,5 +233,34 @@ describe("webhook receiver with the stack's placeholder secret", () => {
     const output = logs.join('');
     expect(output).toContain('"SmartcarSecretNotConfigured"');
     expect(output).toContain('managementToken');
+  });
+});
+
+describe('webhook receiver at the deployed log level (INFO)', () => {
+  const accepted: string[] = [];
+  const infoHandler = createReceiverHandler({
+    maxBodyBytes: 1024,
+    secret: { get: () => Promise.resolve({ clientId: 'c', clientSecret: 's', managementToken: AMT }) },
+    queue: {
+      send: (message) => {
+        accepted.push(message.body);
+        return Promise.resolve('m-2');
+      },
+    },
+    logger: new Logger({ serviceName: 'webhook-receiver', logLevel: 'INFO' }),
+    metrics: new Metrics({ namespace: 'Test', serviceName: 'webhook-receiver' }),
+  });
+
+  it('writes no log or metric line for an accepted delivery (the queue counts them)', async () => {
+    const result = await infoHandler(signedEvent(stateBody), {} as Context);
+    expect(result.statusCode).toBe(200);
+    expect(accepted).toEqual([stateBody]);
+    expect(logs).toEqual([]);
+  });
+
+  it('still publishes the metric of a refused delivery', async () => {
+    expect((await infoHandler(signedEvent(stateBody, 'wrong'), {} as Context)).statusCode).toBe(401);
+    const emf = logs.filter((line) => line.includes('"_aws"')).join('');
+    expect(emf).toContain('"WebhookSignatureFailures"');
   });
 });

@@ -37,7 +37,7 @@ describe('parseSettings (CDK context validation)', () => {
       logLevel: 'INFO',
       webhookRateLimit: 1000,
       webhookBurstLimit: 2000,
-      webhookSilenceHours: 0,
+      webhookSilenceHours: 6,
       queueSenderArns: [],
       connectConfirmation: 'on',
       connectConfirmMinutes: 15,

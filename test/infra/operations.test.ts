@@ -37,7 +37,7 @@ let prod: Synthesized;
 let alarms: Map<string, Record<string, unknown>>;
 
 beforeAll(() => {
-  dev = synth({ webhookSilenceHours: 6, logLevel: 'DEBUG', owner: 'team-cars' });
+  dev = synth({ webhookSilenceHours: 9, logLevel: 'DEBUG', owner: 'team-cars' });
   prod = synth({ stage: 'prod', owner: 'team-cars' });
   alarms = new Map(
     ofType(dev, 'AWS::CloudWatch::Alarm').map(([, a]) => [
@@ -168,18 +168,6 @@ describe('on-call alarms', () => {
       { Threshold: 5000, EvaluationPeriods: 3, ComparisonOperator: 'GreaterThanThreshold' },
     ],
     [
-      'WebhooksSilent',
-      { namespace: 'Smartcar/dev', name: 'WebhooksQueued', statistic: 'Sum', dimensions: ['service'] },
-      // Missing data is the outage itself.
-      {
-        Threshold: 1,
-        Period: 3600,
-        EvaluationPeriods: 6,
-        ComparisonOperator: 'LessThanThreshold',
-        TreatMissingData: 'breaching',
-      },
-    ],
-    [
       'WebhookQueueAge',
       {
         namespace: 'AWS/SQS',
@@ -231,8 +219,45 @@ describe('on-call alarms', () => {
     expect(alarm).toMatchObject(settings);
   });
 
-  it('has no silence alarm unless webhookSilenceHours is set', () => {
-    const names = ofType(prod, 'AWS::CloudWatch::Alarm').map(([, a]) => String(p(a).AlarmName));
+  it('page after 6 hours by default without a webhook sent to the queue while grants are active', () => {
+    const silent = ofType(prod, 'AWS::CloudWatch::Alarm')
+      .map(([, a]) => p(a))
+      .find((a) => String(a.AlarmName).endsWith('-WebhooksSilent'));
+    expect(silent).toMatchObject({
+      Threshold: 1,
+      EvaluationPeriods: 6,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      // No data (no grants yet, or the refresh job not running, which has its own alarm) is no page.
+      TreatMissingData: 'notBreaching',
+    });
+    const queries = list((silent as Record<string, unknown>).Metrics) as {
+      Id: string;
+      Expression?: string;
+      ReturnData?: boolean;
+      MetricStat?: { Metric: Record<string, unknown>; Period: number; Stat: string };
+    }[];
+    const expression = queries.find((q) => q.Expression !== undefined);
+    expect(expression?.Expression).toBe('IF(FILL(FILL(grants, REPEAT), 0) > 0 AND FILL(sent, 0) < 1, 1, 0)');
+    const sent = queries.find((q) => q.Id === 'sent')?.MetricStat;
+    expect(sent).toMatchObject({ Period: 3600, Stat: 'Sum' });
+    expect(sent?.Metric).toMatchObject({ Namespace: 'AWS/SQS', MetricName: 'NumberOfMessagesSent' });
+    const [[queueId]] = ofType(prod, 'AWS::SQS::Queue').filter(([id]) =>
+      /WebhookQueue(?!.*Dead)/.test(id),
+    ) as [[string, CfnResource]];
+    const queueName = list(sent?.Metric.Dimensions as { Value: unknown }[])[0]?.Value;
+    expect(JSON.stringify(queueName)).toContain(queueId);
+    const grants = queries.find((q) => q.Id === 'grants')?.MetricStat;
+    expect(grants).toMatchObject({ Period: 3600, Stat: 'Maximum' });
+    expect(grants?.Metric).toMatchObject({ MetricName: 'ConnectedGrants' });
+    expect(list(grants?.Metric.Dimensions as { Name: string; Value: unknown }[])).toEqual([
+      { Name: 'service', Value: FUNCTIONS.tokenRefresh.serviceName },
+    ]);
+  });
+
+  it('follow webhookSilenceHours, and have no silence alarm when it is 0', () => {
+    expect(alarms.get('WebhooksSilent')).toMatchObject({ EvaluationPeriods: 9 });
+    const off = synth({ webhookSilenceHours: 0 });
+    const names = ofType(off, 'AWS::CloudWatch::Alarm').map(([, a]) => String(p(a).AlarmName));
     expect(names.some((name) => name.endsWith('-WebhooksSilent'))).toBe(false);
   });
 });

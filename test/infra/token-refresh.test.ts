@@ -163,13 +163,15 @@ describe('token refresh', () => {
     ]);
   });
 
-  it('lets the job use grants, the refresh-expiry index, profiles, the token key in token context, the secret and its DLQ; nothing else', () => {
+  it('lets the job use grants, the refresh-expiry index, the table item counts, profiles, the token key in token context, the secret and its DLQ; nothing else', () => {
     expect(permissionsOf(tokenRefresh())).toEqual(
       new Set([
         // Claim, read, persist, mark NEEDS_REAUTH, delete emptied grants. No Put, no Scan.
         ...each(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], tableArn(tokenTable)),
         // The due grants; the access-expiry index only while warming is on (off by default).
         `dynamodb:Query ${tableArn(tokenTable)}/index/byRefreshExpiry`,
+        // The ConnectedGrants gauge: DynamoDB's item count of that index, no item reads; the table ARN only.
+        `dynamodb:DescribeTable ${tableArn(tokenTable)}`,
         // Profiles of a dead grant's vehicles → NEEDS_REAUTH; it never reads them.
         `dynamodb:UpdateItem ${tableArn(stateTable)}`,
         ...each(tableKeyActions, `<${tokenKeyId()}>`, ' via DynamoDB'),

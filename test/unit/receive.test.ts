@@ -163,6 +163,14 @@ describe('receiveWebhook: events', () => {
     expect(receiveWebhook(signed(body), keys)).toMatchObject({ status: 400, error: 'invalid_body' });
   });
 
+  it('verifies a body API Gateway passed as text against the UTF-8 bytes Smartcar signed', () => {
+    const text = JSON.stringify({ ...JSON.parse(stateEvent), note: 'Citroën — 北京' });
+    const outcome = receiveWebhook({ rawBody: text, signature: hmacHex(keys.current, raw(text)) }, keys);
+    expect(outcome).toMatchObject({ kind: 'enqueue', message: { body: text } });
+    const latin1Signed = hmacHex(keys.current, Buffer.from(text, 'latin1'));
+    expect(receiveWebhook({ rawBody: text, signature: latin1Signed }, keys)).toMatchObject({ status: 401 });
+  });
+
   it('400 for a signed body that is not UTF-8', () => {
     const rawBody = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]);
     expect(receiveWebhook({ rawBody, signature: hmacHex(keys.current, rawBody) }, keys)).toMatchObject({
