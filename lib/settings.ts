@@ -198,7 +198,8 @@ const settingsSchema = z
     connectFailureUrl: blankAsUnset(httpsUrl().optional()),
     /**
      * The OAuth redirect URI registered in the Smartcar Dashboard. @default this API's own
-     * `<ApiUrl>oauth/callback` (stack output OAuthCallbackUrl); set it when a custom domain fronts the API.
+     * `<ApiUrl>oauth/callback`, or its CloudFront URL with `edgeProtection=on` (stack output OAuthCallbackUrl);
+     * set it when a custom domain fronts the API.
      */
     smartcarRedirectUri: blankAsUnset(httpsUrl().optional()),
     /** Smartcar Connect mode: real vehicles, Smartcar's test vehicles, or the vehicle simulator. */
