@@ -2,6 +2,7 @@ import { Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -13,7 +14,6 @@ import {
   WEBHOOK_PATH,
 } from '../../contracts/index.js';
 import { EdgeWebAcl, edgeWebAclName, WAF_REGION } from '../constructs/edge-web-acl.js';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import type { SmartcarSettings } from '../settings.js';
 
