@@ -127,12 +127,15 @@ export class EdgeFront extends Construct {
       behaviors[route.path] = {
         origin: apiOrigin,
         allowedMethods,
+        // No http at all, not even a redirect to https: Smartcar would follow it without its POST body, and
+        // an OAuth code must never cross the network in the clear.
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
         // Every answer is per request (a webhook acknowledgement, an OAuth redirect): nothing to cache.
         cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
         // Everything the handlers read (the raw body for the HMAC, SC-Signature, the query string with code
         // and state) but Host: API Gateway routes on its own host name.
         originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        // The answers are an acknowledgement or a redirect of a few hundred bytes: nothing to compress.
         compress: false,
       };
     }
@@ -161,6 +164,7 @@ export class EdgeFront extends Construct {
       additionalBehaviors: behaviors,
       enableLogging: true,
       logBucket: this.logBucket,
+      // Under a prefix of their own, so that other logs can share the bucket without mixing in.
       logFilePrefix: 'cloudfront/',
     });
     Validations.of(this.distribution).acknowledge({
