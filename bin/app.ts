@@ -19,6 +19,11 @@
  * - accessWarmWindowMinutes: also refresh access tokens expiring within this many minutes, 0-110, default 0
  *   (off); when on, at least the longest gap between runs.
  * - refreshConcurrency: refreshes in flight per run, 1-50, default 10.
+ * and for the optional edge front (README, "Edge protection"):
+ * - edgeProtection: on | off (default): CloudFront + AWS WAF in front of the webhook and the OAuth callback;
+ *   outside us-east-1 also a `<stackName>-Edge` stack there for the web ACL (deploy with --all).
+ * - edgeRateLimit, edgeWebhookRateLimit: requests per source IP in 5 minutes before WAF blocks, default 300
+ *   (the callback and other paths) and 100000 (the webhook route).
  * Example: npx cdk deploy -c stage=prod -c alarmEmail=oncall@example.com \
  *   -c connectSuccessUrl=https://app.example.com/cars/connected \
  *   -c connectFailureUrl=https://app.example.com/cars/connect-failed

@@ -60,6 +60,9 @@ export const CONTEXT_KEYS = [
   'webhookBurstLimit',
   'webhookSilenceHours',
   'queueSenderArns',
+  'edgeProtection',
+  'edgeRateLimit',
+  'edgeWebhookRateLimit',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -195,7 +198,8 @@ const settingsSchema = z
     connectFailureUrl: blankAsUnset(httpsUrl().optional()),
     /**
      * The OAuth redirect URI registered in the Smartcar Dashboard. @default this API's own
-     * `<ApiUrl>oauth/callback` (stack output OAuthCallbackUrl); set it when a custom domain fronts the API.
+     * `<ApiUrl>oauth/callback`, or its CloudFront URL with `edgeProtection=on` (stack output OAuthCallbackUrl);
+     * set it when a custom domain fronts the API.
      */
     smartcarRedirectUri: blankAsUnset(httpsUrl().optional()),
     /** Smartcar Connect mode: real vehicles, Smartcar's test vehicles, or the vehicle simulator. */
@@ -260,6 +264,25 @@ const settingsSchema = z
         )
         .default([]),
     ),
+    /**
+     * `on`: CloudFront with an AWS WAF web ACL (rate limits per source IP) in front of the public routes, the
+     * webhook and the OAuth callback (lib/features/edge-front.ts). Outside us-east-1 the app adds a companion
+     * stack there for the web ACL. Turning it on changes WebhookUrl and OAuthCallbackUrl (README).
+     */
+    edgeProtection: blankAsUnset(z.enum(['on', 'off']).default('off')),
+    /**
+     * Requests per source IP within 5 minutes on the OAuth callback (and any other path but the webhook's)
+     * above which AWS WAF blocks the address; AWS's minimum is 10. An owner's browser calls it once per
+     * Connect; the headroom is for many owners behind one carrier or office NAT.
+     */
+    edgeRateLimit: blankAsUnset(integer(10, 2_000_000_000).default(300)),
+    /**
+     * Requests per source IP within 5 minutes on the webhook route above which AWS WAF blocks the address.
+     * Smartcar delivers a whole fleet's webhooks from a few addresses: 100,000 (≈ 333/s from one address) fits
+     * a 100k-vehicle fleet's busy rate from a single address, yet one flooding address can use at most a
+     * third of the route's 5-minute budget at the default `webhookRateLimit`.
+     */
+    edgeWebhookRateLimit: blankAsUnset(integer(10, 2_000_000_000).default(100_000)),
     /**
      * Smartcar webhook ids (comma-separated) each newly linked vehicle is subscribed to. @default none: the
      * Dashboard's auto-enrollment subscribes every vehicle of the application (README, "Webhook subscriptions").

@@ -11,6 +11,7 @@ import { SmartcarSecret } from './constructs/smartcar-secret.js';
 import { TokenKey } from './constructs/token-key.js';
 import type { LambdaEntries } from './entries.js';
 import { ConnectionLifecycle } from './features/connection-lifecycle.js';
+import { EdgeFront } from './features/edge-front.js';
 import { OAuth } from './features/oauth.js';
 import { TokenRefresh } from './features/token-refresh.js';
 import { VehicleApi } from './features/vehicle-api.js';
@@ -28,6 +29,11 @@ export interface SmartcarStackProps extends StackProps {
    * file (NodejsFunction checks that the entry exists even when it does not bundle).
    */
   readonly entries?: LambdaEntries;
+  /**
+   * With `edgeProtection=on` outside us-east-1: the ARN of the CLOUDFRONT-scope web ACL made there
+   * (EdgeAclStack, passed with crossRegionReferences). @default the web ACL is created in this stack
+   */
+  readonly edgeWebAclArn?: string;
 }
 
 /**
@@ -43,6 +49,7 @@ export interface SmartcarStackProps extends StackProps {
  *   unsubscribes; `POST /vehicles/{vehicleId}/subscriptions` (IAM) re-runs.
  * - ConnectionLifecycle: `POST /connect/{connectId}/confirm` (IAM), the connect expiry and the daily
  *   reconciliation jobs.
+ * - EdgeFront (`edgeProtection=on`): CloudFront + AWS WAF in front of the public routes.
  * Contracts (tables, functions, environment): contracts/; design: docs/design.md.
  */
 export class SmartcarStack extends Stack {
@@ -57,6 +64,8 @@ export class SmartcarStack extends Stack {
   readonly connectionLifecycle: ConnectionLifecycle;
   readonly dashboard: OperationsDashboard;
   readonly webhookSubscriptions: WebhookSubscriptions;
+  /** CloudFront + AWS WAF in front of the public routes, when `edgeProtection` is on. */
+  readonly edgeFront?: EdgeFront;
 
   constructor(scope: Construct, id: string, props: SmartcarStackProps = {}) {
     super(scope, id, props);
@@ -123,6 +132,15 @@ export class SmartcarStack extends Stack {
     const shared = { api, secret, vehicleTable, alarmTopic: onCall.topic, metricsNamespace, entries };
 
     // --- Features ---------------------------------------------------------------------------------------
+    // First: with the front on, its URLs are the ones Smartcar calls (the OAuth redirect URI among them).
+    if (settings.edgeProtection === 'on') {
+      this.edgeFront = new EdgeFront(this, 'EdgeFront', {
+        api,
+        alarmTopic: onCall.topic,
+        settings,
+        webAclArn: props.edgeWebAclArn,
+      });
+    }
     this.webhookPipeline = new WebhookPipeline(this, 'WebhookPipeline', {
       ...shared,
       testEvents: settings.testEvents,
@@ -133,7 +151,14 @@ export class SmartcarStack extends Stack {
       alarmSettings: { webhookSilenceHours: settings.webhookSilenceHours },
     });
     this.vehicleApi = new VehicleApi(this, 'VehicleApi', shared);
-    this.oauth = new OAuth(this, 'OAuth', { ...shared, dataKey, tokenTable, tokenKey, settings });
+    this.oauth = new OAuth(this, 'OAuth', {
+      ...shared,
+      dataKey,
+      tokenTable,
+      tokenKey,
+      settings,
+      publicCallbackUrl: this.edgeFront?.oauthCallbackUrl,
+    });
     this.tokenRefresh = new TokenRefresh(this, 'TokenRefresh', {
       ...shared,
       tokenTable,
@@ -180,9 +205,19 @@ export class SmartcarStack extends Stack {
     const queue = this.webhookPipeline.queue;
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'WebhookUrl', {
-      value: api.webhookUrl,
+      value: this.edgeFront?.webhookUrl ?? api.webhookUrl,
       description: 'Callback URI to configure for the webhook in the Smartcar dashboard',
     });
+    if (this.edgeFront) {
+      new CfnOutput(this, 'EdgeDistributionId', {
+        value: this.edgeFront.distribution.distributionId,
+        description: 'CloudFront distribution in front of the webhook and the OAuth callback (AWS WAF)',
+      });
+      new CfnOutput(this, 'EdgeLogBucketName', {
+        value: this.edgeFront.logBucket.bucketName,
+        description: "CloudFront's access logs (the callers' addresses, c-ip) under cloudfront/",
+      });
+    }
     new CfnOutput(this, 'SmartcarSecretId', {
       value: secret.secretId,
       description: secret.created

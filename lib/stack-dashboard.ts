@@ -1,5 +1,6 @@
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { FUNCTION_IDS, FUNCTIONS, METRICS, type RouteContract } from '../contracts/index.js';
+import { EDGE_RULES, edgeWafMetric } from './constructs/edge-web-acl.js';
 import { OperationsDashboard } from './constructs/operations-dashboard.js';
 import type { SmartcarHttpApi } from './constructs/smartcar-http-api.js';
 import type { SmartcarStack } from './smartcar-stack.js';
@@ -70,6 +71,24 @@ export function stackDashboard(
       METRICS.connectedGrants,
     ]),
   ]);
+  const edge = stack.edgeFront;
+  if (edge) {
+    // AWS WAF publishes a CloudFront ACL's metrics in us-east-1, wherever this dashboard is.
+    const waf = (metricName: string, rule: string, label: string) =>
+      edgeWafMetric(edge.webAclName, metricName, rule).with({ label });
+    board.addSection('Edge: AWS WAF in front of the public routes (us-east-1)', [
+      new cloudwatch.GraphWidget({
+        title: 'Requests allowed and blocked',
+        width: 12,
+        left: [waf('AllowedRequests', 'ALL', 'allowed'), waf('BlockedRequests', 'ALL', 'blocked')],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Blocked by rule',
+        width: 12,
+        left: Object.values(EDGE_RULES).map((rule) => waf('BlockedRequests', rule, rule)),
+      }),
+    ]);
+  }
   // Every alarm of every feature, including ones added later.
   board.addAlarmOverview(
     stack.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm),

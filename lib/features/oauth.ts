@@ -19,6 +19,11 @@ export const PLACEHOLDER_CONNECT_FAILURE_URL = 'https://connect-failure-url-not-
 export interface OAuthProps extends SmartcarFeatureProps {
   /** Encrypts the OAuth state table. */
   readonly dataKey: kms.IKey;
+  /**
+   * The public URL of the callback route when something fronts the API (the edge front's CloudFront URL).
+   * @default the API's own callback URL
+   */
+  readonly publicCallbackUrl?: string;
   readonly settings: Pick<
     SmartcarSettings,
     | 'smartcarRedirectUri'
@@ -68,10 +73,11 @@ export class OAuth extends Construct {
         'state-to-app-user bindings for 35 days after TTL deleted them.',
     });
 
-    // The default redirect URI is this API's own callback route. Its URL exists only after the first
-    // deploy, and Smartcar rejects Connect until it is registered in the Dashboard: the operator copies the
-    // OAuthCallbackUrl output there once (it stays stable for the life of the API).
-    this.redirectUri = settings.smartcarRedirectUri ?? api.oauthCallbackUrl;
+    // The default redirect URI is this API's own callback route (through the edge front, when on: owners'
+    // browsers then pass its web ACL). Its URL exists only after the first deploy, and Smartcar rejects
+    // Connect until it is registered in the Dashboard: the operator copies the OAuthCallbackUrl output there
+    // once (it stays stable for the life of the API, or of the distribution).
+    this.redirectUri = settings.smartcarRedirectUri ?? props.publicCallbackUrl ?? api.oauthCallbackUrl;
     const connectPages = this.connectPages(settings);
 
     this.connect = new NodeLambda(this, 'OAuthConnect', {

@@ -37,7 +37,8 @@ let prod: Synthesized;
 let alarms: Map<string, Record<string, unknown>>;
 
 beforeAll(() => {
-  dev = synth({ webhookSilenceHours: 9, logLevel: 'DEBUG', owner: 'team-cars' });
+  // Every optional alarm on: the edge front's (its web ACL in the stack, us-east-1); a non-default silence.
+  dev = synth({ webhookSilenceHours: 9, logLevel: 'DEBUG', owner: 'team-cars', edgeProtection: 'on' });
   prod = synth({ stage: 'prod', owner: 'team-cars' });
   alarms = new Map(
     ofType(dev, 'AWS::CloudWatch::Alarm').map(([, a]) => [
