@@ -280,7 +280,7 @@ describe('a refresh on demand whose rotated pair cannot be stored', () => {
     expect(answer.body).toMatchObject({ error: 'smartcar_unavailable' });
     const calls = backends.fake.calls.map((call) => call.route);
     expect(calls.filter((route) => route === 'token')).toHaveLength(1);
-    expect(calls).not.toContain('control');
+    expect(calls).not.toContain('command');
     const stored = await run.env.store.getGrant(run.connected.grant.grantId);
     expect(stored?.version).toBe(run.connected.grant.version);
 
