@@ -13,7 +13,7 @@ import { createSubscriptionWorkerHandler } from '../../lambdas/subscription-work
 import { dynamoSubscriptions } from '../../lambdas/subscriptions/dynamo-subscriptions.js';
 import { createSubscribeWorker } from '../../lambdas/subscriptions/worker.js';
 import { createRefreshJob } from '../../lambdas/token-refresh/refresh-job.js';
-import { createAccessTokenProvider } from '../../lambdas/tokens/access-token.js';
+import { createAccessTokenProvider, type AccessTokenProvider } from '../../lambdas/tokens/access-token.js';
 import { awsTokenRotation, type AwsTokenRotation } from '../../lambdas/tokens/aws-token-rotation.js';
 import { createRecoveryApplier } from '../../lambdas/tokens/token-recovery.js';
 import { createCommandHandler } from '../../lambdas/vehicle-command/create-handler.js';
@@ -126,6 +126,8 @@ interface Scenario {
   readonly built: AwsTokenRotation;
   readonly connected: ConnectedGrant;
   readonly vehicleId: string;
+  /** getAccessToken of a Lambda named `claimant`, over the factory's rotation, on the scenario's clock. */
+  accessTokens(claimant: string): AccessTokenProvider;
   /** The next scheduled refresh run, with the factory's recovery queue and sealer. */
   nextRefreshRun(): ReturnType<ReturnType<typeof createRefreshJob>['run']>;
   /** Messages in the recovery queue (received and left for the next run: invisible for 1 s of real time). */
@@ -195,6 +197,15 @@ async function scenario(): Promise<Scenario> {
     built,
     connected,
     vehicleId: connected.vehicleIds[0] ?? '',
+    accessTokens: (claimant) =>
+      createAccessTokenProvider({
+        links: env.links,
+        tokens: built.tokens,
+        rotation: built.rotation,
+        clock: clock.now,
+        sleep: clock.sleep,
+        claimant,
+      }),
     nextRefreshRun: () => {
       clock.advance(RUN_GAP_MS);
       return job.run({ now: clock.now(), endsAt: clock.now() + 300_000, runId: randomUUID() });
@@ -222,14 +233,7 @@ async function expectParkedPairApplied(run: Scenario, claimant: string): Promise
 describe('a refresh on demand', () => {
   it('stores the rotated pair within the command Lambda’s few seconds (8 s) and parks nothing while the store works', async () => {
     const run = await scenario();
-    const provider = createAccessTokenProvider({
-      links: run.env.links,
-      tokens: run.built.tokens,
-      rotation: run.built.rotation,
-      clock: run.clock.now,
-      sleep: run.clock.sleep,
-      claimant: 'vehicle-command',
-    });
+    const provider = run.accessTokens('vehicle-command');
     const token = await provider.getAccessToken(run.vehicleId, { endsAt: run.clock.now() + 8_000 });
     expect(await worksAtSmartcar(token.accessToken)).toBe(true);
     const stored = await run.env.store.getGrant(run.connected.grant.grantId);
@@ -244,14 +248,7 @@ describe('a refresh on demand whose rotated pair cannot be stored', () => {
     const handler = createCommandHandler({
       links: run.env.links,
       tokens: run.built.tokens,
-      accessTokens: createAccessTokenProvider({
-        links: run.env.links,
-        tokens: run.built.tokens,
-        rotation: run.built.rotation,
-        clock: run.clock.now,
-        sleep: run.clock.sleep,
-        claimant: 'vehicle-command',
-      }),
+      accessTokens: run.accessTokens('vehicle-command'),
       gateway: smartcarCommandGateway(),
       // Never reached: no audit table exists, so a command that got that far would answer 503.
       audit: dynamoCommandAudit({ client: backends.documentClient, tableName: 'no-audit', retentionDays: 1 }),
@@ -296,14 +293,7 @@ describe('a refresh on demand whose rotated pair cannot be stored', () => {
       subscribeOne: createSubscribeWorker({
         store: dynamoSubscriptions(backends.documentClient, run.env.vehicleTable),
         api: smartcarWebhookSubscriptions({ secret }),
-        tokens: createAccessTokenProvider({
-          links: run.env.links,
-          tokens: run.built.tokens,
-          rotation: run.built.rotation,
-          clock: run.clock.now,
-          sleep: run.clock.sleep,
-          claimant: 'subscription-worker',
-        }),
+        tokens: run.accessTokens('subscription-worker'),
         maxAttempts: 8,
         smartcarTimeoutMs: 5_000,
         logger,

@@ -9,6 +9,7 @@ import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import { prepareWebhook, sendWebhook } from '../../local/webhook-client.js';
 import { eventually } from '../support/local-stack.js';
 import { freePort } from '../support/ports.js';
+import { stateOfChargeEvent } from '../support/webhook-fixtures.js';
 
 /**
  * A vehicle command on a vehicle whose connect still waits for its confirmation (docs/design.md, "Confirmed
@@ -113,29 +114,10 @@ describe('a command on a vehicle whose connect is not confirmed yet', () => {
     const delivered = await sendWebhook(
       `${stack.url}/webhooks/smartcar`,
       prepareWebhook(
-        Buffer.from(
-          JSON.stringify({
-            eventId: randomUUID(),
-            eventType: 'VEHICLE_STATE',
-            data: {
-              user: { id: 'smartcar-user' },
-              vehicle: { id: vehicleId, make: 'KIA', model: 'EV6', year: 2023 },
-              signals: [
-                {
-                  code: 'tractionbattery-stateofcharge',
-                  name: 'StateOfCharge',
-                  group: 'TractionBattery',
-                  body: { value: 61, unit: 'percent' },
-                  meta: { oemUpdatedAt: Date.now() - 1_000, retrievedAt: Date.now() - 500 },
-                  status: { value: 'SUCCESS' },
-                },
-              ],
-            },
-            triggers: [{ type: 'SIGNAL_UPDATED', signal: 'TractionBattery.StateOfCharge' }],
-            meta: { deliveredAt: Date.now(), mode: 'LIVE' },
-          }),
-        ),
-        { keepId: true },
+        Buffer.from(JSON.stringify(stateOfChargeEvent(vehicleId, { oemUpdatedAt: Date.now() - 1_000 }))),
+        {
+          keepId: true,
+        },
       ),
       AMT,
     );
