@@ -279,6 +279,8 @@ export const FUNCTIONS = {
       'SMARTCAR_SECRET_ID',
       // getAccessToken may refresh an expiring access token; the SDK's AuthClient requires one.
       'SMARTCAR_REDIRECT_URI',
+      // Where such a refresh parks a rotated pair it could not store (the refresh job applies it first).
+      'TOKEN_RECOVERY_QUEUE_URL',
     ],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_COMMAND_TIMEOUT_MS'],
   },
@@ -301,6 +303,8 @@ export const FUNCTIONS = {
       'SMARTCAR_REDIRECT_URI',
       'SUBSCRIPTION_QUEUE_URL',
       'SUBSCRIPTION_MAX_ATTEMPTS',
+      // Where a refresh parks a rotated pair it could not store (the refresh job applies it first).
+      'TOKEN_RECOVERY_QUEUE_URL',
     ],
     optionalEnvironment: ['SMARTCAR_TIMEOUT_MS'],
   },

@@ -15,6 +15,8 @@ export const subscriptionWorkerConfigSchema = z.object({
   SUBSCRIPTION_QUEUE_URL: absoluteUrl,
   /** The queue's maxReceiveCount: the receive that makes a still-failing subscription FAILED. */
   SUBSCRIPTION_MAX_ATTEMPTS: positiveInt(8),
+  /** The refresh job's recovery queue: a rotated pair that could not be stored is parked there. */
+  TOKEN_RECOVERY_QUEUE_URL: nonEmpty,
 } satisfies ConfigShape<'subscriptionWorker'>);
 
 export type SubscriptionWorkerConfig = z.infer<typeof subscriptionWorkerConfigSchema>;

@@ -5,17 +5,15 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { smartcarGateway } from '../smartcar/gateway.js';
+import { awsClientConfig } from '../runtime/aws-clients.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
 import { smartcarWebhookSubscriptions } from '../smartcar/webhook-subscriptions.js';
 import { dynamoSubscriptions } from '../subscriptions/dynamo-subscriptions.js';
 import { sqsMessageDelay } from '../subscriptions/sqs-subscription-queue.js';
 import { createSubscribeWorker } from '../subscriptions/worker.js';
 import { createAccessTokenProvider } from '../tokens/access-token.js';
-import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
-import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
-import { createTokenRotation } from '../tokens/token-rotation.js';
-import { dynamoVehicleLinks, dynamoVehicleReauth } from '../vehicles/dynamo-vehicle-links.js';
+import { awsTokenRotation, ROTATION_CALL_LIMITS } from '../tokens/aws-token-rotation.js';
+import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
 import { loadSubscriptionWorkerConfig } from './config.js';
 import { createSubscriptionWorkerHandler } from './create-handler.js';
 
@@ -23,14 +21,24 @@ import { createSubscriptionWorkerHandler } from './create-handler.js';
 // AWS_ENDPOINT_URL_<SERVICE>, the smartcar SDK its SMARTCAR_*_ORIGIN variables (local mode, tests).
 const config = loadSubscriptionWorkerConfig();
 const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-const sqs = new SQSClient({});
+// Time-limited (ROTATION_CALL_LIMITS): it also parks rotated pairs, which must not hang.
+const sqs = new SQSClient(awsClientConfig(ROTATION_CALL_LIMITS));
 const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
 const logger = new Logger({ serviceName: 'subscription-worker' });
 const metrics = new Metrics({ serviceName: 'subscription-worker' });
-const tokens = dynamoTokenStore({
-  client: documentClient,
-  tableName: config.TOKEN_TABLE_NAME,
-  cipher: kmsTokenCipher(new KMSClient({}), config.TOKEN_KEY_ID),
+// An expiring access token is refreshed through the refresh job's protocol, including its fallback: a rotated
+// pair that cannot be stored is parked for the next refresh run. KMS is time-limited too, so that a hung call
+// cannot eat the time the parking has.
+const { tokens, rotation } = awsTokenRotation({
+  config,
+  documentClient,
+  kms: new KMSClient(awsClientConfig(ROTATION_CALL_LIMITS)),
+  sqs,
+  secret,
+  logger,
+  metrics,
+  // The refresh job's default lease: both claim the same grants under the same protocol.
+  leaseMs: 60_000,
 });
 
 export const handler = createSubscriptionWorkerHandler({
@@ -44,19 +52,7 @@ export const handler = createSubscriptionWorkerHandler({
         tokenTableName: config.TOKEN_TABLE_NAME,
       }),
       tokens,
-      rotation: createTokenRotation({
-        tokens,
-        profiles: dynamoVehicleReauth({
-          client: documentClient,
-          vehicleTableName: config.VEHICLE_TABLE_NAME,
-        }),
-        smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
-        logger,
-        metrics,
-        // The refresh job's default lease: both claim the same grants under the same protocol.
-        leaseMs: 60_000,
-        smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
-      }),
+      rotation,
       claimant: 'subscription-worker',
     }),
     maxAttempts: config.SUBSCRIPTION_MAX_ATTEMPTS,

@@ -338,7 +338,10 @@ export function createTokenRotation(deps: TokenRotationDeps): TokenRotation {
       };
     }
 
-    const persistUntil = seal === undefined ? request.endsAt : request.endsAt - PARK_RESERVE_MS;
+    // The parking's share of what is left: PARK_RESERVE_MS for the job (minutes left), but at most half for an
+    // on-demand refresh (getAccessToken has seconds), so that its persist is still tried before it parks.
+    const parkReserve = Math.min(PARK_RESERVE_MS, Math.max(0, request.endsAt - clock()) / 2);
+    const persistUntil = seal === undefined ? request.endsAt : request.endsAt - parkReserve;
     const stored = await persist(claim, exchanged.tokens, persistUntil);
     if (stored.kind === 'ok') {
       if (resumed) {

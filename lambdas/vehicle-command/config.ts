@@ -20,6 +20,8 @@ export const commandConfigSchema = z.object({
    * tens of seconds on some brands; the Lambda's timeout (below API Gateway's 30 s) caps it anyway.
    */
   SMARTCAR_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(24_000),
+  /** The refresh job's recovery queue: a rotated pair that could not be stored is parked there. */
+  TOKEN_RECOVERY_QUEUE_URL: nonEmpty,
 } satisfies ConfigShape<'vehicleCommand'>);
 
 export type CommandConfig = z.infer<typeof commandConfigSchema>;

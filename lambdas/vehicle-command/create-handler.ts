@@ -54,6 +54,16 @@ const MAX_PAGE = 100;
 const WAIT_BASE_MS = 100;
 const WAIT_CAP_MS = 1_000;
 
+/**
+ * A vehicle whose connect waits for its confirmation (docs/design.md, "Confirmed connect") is known only to its
+ * pending grant: no profile names it (or only one a webhook created, without a grant), and nothing is keyed by
+ * the vehicle id of a pending grant (`pendingVehicleIds` is in no index; the pending partition of the due index
+ * projects grant ids only). Telling that case apart would take a new index or reading every pending grant on each
+ * refusal, so the refusal stays 404 / 409 and its message names the pending connect as one reason.
+ */
+const notLinkedMessage = (vehicleId: string): string =>
+  `vehicle ${vehicleId} is not linked (or its connect is not yet confirmed)`;
+
 function iso(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
 }
@@ -183,7 +193,7 @@ export function createCommandHandler(deps: CommandDeps) {
     const fields = { vehicleId, command: request.command, idempotencyKey: key };
 
     const profile = await deps.links.getProfile(vehicleId);
-    if (!profile) return refuse(404, 'vehicle_not_found', `vehicle ${vehicleId} is not known`, fields);
+    if (!profile) return refuse(404, 'vehicle_not_found', notLinkedMessage(vehicleId), fields);
 
     if (key !== undefined) {
       const claim = await audit.findKey(vehicleId, key, startedAt);
@@ -197,9 +207,17 @@ export function createCommandHandler(deps: CommandDeps) {
         'the vehicle is not connected; its owner must connect it again',
         fields,
       );
-    if (profile.grantId === undefined || profile.status === DISCONNECTED || profile.status === NEEDS_REAUTH) {
-      return notConnected();
+    // Never linked (a profile from webhooks only) or disconnected: a new connect may be waiting for its confirm.
+    if (profile.grantId === undefined || profile.status === DISCONNECTED) {
+      return refuse(
+        409,
+        'vehicle_not_connected',
+        'the vehicle is not connected (or its connect is not yet confirmed); its owner must connect it and ' +
+          'the app confirm that connect',
+        fields,
+      );
     }
+    if (profile.status === NEEDS_REAUTH) return notConnected();
     const grant = await deps.tokens.getGrant(profile.grantId, { consistent: false });
     if (!grant || !grant.vehicleIds.includes(vehicleId) || grant.status === GRANT_NEEDS_REAUTH) {
       return notConnected();
@@ -313,7 +331,7 @@ export function createCommandHandler(deps: CommandDeps) {
     }
     const page = await audit.list(vehicleId, limit, startKey);
     if (page.records.length === 0 && startKey === undefined && !(await deps.links.getProfile(vehicleId))) {
-      return refuse(404, 'vehicle_not_found', `vehicle ${vehicleId} is not known`, { vehicleId });
+      return refuse(404, 'vehicle_not_found', notLinkedMessage(vehicleId), { vehicleId });
     }
     const at = now();
     return json(200, {

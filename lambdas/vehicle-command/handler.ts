@@ -3,16 +3,15 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamoCommandAudit } from '../commands/command-audit.js';
 import { smartcarCommandGateway } from '../commands/command-gateway.js';
-import { smartcarGateway } from '../smartcar/gateway.js';
+import { awsClientConfig } from '../runtime/aws-clients.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
 import { createAccessTokenProvider } from '../tokens/access-token.js';
-import { dynamoTokenStore } from '../tokens/dynamo-token-store.js';
-import { kmsTokenCipher } from '../tokens/kms-token-cipher.js';
-import { createTokenRotation } from '../tokens/token-rotation.js';
-import { dynamoVehicleLinks, dynamoVehicleReauth } from '../vehicles/dynamo-vehicle-links.js';
+import { awsTokenRotation, ROTATION_CALL_LIMITS } from '../tokens/aws-token-rotation.js';
+import { dynamoVehicleLinks } from '../vehicles/dynamo-vehicle-links.js';
 import { loadCommandConfig } from './config.js';
 import { createCommandHandler } from './create-handler.js';
 
@@ -25,10 +24,19 @@ const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
 const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
 const logger = new Logger({ serviceName: 'vehicle-command' });
 const metrics = new Metrics({ serviceName: 'vehicle-command' });
-const tokens = dynamoTokenStore({
-  client: documentClient,
-  tableName: config.TOKEN_TABLE_NAME,
-  cipher: kmsTokenCipher(new KMSClient({}), config.TOKEN_KEY_ID),
+// An access token lasts 2 h and is refreshed on demand here, through the refresh job's protocol, including its
+// fallback: a rotated pair that cannot be stored is parked for the next refresh run. KMS and SQS are
+// time-limited so that a hung call cannot eat the few seconds the parking has.
+const { tokens, rotation } = awsTokenRotation({
+  config,
+  documentClient,
+  kms: new KMSClient(awsClientConfig(ROTATION_CALL_LIMITS)),
+  sqs: new SQSClient(awsClientConfig(ROTATION_CALL_LIMITS)),
+  secret,
+  logger,
+  metrics,
+  // As the refresh job's (REFRESH_LEASE_SECONDS default): short, see token-rotation.ts.
+  leaseMs: 60_000,
 });
 const links = dynamoVehicleLinks({
   client: documentClient,
@@ -39,22 +47,7 @@ const links = dynamoVehicleLinks({
 export const handler = createCommandHandler({
   links,
   tokens,
-  accessTokens: createAccessTokenProvider({
-    links,
-    tokens,
-    // An access token lasts 2 h and is refreshed on demand here, through the refresh job's protocol.
-    rotation: createTokenRotation({
-      tokens,
-      profiles: dynamoVehicleReauth({ client: documentClient, vehicleTableName: config.VEHICLE_TABLE_NAME }),
-      smartcar: smartcarGateway({ secret, redirectUri: config.SMARTCAR_REDIRECT_URI }),
-      logger,
-      metrics,
-      // As the refresh job's (REFRESH_LEASE_SECONDS default): short, see token-rotation.ts.
-      leaseMs: 60_000,
-      smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
-    }),
-    claimant: 'vehicle-command',
-  }),
+  accessTokens: createAccessTokenProvider({ links, tokens, rotation, claimant: 'vehicle-command' }),
   gateway: smartcarCommandGateway(),
   audit: dynamoCommandAudit({
     client: documentClient,

@@ -12,6 +12,9 @@ import type { TokenCryptoAction, TokenKey } from './token-key.js';
 import type { WebhookQueue } from './webhook-queue.js';
 import type { TokenRecoveryQueue } from './token-recovery-queue.js';
 
+/** A queue a function sends to: a webhook-style queue, or the token recovery queue (parking only). */
+export type SendableQueue = Pick<WebhookQueue | TokenRecoveryQueue, 'queue' | 'grantSend'>;
+
 /** The newest Node.js runtime this aws-cdk-lib knows (cdk-nag L1 checks for exactly that). */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
@@ -182,8 +185,8 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
     for (const indexName of options.queryIndexes ?? []) table.grantQueryIndex(this.role, indexName);
   }
 
-  /** `name` = the queue's URL, and permission to send to it. */
-  bindQueue(name: EnvironmentOf<F>, queue: WebhookQueue): void {
+  /** `name` = the queue's URL, and permission to send to it (nothing else). */
+  bindQueue(name: EnvironmentOf<F>, queue: SendableQueue): void {
     this.setEnvironment(name, queue.queue.queueUrl);
     queue.grantSend(this.role);
   }

@@ -31,8 +31,9 @@ export type TokenCryptoAction = 'kms:Encrypt' | 'kms:Decrypt';
  *
  * Who can do what:
  * - Direct encrypt/decrypt: only the roles passed to `grantTokenCrypto` (the OAuth callback: encrypt; the
- *   token-refresh job: decrypt and encrypt, plus data keys for parked rotations, tokenType `recovery`), and
- *   their IAM statements only match the token encryption context.
+ *   token-refresh job: decrypt and encrypt, plus data keys for parked rotations, tokenType `recovery`; the
+ *   Lambdas that refresh on demand: decrypt and encrypt, plus sealing data keys only), and their IAM
+ *   statements only match the token encryption context.
  * - Through DynamoDB (the token table's encryption at rest): whoever IAM allows item access to the token
  *   table. That only ever yields the KMS ciphertext blobs of the tokens, which need a direct Decrypt.
  * - The key policy enforces the first point for the whole account (see below), so a future role that is
@@ -107,6 +108,14 @@ export class TokenKey extends Construct {
    */
   grantRecoveryCrypto(role: iam.IRole): void {
     this.grantInContext(role, ['kms:GenerateDataKey', 'kms:Decrypt'], [RECOVERY_TOKEN_TYPE]);
+  }
+
+  /**
+   * Lets `role` seal a pair it parks (GenerateDataKey with tokenType `recovery`) but not open one (no Decrypt):
+   * for the Lambdas whose getAccessToken refreshes on demand. Only the refresh job applies parked pairs.
+   */
+  grantRecoverySeal(role: iam.IRole): void {
+    this.grantInContext(role, ['kms:GenerateDataKey'], [RECOVERY_TOKEN_TYPE]);
   }
 
   private grantInContext(role: iam.IRole, actions: string[], tokenTypes: string[]): void {

@@ -12,7 +12,8 @@ export interface TokenRecoveryQueueProps {
 }
 
 /**
- * Where the token refresh parks a rotated pair it could not store (docs/design.md, "A rotated pair that cannot
+ * Where a token rotation (the refresh job's, or getAccessToken's in the command Lambda and the subscription
+ * worker) parks a rotated pair it could not store (docs/design.md, "A rotated pair that cannot
  * be stored"), for the next run to apply first; with its dead-letter queue.
  *
  * SSE-SQS, not the token CMK: parking must work while KMS is what is down, and a KMS-encrypted queue needs
@@ -50,11 +51,20 @@ export class TokenRecoveryQueue extends Construct {
 
   /** The refresh job parks (SendMessage) and applies (ReceiveMessage, DeleteMessage); nothing else, no DLQ. */
   grantParkAndApply(grantee: iam.IGrantable): void {
+    this.grant(grantee, ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']);
+  }
+
+  /**
+   * Parking only (`sqs:SendMessage`), for the Lambdas whose getAccessToken refreshes on demand: the refresh job
+   * stays the only consumer. No queue key to grant: the queue is SSE-SQS (see above).
+   */
+  grantSend(grantee: iam.IGrantable): void {
+    this.grant(grantee, ['sqs:SendMessage']);
+  }
+
+  private grant(grantee: iam.IGrantable, actions: string[]): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage'],
-        resources: [this.queue.queueArn],
-      }),
+      new iam.PolicyStatement({ actions, resources: [this.queue.queueArn] }),
     );
   }
 }

@@ -17,6 +17,12 @@ export interface TokenRefreshAlarmsProps {
   readonly handler: lambda.IFunction;
   /** The job's schedule: each alarm's period is derived from the time between runs. */
   readonly schedule: ScheduleCadence;
+  /**
+   * POWERTOOLS_SERVICE_NAME of every function whose rotations may park a pair (the job's and those whose
+   * getAccessToken refreshes on demand): the parked / not-persisted alarms count all of them.
+   * @default [serviceName]
+   */
+  readonly rotatingServiceNames?: readonly string[];
   /** The recovery queue's DLQ: parked pairs that ten runs could not apply. */
   readonly recoveryDeadLetterQueue: sqs.IQueue;
   /** Consecutive runs with failed refreshes that page on-call. @default 3 */
@@ -98,32 +104,57 @@ export class TokenRefreshAlarms extends Construct {
       }),
     );
 
+    // A rotation metric of every function that rotates (Powertools writes one `service` per function).
+    const rotatingServices = props.rotatingServiceNames ?? [props.serviceName];
+    const rotationMetric = (metricName: string): cloudwatch.IMetric => {
+      const [only, ...more] = rotatingServices;
+      if (only !== undefined && more.length === 0) {
+        return jobMetric(metricName, runPeriod).with({ dimensionsMap: { service: only } });
+      }
+      const usingMetrics = Object.fromEntries(
+        rotatingServices.map((service, i) => [
+          `s${i}`,
+          jobMetric(metricName, runPeriod).with({ dimensionsMap: { service } }),
+        ]),
+      );
+      // SUM over the array, not `s0 + s1`: an arithmetic expression has no value where one of its series has
+      // no datapoint, and the functions that did not rotate in a period publish none.
+      return new cloudwatch.MathExpression({
+        expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+        usingMetrics,
+        label: metricName,
+        period: runPeriod,
+      });
+    };
+
     // Any pair that needed the fallback: nothing is lost yet, but the token table or KMS failed for longer
     // than a run could wait, and until the next run applies it the stored refresh token is the rotated one.
     this.alarms.push(
       onCallAlarm(this, 'RotationParked', action, {
-        metric: jobMetric(TOKEN_ROTATION_PARKED_METRIC, runPeriod),
+        metric: rotationMetric(TOKEN_ROTATION_PARKED_METRIC),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         alarmDescription:
-          'A token refresh could not store the pair Smartcar had just issued (DynamoDB or KMS failing for ' +
-          'longer than the run could retry) and parked it, sealed, in the TokenRecovery queue. The next run ' +
-          'applies it before anything else (log "Applied a parked token pair"); until then no other caller ' +
-          'may refresh that grant. Check DynamoDB and KMS health and the token-refresh logs; if messages ' +
+          'A token refresh (the job, or an on-demand refresh of the command Lambda or the subscription worker) ' +
+          'could not store the pair Smartcar had just issued (DynamoDB or KMS failing for longer than it ' +
+          'could retry) and parked it, sealed, in the TokenRecovery queue. The next refresh run ' +
+          'applies it before anything else (log "Applied a parked token pair"); the run does not refresh that ' +
+          'grant while its pair stays pending. Check DynamoDB and KMS health and the logs of the function ' +
+          'that parked it ("parked in the recovery queue"); if messages ' +
           'reach the recovery DLQ, redrive them to the recovery queue once the cause is fixed.',
       }),
     );
     // Worse: not even parked (the queue failed too). The stored token works for about a minute more.
     this.alarms.push(
       onCallAlarm(this, 'RotationNotPersisted', action, {
-        metric: jobMetric(TOKEN_ROTATION_NOT_PERSISTED_METRIC, runPeriod),
+        metric: rotationMetric(TOKEN_ROTATION_NOT_PERSISTED_METRIC),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         alarmDescription:
           'A pair Smartcar issued could be neither stored nor parked (DynamoDB or KMS, and SQS, failing), or ' +
           'another claimant took the grant over. Unless another claimant recovered it within about a minute, ' +
-          'the grant will answer invalid_grant and its owner must reconnect: see the token-refresh logs for ' +
-          'the grant id.',
+          'the grant will answer invalid_grant and its owner must reconnect: see the logs of the token-refresh, ' +
+          'vehicle-command and subscription-worker functions for the grant id.',
       }),
     );
     this.alarms.push(

@@ -2,7 +2,12 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { BY_ACCESS_EXPIRY_INDEX, BY_REFRESH_EXPIRY_INDEX, FUNCTIONS } from '../../contracts/index.js';
+import {
+  BY_ACCESS_EXPIRY_INDEX,
+  BY_REFRESH_EXPIRY_INDEX,
+  FUNCTION_IDS,
+  FUNCTIONS,
+} from '../../contracts/index.js';
 import type { EncryptedTable } from '../constructs/encrypted-table.js';
 import { NodeLambda } from '../constructs/node-lambda.js';
 import { deadLetterQueueAlarms } from '../constructs/on-call-alarm.js';
@@ -23,6 +28,14 @@ export const TOKEN_REFRESH_TIMEOUT = Duration.seconds(FUNCTIONS.tokenRefresh.tim
  * claimant while Smartcar still accepts the old refresh token (about a minute, docs/design.md).
  */
 export const TOKEN_REFRESH_LEASE = Duration.seconds(60);
+
+/**
+ * The functions that may park a rotated pair: every one whose contract has the recovery queue's URL (the job,
+ * and those whose getAccessToken refreshes on demand).
+ */
+const RECOVERY_SENDERS = FUNCTION_IDS.filter((id) =>
+  (FUNCTIONS[id].environment as readonly string[]).includes('TOKEN_RECOVERY_QUEUE_URL'),
+);
 
 export interface TokenRefreshProps {
   readonly secret: SmartcarSecret;
@@ -119,6 +132,7 @@ export class TokenRefresh extends Construct {
       handler: this.job.function,
       schedule: cadence,
       recoveryDeadLetterQueue: this.recoveryQueue.deadLetterQueue,
+      rotatingServiceNames: RECOVERY_SENDERS.map((id) => FUNCTIONS[id].serviceName),
     });
     // Failed or dropped runs; not redriven (see ScheduledJob), but a failure record nobody reads is a failure
     // nobody fixes, and one that is about to expire is lost evidence.

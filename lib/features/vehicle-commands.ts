@@ -16,6 +16,7 @@ import {
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import type { SmartcarSecret } from '../constructs/smartcar-secret.js';
 import type { TokenKey } from '../constructs/token-key.js';
+import type { TokenRecoveryQueue } from '../constructs/token-recovery-queue.js';
 import type { LambdaEntries } from '../entries.js';
 import type { SmartcarSettings } from '../settings.js';
 
@@ -28,6 +29,8 @@ export interface VehicleCommandsProps {
   readonly secret: SmartcarSecret;
   /** The redirect URI the token rotation's AuthClient is built with (a refresh-token exchange does not send it). */
   readonly redirectUri: string;
+  /** The token refresh's recovery queue: an on-demand refresh parks a pair it could not store there. */
+  readonly recoveryQueue: TokenRecoveryQueue;
   /** The webhook processor: it confirms SENT commands from later lock/charging reports. */
   readonly processor: NodeLambda<'processor'>;
   readonly alarmTopic: sns.ITopic;
@@ -88,6 +91,11 @@ export class VehicleCommands extends Construct {
     // getAccessToken: decrypts the access token (and for a refresh the refresh token) and encrypts the rotated
     // pair, only under the token encryption context.
     fn.bindKey('TOKEN_KEY_ID', props.tokenKey, ['kms:Encrypt', 'kms:Decrypt']);
+    // A rotated pair that cannot be stored is sealed under a data key of the token key (generated before the
+    // exchange) and parked in the recovery queue; only the refresh job opens and applies it (docs/design.md,
+    // "A rotated pair that cannot be stored").
+    fn.bindQueue('TOKEN_RECOVERY_QUEUE_URL', props.recoveryQueue);
+    props.tokenKey.grantRecoverySeal(fn.role);
     // The PENDING item (PutItem, also inside the Idempotency-Key transaction), its outcome (UpdateItem), key
     // claims and replays (GetItem), the history (Query). No DeleteItem: nothing edits the audit away.
     fn.bindTable('COMMAND_AUDIT_TABLE_NAME', this.auditTable, [

@@ -13,6 +13,7 @@ import {
   routeAlarms,
   serviceMetric,
 } from '../constructs/on-call-alarm.js';
+import type { TokenRecoveryQueue } from '../constructs/token-recovery-queue.js';
 import { WebhookQueue } from '../constructs/webhook-queue.js';
 import type { SmartcarFeatureProps } from './feature-props.js';
 
@@ -24,6 +25,8 @@ const WORKER_MAX_CONCURRENCY = 2;
 export interface WebhookSubscriptionsProps extends SmartcarFeatureProps {
   /** The redirect URI (the worker's AuthClient needs one to refresh an access token). */
   readonly redirectUri: string;
+  /** The token refresh's recovery queue: the worker's on-demand refresh parks a pair it could not store there. */
+  readonly recoveryQueue: TokenRecoveryQueue;
   /** Context `smartcarWebhookIds`; empty = the Dashboard's auto-enrollment subscribes vehicles. */
   readonly webhookIds: readonly string[];
   /** The Connect callback: queues the subscriptions of the vehicles it links (connectConfirmation=off). */
@@ -79,6 +82,10 @@ export class WebhookSubscriptions extends Construct {
     ]);
     // Decrypts the access token (and the refresh token for a rotation), encrypts a rotated pair.
     this.worker.bindKey('TOKEN_KEY_ID', props.tokenKey, ['kms:Encrypt', 'kms:Decrypt']);
+    // A rotated pair that cannot be stored is sealed (data key of the token key) and parked in the recovery
+    // queue; only the refresh job opens and applies it.
+    this.worker.bindQueue('TOKEN_RECOVERY_QUEUE_URL', props.recoveryQueue);
+    props.tokenKey.grantRecoverySeal(this.worker.role);
     this.worker.bindSecret('SMARTCAR_SECRET_ID', props.secret);
     this.worker.setEnvironment('SMARTCAR_REDIRECT_URI', props.redirectUri);
     // Its own queue's URL: the back-off is a ChangeMessageVisibility on the received message (granted by the

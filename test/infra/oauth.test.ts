@@ -316,9 +316,16 @@ describe('least privilege (OAuth)', () => {
           actions: ['kms:Decrypt', 'kms:Encrypt'],
           condition: TOKEN_CONTEXT_CONDITION,
         },
+        // Their on-demand refresh seals a pair it parks; only the refresh job decrypts (applies) one.
+        ...[subscriptionWorker, vehicleCommand].map((fn) => ({
+          roles: [roleOf(fn())],
+          effect: 'Allow',
+          actions: ['kms:GenerateDataKey'],
+          condition: RECOVERY_CONTEXT_CONDITION,
+        })),
       ]),
     );
-    expect(direct).toHaveLength(6);
+    expect(direct).toHaveLength(8);
     // And nothing reaches any key through a wildcard resource.
     for (const { statement } of identityStatements()) {
       if (actionsOf([statement]).some((a) => a.startsWith('kms:'))) {

@@ -295,23 +295,56 @@ describe('token refresh', () => {
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
       );
     }
-    // Only the job uses it.
+    // Only the job receives from it; the on-demand refreshes (command Lambda, subscription worker) only park.
     const users = identityStatements().filter(({ statement }) =>
       list(statement.Resource).some((r) => [main[0], dlq[0]].includes(refOf(r) ?? '')),
     );
-    expect(new Set(users.flatMap(({ roles }) => roles))).toEqual(new Set([roleOf(tokenRefresh())]));
+    const consumers = users.filter(({ statement }) =>
+      list(statement.Action).some((a) => a !== 'sqs:SendMessage'),
+    );
+    expect(new Set(consumers.flatMap(({ roles }) => roles))).toEqual(new Set([roleOf(tokenRefresh())]));
+    expect(new Set(users.flatMap(({ roles }) => roles))).toEqual(
+      new Set([roleOf(tokenRefresh()), roleOf(vehicleCommand()), roleOf(subscriptionWorker())]),
+    );
   });
 
   it('pages on any pair that needed the fallback, any pair lost, and any parked pair in the recovery DLQ', () => {
     const [topicId] = only('AWS::SNS::Topic');
-    const service = [{ Name: 'service', Value: envOf(tokenRefresh()[1]).POWERTOOLS_SERVICE_NAME }];
+    // Every function that rotates may park: the job and the on-demand refreshes of getAccessToken.
+    const services = [tokenRefresh(), vehicleCommand(), subscriptionWorker()]
+      .map(([, fn]) => envOf(fn).POWERTOOLS_SERVICE_NAME)
+      .sort();
+    interface MetricQuery {
+      Id: string;
+      Expression?: string;
+      MetricStat?: {
+        Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: unknown }[] };
+        Period: number;
+        Stat: string;
+      };
+    }
     for (const metric of ['TokenRotationParked', 'TokenRotationNotPersisted']) {
-      const [, alarm] = only('AWS::CloudWatch::Alarm', (a) => props(a).MetricName === metric);
+      const queriesOf = (a: CfnResource) => list(props(a).Metrics) as MetricQuery[];
+      const [, alarm] = only('AWS::CloudWatch::Alarm', (a) =>
+        queriesOf(a).some((q) => q.MetricStat?.Metric.MetricName === metric),
+      );
+      const queries = queriesOf(alarm);
+      const stats = queries.filter((q) => q.MetricStat !== undefined);
+      expect(stats.map((q) => q.MetricStat?.Metric.Dimensions)).toEqual(
+        expect.arrayContaining(services.map((Value) => [{ Name: 'service', Value }])),
+      );
+      expect(stats).toHaveLength(services.length);
+      for (const { MetricStat } of stats) {
+        expect(MetricStat).toMatchObject({
+          Metric: { Namespace: stack.metricsNamespace, MetricName: metric },
+          Period: 900,
+          Stat: 'Sum',
+        });
+      }
+      // The sum over every series (a series without a datapoint must not blank out the others).
+      const [expression] = queries.filter((q) => q.Expression !== undefined);
+      expect(expression?.Expression).toBe(`SUM([${stats.map((q) => q.Id).join(', ')}])`);
       expect(props(alarm)).toMatchObject({
-        Namespace: stack.metricsNamespace,
-        Dimensions: service,
-        Statistic: 'Sum',
-        Period: 900,
         EvaluationPeriods: 1,
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',

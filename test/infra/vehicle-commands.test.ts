@@ -13,6 +13,7 @@ import {
   only,
   permissionsOf,
   props,
+  recoveryQueues,
   refOf,
   render,
   secretId,
@@ -48,6 +49,9 @@ describe('vehicle commands', () => {
         `kms:Decrypt <${tokenKeyId()}> with token context`,
         `kms:Encrypt <${tokenKeyId()}> with token context`,
         `secretsmanager:GetSecretValue <${secretId()}>`,
+        // An on-demand refresh whose pair cannot be stored seals it (no Decrypt) and parks it (no receive).
+        `kms:GenerateDataKey <${tokenKeyId()}> with recovery context`,
+        `sqs:SendMessage <${recoveryQueues().main[0]}>`,
       ]),
     );
   });

@@ -9,6 +9,7 @@ import {
   only,
   permissionsOf,
   props,
+  recoveryQueues,
   refOf,
   secretId,
   stack,
@@ -58,10 +59,10 @@ describe('webhook subscriptions', () => {
     ]) {
       expect(granted).toContain(permission);
     }
-    // It never creates items or sends messages.
+    // It never creates items, and sends messages only to park a rotated pair it could not store.
     expect(
       [...granted].filter((p) => p.startsWith('dynamodb:PutItem') || p.startsWith('sqs:SendMessage')),
-    ).toEqual([]);
+    ).toEqual([`sqs:SendMessage <${recoveryQueues().main[0]}>`]);
   });
 
   it('lets the re-run Lambda read and mark records, scan only the linked-profile index, and queue; nothing on tokens', () => {

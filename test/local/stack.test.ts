@@ -168,7 +168,8 @@ describe('local stack', () => {
       expect(env?.SMARTCAR_MANAGEMENT_TOKEN).toBeUndefined();
     }
     expect(envAtColdStart.receiver?.QUEUE_URL).toBe(stack.queues.queueUrl);
-    // The token refresh (only) gets the recovery queue, which exists in the emulator with its own DLQ.
+    // The functions that rotate tokens get the recovery queue (not the receiver); it exists in the emulator
+    // with its own DLQ.
     expect(envAtColdStart.receiver?.TOKEN_RECOVERY_QUEUE_URL).toBeUndefined();
     expect(envAtColdStart.refresh?.TOKEN_RECOVERY_QUEUE_URL).toBe(stack.recoveryQueues.queueUrl);
     expect(stack.recoveryQueues.queueUrl).toContain(LOCAL_NAMES.recoveryQueue);
