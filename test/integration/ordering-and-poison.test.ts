@@ -10,6 +10,7 @@ import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { httpEvent } from '../support/api-gateway-events.js';
 import { useDynamoDbLocal } from '../support/dynamodb-local.js';
+import { sqsRecord } from '../support/sqs-events.js';
 import {
   authenticationFailedError,
   stateOfChargeSignal,
@@ -35,24 +36,7 @@ let reader: ReturnType<typeof createVehicleReadHandler>;
 const logger = new Logger({ serviceName: 'ordering', logLevel: 'SILENT' });
 const context = { functionName: 'fn', awsRequestId: 'r', getRemainingTimeInMillis: () => 30_000 } as Context;
 
-function record(body: unknown, messageId: string = randomUUID()): SQSRecord {
-  return {
-    messageId,
-    receiptHandle: messageId,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(NOW),
-      SenderId: 'receiver',
-      ApproximateFirstReceiveTimestamp: String(NOW),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
-    awsRegion: 'us-east-1',
-  };
-}
+const record = (body: unknown, messageId?: string): SQSRecord => sqsRecord(body, { sentAt: NOW, messageId });
 
 async function deliver(...bodies: unknown[]): Promise<SQSBatchResponse> {
   return processor({ Records: bodies.map((body) => record(body)) }, context);

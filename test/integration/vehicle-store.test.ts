@@ -14,7 +14,7 @@ import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
-import { httpEvent } from '../support/api-gateway-events.js';
+import { httpEvent, lambdaContext } from '../support/api-gateway-events.js';
 import { useDynamoDbLocal } from '../support/dynamodb-local.js';
 import { sqsRecord } from '../support/sqs-events.js';
 import { captureJson } from '../support/webhook-fixtures.js';
@@ -46,22 +46,8 @@ let read: (vehicleId: string, mode?: string) => Promise<{ status: number; body: 
 
 const logger = new Logger({ serviceName: 'integration', logLevel: 'SILENT' });
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'fn',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: 'group',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/** A fresh invocation with 30 s ahead of it. */
+const context = (): Context => lambdaContext('fn', 30_000);
 
 const record = (body: unknown, sentAt = Date.now()): SQSRecord => sqsRecord(body, { sentAt });
 
