@@ -12,6 +12,7 @@ import { createReceiverHandler } from '../../lambdas/webhook-receiver/create-han
 import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
 import { httpEvent, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
 import { sqsRecord } from '../support/sqs-events.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * Whatever arrives, nothing secret reaches a log line (identifiers such as event and vehicle ids are logged on
@@ -81,12 +82,7 @@ beforeAll(() => {
   vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', 'true');
   vi.stubEnv('POWERTOOLS_DEV', 'false');
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      output.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(output);
   vi.spyOn(console, 'log').mockImplementation(
     (...args: unknown[]) => void output.push(args.map(String).join(' ')),
   );
