@@ -24,6 +24,7 @@ import { recentEventId } from '../../lambdas/webhook-processor/merge.js';
 import { decodeState, type VehicleState } from '../../lambdas/vehicles/vehicle-state.js';
 import { lambdaContext } from '../support/api-gateway-events.js';
 import { sqsRecord as queuedRecord } from '../support/sqs-events.js';
+import { vehicleStateEvent } from '../support/webhook-events.js';
 import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
 const capture = (file: string) => readFileSync(join(CAPTURES, file), 'utf8');
@@ -102,16 +103,14 @@ function vehicleStateBody(
   signals: readonly Record<string, unknown>[],
   oemUpdatedAt = T,
 ): string {
-  return JSON.stringify({
-    eventId,
-    eventType: 'VEHICLE_STATE',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VW', model: 'ID.4', year: 2021 },
-      signals,
-    },
-    meta: { deliveredAt: oemUpdatedAt + 10, mode: 'LIVE' },
-  });
+  return JSON.stringify(
+    vehicleStateEvent(vehicleId, signals, {
+      eventId,
+      deliveredAt: oemUpdatedAt + 10,
+      mode: 'LIVE',
+      vehicle: { make: 'VW', model: 'ID.4', year: 2021 },
+    }),
+  );
 }
 
 /** A VEHICLE_STATE for `vehicleId` with a state-of-charge and a location signal. */
