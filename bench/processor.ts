@@ -11,7 +11,7 @@ import { createProcessorHandler } from '../lambdas/webhook-processor/create-hand
 import { meterDynamo } from './dynamo-meter.js';
 import { signalSpecs, vehicleStateEvent } from './events.js';
 import { lambdaContext } from '../test/support/api-gateway-events.js';
-import { sqsRecord } from './sqs-record.js';
+import { sqsRecord } from '../test/support/sqs-events.js';
 import { freePort } from '../test/support/ports.js';
 import { check, discard, interleave, median, withStdoutTo, type Check } from './stats.js';
 

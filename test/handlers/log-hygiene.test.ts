@@ -11,6 +11,8 @@ import { createProcessorHandler } from '../../lambdas/webhook-processor/create-h
 import { createReceiverHandler } from '../../lambdas/webhook-receiver/create-handler.js';
 import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
 import { httpEvent, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
+import { sqsRecord } from '../support/sqs-events.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * Whatever arrives, nothing secret reaches a log line (identifiers such as event and vehicle ids are logged on
@@ -80,12 +82,7 @@ beforeAll(() => {
   vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', 'true');
   vi.stubEnv('POWERTOOLS_DEV', 'false');
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      output.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(output);
   vi.spyOn(console, 'log').mockImplementation(
     (...args: unknown[]) => void output.push(args.map(String).join(' ')),
   );
@@ -170,22 +167,8 @@ describe('no secret, token, signature or precise location in any log line', () =
       logger: new Logger({ serviceName: 'webhook-processor', logLevel: 'DEBUG' }),
       metrics: new Metrics({ namespace: 'Test', serviceName: 'webhook-processor' }),
     });
-    const record = (body: string, n: number) => ({
-      messageId: `m-${n}`,
-      receiptHandle: `rh-${n}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: '1800000000000',
-        SenderId: 'sender',
-        ApproximateFirstReceiveTimestamp: '1800000000001',
-      },
-      messageAttributes: { deliveryId: { stringValue: `dlv-${n}`, dataType: 'String' } },
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
-      awsRegion: 'us-east-1',
-    });
+    const record = (body: string, n: number) =>
+      sqsRecord(body, { messageId: `m-${n}`, sentAt: 1_800_000_000_000, deliveryId: `dlv-${n}` });
     const bodies = [
       hostileBody('p-1'),
       JSON.stringify({
@@ -199,17 +182,14 @@ describe('no secret, token, signature or precise location in any log line', () =
         payload: { vehicleId: 'v-2', accessToken: ACCESS_TOKEN, lat: LATITUDE },
       }),
     ];
-    const event = { Records: bodies.map(record) } as unknown as SQSEvent;
+    const event: SQSEvent = { Records: bodies.map(record) };
     const first = await processor(event, lambdaContext('webhook-processor'));
     documents.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceededException'));
     lowLevel.reset();
     lowLevel.onAnyCommand().resolves({});
     // Every record of this batch fails: Powertools Batch throws, so Lambda retries the whole batch.
     await expect(
-      processor(
-        { Records: [record(hostileBody('p-5'), 5)] } as unknown as SQSEvent,
-        lambdaContext('webhook-processor'),
-      ),
+      processor({ Records: [record(hostileBody('p-5'), 5)] }, lambdaContext('webhook-processor')),
     ).rejects.toThrow(/records of the batch failed/);
     expect(first.batchItemFailures.length).toBeGreaterThan(0);
     expectClean();

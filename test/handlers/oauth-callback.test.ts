@@ -28,6 +28,7 @@ import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
 import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
 import { httpEvent, lambdaContext, type HttpHandler } from '../support/api-gateway-events.js';
 import { freePort } from '../support/ports.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * The callback handler with DynamoDB and KMS mocked (aws-sdk-client-mock) to inject storage failures, and the
@@ -102,12 +103,7 @@ beforeAll(async () => {
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   vi.spyOn(Metrics.prototype, 'addMetric');
   vi.spyOn(Metrics.prototype, 'addDimension');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(logs);
 });
 
 afterAll(async () => {

@@ -9,6 +9,7 @@ import { STATE_TTL_SECONDS } from '../../lambdas/oauth/oauth-state.js';
 import { smartcarGateway } from '../../lambdas/smartcar/gateway.js';
 import type { SmartcarSecretSource } from '../../lambdas/smartcar/secret.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
+import { captureOutput } from '../support/output.js';
 
 const documentClient = DynamoDBDocumentClient.from(
   new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
@@ -31,12 +32,7 @@ let handler: HttpHandler;
 beforeAll(() => {
   // The SDK builds the Connect URL from SMARTCAR_API_ORIGIN when set; these tests want Smartcar's default.
   vi.stubEnv('SMARTCAR_API_ORIGIN', '');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(logs);
   handler = createConnectHandler({
     states: dynamoOAuthStateStore(documentClient, 'oauth-states'),
     smartcar: smartcarGateway({ secret, redirectUri: REDIRECT_URI, mode: 'simulated' }),

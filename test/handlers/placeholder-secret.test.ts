@@ -18,6 +18,7 @@ import {
 import type { TokenStore } from '../../lambdas/tokens/token-store.js';
 import type { VehicleLinkStore } from '../../lambdas/vehicles/vehicle-links.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * The secret the stack creates holds a public placeholder until the operator puts the real values. Every
@@ -45,12 +46,7 @@ let source: SmartcarSecretSource;
 beforeAll(() => {
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
   vi.stubEnv('SMARTCAR_API_ORIGIN', '');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(logs);
 });
 
 afterAll(() => {

@@ -22,6 +22,9 @@ import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { recentEventId } from '../../lambdas/webhook-processor/merge.js';
 import { decodeState, type VehicleState } from '../../lambdas/vehicles/vehicle-state.js';
+import { lambdaContext } from '../support/api-gateway-events.js';
+import { sqsRecord as queuedRecord } from '../support/sqs-events.js';
+import { vehicleStateEvent } from '../support/webhook-events.js';
 import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
 
 const capture = (file: string) => readFileSync(join(CAPTURES, file), 'utf8');
@@ -79,42 +82,12 @@ function putsTo(sk: string): PutCommandInput[] {
 const logger = new Logger({ serviceName: 'processor-test', logLevel: 'SILENT' });
 let metrics: Metrics;
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'webhook-processor',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:webhook-processor',
-    memoryLimitInMB: '512',
-    awsRequestId: 'request-1',
-    logGroupName: '/aws/lambda/webhook-processor',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/** A fresh invocation with the processor's 30 s timeout ahead of it. */
+const context = (): Context => lambdaContext('webhook-processor', 30_000);
 
 let messageCounter = 0;
-function sqsRecord(body: string, messageId = `msg-${++messageCounter}`): SQSRecord {
-  return {
-    messageId,
-    receiptHandle: `rh-${messageId}`,
-    body,
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: '1800000000000',
-      SenderId: 'sender',
-      ApproximateFirstReceiveTimestamp: '1800000000001',
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
-    awsRegion: 'us-east-1',
-  };
-}
+const sqsRecord = (body: string, messageId = `msg-${++messageCounter}`): SQSRecord =>
+  queuedRecord(body, { messageId, sentAt: 1_800_000_000_000 });
 
 function batch(...records: SQSRecord[]): SQSEvent {
   return { Records: records };
@@ -130,16 +103,14 @@ function vehicleStateBody(
   signals: readonly Record<string, unknown>[],
   oemUpdatedAt = T,
 ): string {
-  return JSON.stringify({
-    eventId,
-    eventType: 'VEHICLE_STATE',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VW', model: 'ID.4', year: 2021 },
-      signals,
-    },
-    meta: { deliveredAt: oemUpdatedAt + 10, mode: 'LIVE' },
-  });
+  return JSON.stringify(
+    vehicleStateEvent(vehicleId, signals, {
+      eventId,
+      deliveredAt: oemUpdatedAt + 10,
+      mode: 'LIVE',
+      vehicle: { make: 'VW', model: 'ID.4', year: 2021 },
+    }),
+  );
 }
 
 /** A VEHICLE_STATE for `vehicleId` with a state-of-charge and a location signal. */

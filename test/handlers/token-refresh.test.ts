@@ -11,6 +11,7 @@ import {
   type RefreshSummary,
 } from '../../lambdas/token-refresh/refresh-job.js';
 import { lambdaContext } from '../support/api-gateway-events.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * The scheduled handler: EventBridge's `time` is "now" of the run, the answer is the summary, and the summary
@@ -56,12 +57,7 @@ function emf(): Record<string, unknown>[] {
 }
 
 beforeAll(() => {
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      output.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(output);
   const logger = new Logger({ serviceName: 'token-refresh', logLevel: 'INFO' });
   const metrics = new Metrics({ namespace: 'SmartcarTest', serviceName: 'token-refresh' });
   handler = createRefreshHandler({

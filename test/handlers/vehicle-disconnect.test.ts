@@ -19,6 +19,7 @@ import { dynamoTokenStore } from '../../lambdas/tokens/dynamo-token-store.js';
 import { dynamoVehicleLinks } from '../../lambdas/vehicles/dynamo-vehicle-links.js';
 import { createDisconnectHandler } from '../../lambdas/vehicle-disconnect/create-handler.js';
 import { httpEvent, invoke, type HttpHandler } from '../support/api-gateway-events.js';
+import { captureOutput } from '../support/output.js';
 
 /** DELETE /vehicles/{vehicleId} with DynamoDB mocked and the Management API answered by a stubbed fetch. */
 
@@ -47,12 +48,7 @@ const logs: string[] = [];
 beforeAll(() => {
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   vi.spyOn(Metrics.prototype, 'addMetric');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(logs);
   handler = createDisconnectHandler({
     links: dynamoVehicleLinks({
       client: documentClient,

@@ -8,6 +8,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createReceiverHandler } from '../../lambdas/webhook-receiver/create-handler.js';
 import { hmacHex } from '../../lambdas/webhook-receiver/signature.js';
 import { httpEvent, type HttpHandler } from '../support/api-gateway-events.js';
+import { captureOutput } from '../support/output.js';
 
 const AMT = 'test-management-token';
 const SECRET = JSON.stringify({ clientId: 'cid', clientSecret: 'csecret', managementToken: AMT });
@@ -55,12 +56,7 @@ beforeAll(async () => {
   // The most verbose level, so the no-leak checks below also cover the DEBUG lines.
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'DEBUG');
   // Powertools writes info to stdout and warnings/errors to stderr: capture both.
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(logs);
   ({ handler } = (await import('../../lambdas/webhook-receiver/handler.js')) as { handler: HttpHandler });
 });
 

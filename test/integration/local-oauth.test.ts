@@ -132,24 +132,15 @@ describe('local mode with --fake-smartcar: OAuth end to end', () => {
 
   it("lists the user's vehicles as CONNECTED once confirmed (make, model and year arrive with the first webhook)", async () => {
     aliceVehicles = await listVehicles('alice');
-    expect(aliceVehicles).toEqual([
-      {
-        vehicleId: expect.stringMatching(UUID),
-        make: null,
-        model: null,
-        year: null,
-        status: 'CONNECTED',
-        actionRequired: null,
-      },
-      {
-        vehicleId: expect.stringMatching(UUID),
-        make: null,
-        model: null,
-        year: null,
-        status: 'CONNECTED',
-        actionRequired: null,
-      },
-    ]);
+    const connected = {
+      vehicleId: expect.stringMatching(UUID),
+      make: null,
+      model: null,
+      year: null,
+      status: 'CONNECTED',
+      actionRequired: null,
+    };
+    expect(aliceVehicles).toEqual([connected, connected]);
   });
 
   it('shows the app user on the single-vehicle read', async () => {

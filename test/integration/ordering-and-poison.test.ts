@@ -1,18 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
-import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { httpEvent } from '../support/api-gateway-events.js';
-import { freePort } from '../support/ports.js';
+import { useDynamoDbLocal } from '../support/dynamodb-local.js';
+import { sqsRecord } from '../support/sqs-events.js';
+import {
+  authenticationFailedError,
+  stateOfChargeSignal,
+  vehicleErrorEvent,
+  vehicleStateEvent,
+} from '../support/webhook-events.js';
 
 /**
  * Scenarios of retries, bad clocks and poison (issue: "Nothing lost under faults", items 2 and 3), each run through
@@ -25,33 +29,14 @@ const HOUR = 3_600_000;
 /** "Now" of the scenarios: when the receiver queued the messages (SQS SentTimestamp). */
 const NOW = Math.floor(Date.now() / 1000) * 1000;
 
-let dynamo: DynamoDbLocal;
-let client: DynamoDBClient;
-let documentClient: DynamoDBDocumentClient;
+const dynamo = useDynamoDbLocal({ tables: { vehicleTable: TABLE }, removeUndefinedValues: true });
 let processor: ReturnType<typeof createProcessorHandler>;
 let reader: ReturnType<typeof createVehicleReadHandler>;
 
 const logger = new Logger({ serviceName: 'ordering', logLevel: 'SILENT' });
 const context = { functionName: 'fn', awsRequestId: 'r', getRemainingTimeInMillis: () => 30_000 } as Context;
 
-function record(body: unknown, messageId: string = randomUUID()): SQSRecord {
-  return {
-    messageId,
-    receiptHandle: messageId,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(NOW),
-      SenderId: 'receiver',
-      ApproximateFirstReceiveTimestamp: String(NOW),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:webhooks',
-    awsRegion: 'us-east-1',
-  };
-}
+const record = (body: unknown, messageId?: string): SQSRecord => sqsRecord(body, { sentAt: NOW, messageId });
 
 async function deliver(...bodies: unknown[]): Promise<SQSBatchResponse> {
   return processor({ Records: bodies.map((body) => record(body)) }, context);
@@ -78,53 +63,25 @@ interface SocOptions {
   readonly eventId?: string;
 }
 
+/** A state of charge whose signal carries only the times given (a bad clock sends some, or none). */
 function socEvent(vehicleId: string, options: SocOptions) {
   const meta = {
     ...(options.oemUpdatedAt !== undefined && { oemUpdatedAt: options.oemUpdatedAt }),
     ...(options.retrievedAt !== undefined && { retrievedAt: options.retrievedAt }),
   };
-  return {
-    eventId: options.eventId ?? randomUUID(),
-    eventType: 'VEHICLE_STATE',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
-      signals: [
-        {
-          code: 'tractionbattery-stateofcharge',
-          name: 'StateOfCharge',
-          group: 'TractionBattery',
-          body: { value: options.soc, unit: 'percent' },
-          meta,
-        },
-      ],
-    },
-    meta: { deliveredAt: options.deliveredAt, mode: 'LIVE' },
-  };
+  const signal = stateOfChargeSignal({ body: { value: options.soc, unit: 'percent' }, meta });
+  return vehicleStateEvent(vehicleId, [signal], {
+    eventId: options.eventId,
+    deliveredAt: options.deliveredAt,
+    mode: 'LIVE',
+  });
 }
 
-function reauthError(vehicleId: string, state: 'ERROR' | 'RESOLVED', deliveredAt: number, eventId: string) {
-  return {
-    eventId,
-    eventType: 'VEHICLE_ERROR',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
-      errors: [
-        {
-          type: 'CONNECTED_SERVICES_ACCOUNT',
-          code: 'AUTHENTICATION_FAILED',
-          resolution: { type: 'REAUTHENTICATE' },
-          state,
-        },
-      ],
-    },
-    meta: { deliveredAt },
-  };
-}
+const reauthError = (vehicleId: string, state: 'ERROR' | 'RESOLVED', deliveredAt: number, eventId: string) =>
+  vehicleErrorEvent(vehicleId, [authenticationFailedError(state)], { eventId, deliveredAt });
 
 async function quarantined(): Promise<Record<string, unknown>[]> {
-  const { Items } = await documentClient.send(
+  const { Items } = await dynamo.documentClient.send(
     new QueryCommand({
       TableName: TABLE,
       KeyConditionExpression: 'pk = :pk',
@@ -136,7 +93,7 @@ async function quarantined(): Promise<Record<string, unknown>[]> {
 }
 
 async function partition(vehicleId: string): Promise<Record<string, unknown>[]> {
-  const { Items } = await documentClient.send(
+  const { Items } = await dynamo.documentClient.send(
     new QueryCommand({
       TableName: TABLE,
       KeyConditionExpression: 'pk = :pk',
@@ -151,22 +108,13 @@ beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = 'local';
   process.env.AWS_SECRET_ACCESS_KEY = 'local';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  dynamo = await startDynamoDbLocal({ port: await freePort() });
-  client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1' });
-  documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  await ensureTables(client, { vehicleTable: TABLE });
   processor = createProcessorHandler({
     config: loadProcessorConfig({ VEHICLE_TABLE_NAME: TABLE }),
-    documentClient,
+    documentClient: dynamo.documentClient,
     logger,
     metrics: new Metrics({ namespace: 'Ordering', serviceName: 'ordering' }),
   });
-  reader = createVehicleReadHandler({ items: dynamoVehicleItems(documentClient, TABLE), logger });
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await dynamo?.stop();
+  reader = createVehicleReadHandler({ items: dynamoVehicleItems(dynamo.documentClient, TABLE), logger });
 });
 
 describe('ordering that a retry or a bad clock cannot fool', () => {

@@ -1,19 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
-import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
 import { decodeState } from '../../lambdas/vehicles/vehicle-state.js';
 import { lambdaContext } from '../support/api-gateway-events.js';
-import { freePort } from '../support/ports.js';
+import { useDynamoDbLocal } from '../support/dynamodb-local.js';
 import { sqsRecord } from '../support/sqs-events.js';
-import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
+import { captureJson } from '../support/webhook-fixtures.js';
+import { stateOfChargeEvent, withVehicle } from '../support/webhook-events.js';
 
 /**
  * An invocation that dies in the middle of a batch (OOM, timeout, a host failure) and the redelivery of the
@@ -27,8 +25,7 @@ const INVOCATION_MS = 30_000;
 /** SQS redelivers after the visibility timeout: 6 × the processor's 30 s timeout. */
 const VISIBILITY_TIMEOUT_MS = 180_000;
 
-let dynamo: DynamoDbLocal;
-const clients: DynamoDBClient[] = [];
+const dynamo = useDynamoDbLocal({ tables: TABLES });
 const logger = new Logger({ serviceName: 'redelivery', logLevel: 'SILENT' });
 
 const message = (body: unknown, sentAt: number): SQSRecord => sqsRecord(body, { sentAt });
@@ -42,8 +39,7 @@ const redelivered = (record: SQSRecord): SQSRecord => ({
  * table has taken that many writes, the process is gone: that call and every later one never return.
  */
 function container(options: { readonly dieAfterWrites?: number } = {}) {
-  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1' });
-  clients.push(client);
+  const client = dynamo.newClient();
   let vehicleWrites = 0;
   let dead = false;
   client.middlewareStack.add(
@@ -82,10 +78,7 @@ const newIds = (): Ids => [randomUUID(), randomUUID(), randomUUID()];
  * decoded (its signals are compressed), without `recent`, whose keys are hashes of the (different) event ids.
  */
 async function storedState(vehicleId: string, eventId: string): Promise<unknown[]> {
-  const documents = DynamoDBDocumentClient.from(
-    clients[0] ?? new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1' }),
-  );
-  const { Items = [] } = await documents.send(
+  const { Items = [] } = await dynamo.documentClient.send(
     new QueryCommand({
       TableName: TABLES.vehicleTable,
       KeyConditionExpression: 'pk = :pk',
@@ -105,11 +98,6 @@ async function storedState(vehicleId: string, eventId: string): Promise<unknown[
 const statesOf = (vehicles: Ids, events: Ids) =>
   Promise.all(vehicles.map((vehicleId, i) => storedState(vehicleId, events[i] ?? '')));
 
-function withVehicle(capture: Record<string, unknown>, vehicleId: string, eventId: string) {
-  const data = capture.data as { vehicle: Record<string, unknown> };
-  return { ...capture, eventId, data: { ...data, vehicle: { ...data.vehicle, id: vehicleId } } };
-}
-
 /** Three vehicles' events (one with a dozen writes): the same content for any vehicle and event ids. */
 function batchFor(vehicles: Ids, events: Ids, sentAt: number) {
   return [
@@ -124,19 +112,10 @@ beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = 'local';
   process.env.AWS_SECRET_ACCESS_KEY = 'local';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  dynamo = await startDynamoDbLocal({ port: await freePort() });
-  const setup = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1' });
-  clients.push(setup);
-  await ensureTables(setup, TABLES);
 });
 
 afterEach(() => {
   vi.useRealTimers();
-});
-
-afterAll(async () => {
-  for (const client of clients) client.destroy();
-  await dynamo?.stop();
 });
 
 describe('processor: an invocation that dies mid-batch, then the batch is redelivered', () => {

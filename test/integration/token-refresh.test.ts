@@ -4,7 +4,6 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startDynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
 import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import {
   BY_ACCESS_EXPIRY_INDEX as LOCAL_ACCESS_INDEX,
@@ -40,7 +39,7 @@ import {
 } from '../support/rotation-outage.js';
 import { startOAuthBackends, type OAuthBackends } from '../support/oauth-backends.js';
 import { captureOutput } from '../support/output.js';
-import { freePort } from '../support/ports.js';
+import { startTestDynamoDb } from '../support/dynamodb-local.js';
 
 /**
  * The scheduled token refresh end to end, in-process: the job and getAccessToken with their real adapters,
@@ -740,16 +739,10 @@ describe('local tables', () => {
     ]);
     // A database of its own, like a `.local/` one: with the dozens of tables the tests above created, DynamoDB
     // Local leaves an index created by UpdateTable in CREATING for good (not so with local mode's four tables).
-    const own = await startDynamoDbLocal({ port: await freePort() });
-    const client = new DynamoDBClient({
-      endpoint: own.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const own = await startTestDynamoDb();
     try {
-      await upgradesOldTokenTable(client);
+      await upgradesOldTokenTable(own.client);
     } finally {
-      client.destroy();
       await own.stop();
     }
   });

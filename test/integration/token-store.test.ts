@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
 import { startKmsFake, type KmsFake } from '../../local/stand-ins/kms.js';
 import { BY_APP_USER_INDEX, ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
 import { dynamoTokenStore } from '../../lambdas/tokens/dynamo-token-store.js';
@@ -22,6 +16,7 @@ import {
 import { kmsTokenCipher } from '../../lambdas/tokens/kms-token-cipher.js';
 import type { TokenStore } from '../../lambdas/tokens/token-store.js';
 import { BY_APP_USER_INDEX as LAMBDA_INDEX } from '../../lambdas/vehicles/vehicle-keys.js';
+import { useDynamoDbLocal } from '../support/dynamodb-local.js';
 import { freePort } from '../support/ports.js';
 
 /**
@@ -38,35 +33,28 @@ const TABLES = {
 };
 const DAY = 24 * 60 * 60 * 1000;
 
-let dynamo: DynamoDbLocal;
+const dynamo = useDynamoDbLocal({ tables: TABLES });
 let kms: KmsFake;
-let dynamoClient: DynamoDBClient;
 let kmsClient: KMSClient;
-let documentClient: DynamoDBDocumentClient;
 let store: TokenStore;
 
 beforeAll(async () => {
-  const [dynamoPort, kmsPort] = await Promise.all([freePort(), freePort()]);
-  [dynamo, kms] = await Promise.all([
-    startDynamoDbLocal({ port: dynamoPort }),
-    startKmsFake({ port: kmsPort }),
-  ]);
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
-  documentClient = DynamoDBDocumentClient.from(dynamoClient);
-  kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
-  await ensureTables(dynamoClient, TABLES);
+  kms = await startKmsFake({ port: await freePort() });
+  kmsClient = new KMSClient({
+    endpoint: kms.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   store = dynamoTokenStore({
-    client: documentClient,
+    client: dynamo.documentClient,
     tableName: TABLES.tokenTable,
     cipher: kmsTokenCipher(kmsClient, 'alias/ts-it'),
   });
 });
 
 afterAll(async () => {
-  dynamoClient?.destroy();
   kmsClient?.destroy();
-  await Promise.all([kms?.stop(), dynamo?.stop()]);
+  await kms?.stop();
 });
 
 function pair(label: string, now = Date.now()) {
@@ -108,7 +96,7 @@ describe('token store', () => {
     });
     expect(grant).toMatchObject({ version: 1, status: 'ACTIVE', vehicleIds: [], createdAt: now });
     const item = (
-      await documentClient.send(
+      await dynamo.documentClient.send(
         new GetCommand({ TableName: TABLES.tokenTable, Key: { grantId: grant.grantId } }),
       )
     ).Item;
@@ -177,7 +165,7 @@ describe('token store', () => {
 
   it('a grant encrypted under another key does not decrypt with this store', async () => {
     const other = dynamoTokenStore({
-      client: documentClient,
+      client: dynamo.documentClient,
       tableName: TABLES.tokenTable,
       cipher: kmsTokenCipher(kmsClient, 'alias/someone-else'),
     });
@@ -200,7 +188,7 @@ describe('local tables', () => {
       idempotencyTable: `old-idempotency-${randomUUID()}`,
     };
     // The vehicle table as local/stand-ins/dynamodb-tables.ts created it before OAuth existed: no GSI.
-    await dynamoClient.send(
+    await dynamo.client.send(
       new CreateTableCommand({
         TableName: names.vehicleTable,
         BillingMode: 'PAY_PER_REQUEST',
@@ -214,7 +202,7 @@ describe('local tables', () => {
         ],
       }),
     );
-    await dynamoClient.send(
+    await dynamo.client.send(
       new PutItemCommand({
         TableName: names.vehicleTable,
         Item: {
@@ -227,13 +215,13 @@ describe('local tables', () => {
     );
 
     // Callers that pass only the two original names keep working, and get the index.
-    await ensureTables(dynamoClient, names);
-    const table = (await dynamoClient.send(new DescribeTableCommand({ TableName: names.vehicleTable })))
+    await ensureTables(dynamo.client, names);
+    const table = (await dynamo.client.send(new DescribeTableCommand({ TableName: names.vehicleTable })))
       .Table;
     expect(table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus])).toEqual([
       [BY_APP_USER_INDEX, 'ACTIVE'],
     ]);
-    const listed = await documentClient.send(
+    const listed = await dynamo.documentClient.send(
       new QueryCommand({
         TableName: names.vehicleTable,
         IndexName: BY_APP_USER_INDEX,
@@ -244,13 +232,13 @@ describe('local tables', () => {
     expect(listed.Items?.map((item) => item.vehicleId)).toEqual(['v-1']);
 
     // Idempotent.
-    await ensureTables(dynamoClient, names);
+    await ensureTables(dynamo.client, names);
   });
 
   it('creates the OAuth tables with their keys and TTL', async () => {
-    const states = await dynamoClient.send(new DescribeTableCommand({ TableName: TABLES.oauthStateTable }));
+    const states = await dynamo.client.send(new DescribeTableCommand({ TableName: TABLES.oauthStateTable }));
     expect(states.Table?.KeySchema).toEqual([{ AttributeName: 'state', KeyType: 'HASH' }]);
-    const tokens = await dynamoClient.send(new DescribeTableCommand({ TableName: TABLES.tokenTable }));
+    const tokens = await dynamo.client.send(new DescribeTableCommand({ TableName: TABLES.tokenTable }));
     expect(tokens.Table?.KeySchema).toEqual([{ AttributeName: 'grantId', KeyType: 'HASH' }]);
   });
 });

@@ -1,6 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -63,8 +62,8 @@ beforeAll(async () => {
     vehicleTable: TABLES.vehicleTable,
     tokenTable: TABLES.tokenTable,
     oauthStateTable: 'cmd-it-states',
+    commandAuditTable: TABLES.auditTable,
   });
-  await createAuditTable(backends.dynamoClient);
   tokens = dynamoTokenStore({
     client: documentClient,
     tableName: TABLES.tokenTable,
@@ -87,23 +86,6 @@ beforeEach(() => {
   logs.length = 0;
   fake.clearCalls();
 });
-
-async function createAuditTable(client: DynamoDBClient): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: TABLES.auditTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'vehicleId', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'vehicleId', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
-  );
-}
 
 /** Connects a new fake user's vehicle with `scope` granted, as the callback would store it. */
 async function connectVehicle(scope: readonly string[], storePermissions = true): Promise<string> {

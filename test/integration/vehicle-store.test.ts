@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -10,17 +9,23 @@ import type {
   SQSBatchResponse,
   SQSRecord,
 } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
-import { ensureTables } from '../../local/stand-ins/dynamodb-tables.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamoVehicleItems } from '../../lambdas/vehicle-read/store.js';
 import { createVehicleReadHandler } from '../../lambdas/vehicle-read/create-handler.js';
 import { loadProcessorConfig } from '../../lambdas/webhook-processor/config.js';
 import { createProcessorHandler } from '../../lambdas/webhook-processor/create-handler.js';
-import { httpEvent } from '../support/api-gateway-events.js';
-import { freePort } from '../support/ports.js';
+import { httpEvent, lambdaContext } from '../support/api-gateway-events.js';
+import { useDynamoDbLocal } from '../support/dynamodb-local.js';
 import { sqsRecord } from '../support/sqs-events.js';
-import { captureJson, stateOfChargeEvent } from '../support/webhook-fixtures.js';
+import { captureJson } from '../support/webhook-fixtures.js';
+import {
+  authenticationFailedError,
+  stateOfChargeEvent,
+  stateOfChargeSignal,
+  vehicleErrorEvent,
+  vehicleStateEvent,
+  withVehicle,
+} from '../support/webhook-events.js';
 import { decodeState, type VehicleState } from '../../lambdas/vehicles/vehicle-state.js';
 
 /**
@@ -35,30 +40,14 @@ const TABLES = { vehicleTable: 'vehicle-state' };
  */
 const T = Math.floor(Date.now() / 1000) * 1000 - 36_000_000;
 
-let dynamo: DynamoDbLocal;
-let client: DynamoDBClient;
-let documentClient: DynamoDBDocumentClient;
+const dynamo = useDynamoDbLocal({ tables: TABLES, removeUndefinedValues: true });
 let process_: (records: SQSRecord[]) => Promise<SQSBatchResponse>;
 let read: (vehicleId: string, mode?: string) => Promise<{ status: number; body: Record<string, unknown> }>;
 
 const logger = new Logger({ serviceName: 'integration', logLevel: 'SILENT' });
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'fn',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: 'group',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/** A fresh invocation with 30 s ahead of it. */
+const context = (): Context => lambdaContext('fn', 30_000);
 
 const record = (body: unknown, sentAt = Date.now()): SQSRecord => sqsRecord(body, { sentAt });
 
@@ -72,55 +61,28 @@ function readEvent(vehicleId: string, mode?: string): APIGatewayProxyEventV2 {
 
 const stateEvent = stateOfChargeEvent;
 
-function socErrorEvent(vehicleId: string, deliveredAt: number, eventId = randomUUID()) {
-  return {
-    eventId,
-    eventType: 'VEHICLE_STATE',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
-      signals: [
-        {
-          code: 'tractionbattery-stateofcharge',
-          name: 'StateOfCharge',
-          group: 'TractionBattery',
-          status: { value: 'ERROR', error: { type: 'UPSTREAM', code: 'NO_RESPONSE' } },
-        },
-      ],
-    },
-    meta: { deliveredAt },
-  };
-}
+/** The state of charge could not be read this time. */
+const socErrorEvent = (vehicleId: string, deliveredAt: number, eventId?: string) =>
+  vehicleStateEvent(
+    vehicleId,
+    [stateOfChargeSignal({ status: { value: 'ERROR', error: { type: 'UPSTREAM', code: 'NO_RESPONSE' } } })],
+    { eventId, deliveredAt },
+  );
 
-function errorEvent(
-  vehicleId: string,
-  state: 'ERROR' | 'RESOLVED',
-  deliveredAt: number,
-  eventId = randomUUID(),
-) {
-  return {
-    eventId,
-    eventType: 'VEHICLE_ERROR',
-    data: {
-      user: { id: 'user-1' },
-      vehicle: { id: vehicleId, make: 'VOLKSWAGEN', model: 'ID.4', year: 2021 },
-      errors: [
-        {
-          type: 'CONNECTED_SERVICES_ACCOUNT',
-          code: 'AUTHENTICATION_FAILED',
-          description: 'Smartcar was unable to authenticate with the connected services account.',
-          resolution: { type: 'REAUTHENTICATE' },
-          state,
-          signals: [],
-        },
-      ],
-    },
-    meta: { deliveredAt },
-  };
-}
+const errorEvent = (vehicleId: string, state: 'ERROR' | 'RESOLVED', deliveredAt: number, eventId?: string) =>
+  vehicleErrorEvent(
+    vehicleId,
+    [
+      authenticationFailedError(state, {
+        description: 'Smartcar was unable to authenticate with the connected services account.',
+        signals: [],
+      }),
+    ],
+    { eventId, deliveredAt },
+  );
 
 async function stored(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
-  const { Item } = await documentClient.send(
+  const { Item } = await dynamo.documentClient.send(
     new GetCommand({ TableName: TABLES.vehicleTable, Key: { pk, sk }, ConsistentRead: true }),
   );
   return Item;
@@ -140,28 +102,18 @@ async function socOf(vehicleId: string): Promise<unknown> {
   return signals['tractionbattery-stateofcharge']?.body.value;
 }
 
-function withVehicle(capture: Record<string, unknown>, vehicleId: string, eventId = randomUUID()) {
-  const data = capture.data as { vehicle: Record<string, unknown> };
-  return { ...capture, eventId, data: { ...data, vehicle: { ...data.vehicle, id: vehicleId } } };
-}
-
 beforeAll(async () => {
   process.env.AWS_REGION = 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID = 'local';
   process.env.AWS_SECRET_ACCESS_KEY = 'local';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  dynamo = await startDynamoDbLocal({ port: await freePort() });
-  client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1' });
-  documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  await ensureTables(client, TABLES);
-
   const handlerFor = (testEvents: 'separate' | 'skip') =>
     createProcessorHandler({
       config: loadProcessorConfig({
         VEHICLE_TABLE_NAME: TABLES.vehicleTable,
         TEST_EVENTS: testEvents,
       }),
-      documentClient,
+      documentClient: dynamo.documentClient,
       logger,
       metrics: new Metrics({ namespace: 'Integration', serviceName: 'integration' }),
     });
@@ -170,7 +122,7 @@ beforeAll(async () => {
   skipProcessor = handlerFor('skip');
 
   const reader = createVehicleReadHandler({
-    items: dynamoVehicleItems(documentClient, TABLES.vehicleTable),
+    items: dynamoVehicleItems(dynamo.documentClient, TABLES.vehicleTable),
     logger,
   });
   read = async (vehicleId, mode) => {
@@ -186,11 +138,6 @@ beforeAll(async () => {
 });
 
 let skipProcessor: ReturnType<typeof createProcessorHandler>;
-
-afterAll(async () => {
-  client?.destroy();
-  await dynamo?.stop();
-});
 
 describe('vehicle store on DynamoDB Local', () => {
   it('out of order: the newest value is kept whichever arrives last', async () => {
@@ -395,7 +342,7 @@ describe('vehicle store on DynamoDB Local', () => {
     await process_([record(body, sentAt)]);
     await process_([record(body, sentAt + 5)]); // Smartcar delivered it twice: same bytes, one effect
     for (const vehicleId of [first, second]) {
-      const { Items } = await documentClient.send(
+      const { Items } = await dynamo.documentClient.send(
         new QueryCommand({
           TableName: TABLES.vehicleTable,
           KeyConditionExpression: 'pk = :pk',

@@ -6,7 +6,8 @@ import { ListQueuesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/cl
 import { LOCAL_NAMES } from '../../local/stack.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startLocalStack, type LocalStack } from '../support/local-stack.js';
-import { CAPTURES_DIR as CAPTURES, stateOfChargeEvent } from '../support/webhook-fixtures.js';
+import { CAPTURES_DIR as CAPTURES } from '../support/webhook-fixtures.js';
+import { stateOfChargeEvent } from '../support/webhook-events.js';
 
 /**
  * The whole pipeline through local mode, over loopback: HTTP → receiver handler → SQS emulator →

@@ -8,33 +8,27 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_NAMES } from '../../local/stack.js';
-import {
-  createWebhookQueues,
-  localSqsClient,
-  startSqsEmulator,
-  type SqsEmulator,
-  type WebhookQueues,
-} from '../../local/stand-ins/sqs.js';
+import { createWebhookQueues, type WebhookQueues } from '../../local/stand-ins/sqs.js';
 import { runRedrive } from '../../ops/redrive-cli.js';
 import { freePort } from '../support/ports.js';
+import { useSqsEmulator } from '../support/sqs-emulator.js';
 
 /**
  * `npm run redrive` against local mode's SQS emulator (which has no StartMessageMoveTask) and, with SQS mocked,
  * against a deployed stack.
  */
 
-let emulator: SqsEmulator;
-let client: SQSClient;
+const sqs = useSqsEmulator();
 let queues: WebhookQueues;
 let output: string[];
 
 const log = (line: string) => output.push(line);
-const localEnv = () => ({ LOCAL_SQS_PORT: String(emulator.port) });
+const localEnv = () => ({ LOCAL_SQS_PORT: String(sqs.port) });
 
 async function receiveAll(queueUrl: string): Promise<Message[]> {
-  const { Messages = [] } = await client.send(
+  const { Messages = [] } = await sqs.client.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
       MaxNumberOfMessages: 10,
@@ -45,19 +39,12 @@ async function receiveAll(queueUrl: string): Promise<Message[]> {
 }
 
 beforeAll(async () => {
-  emulator = await startSqsEmulator({ port: await freePort() });
-  client = localSqsClient(emulator.endpoint, 'us-east-1');
-  queues = await createWebhookQueues(client, {
+  queues = await createWebhookQueues(sqs.client, {
     name: LOCAL_NAMES.queue,
     dlqName: LOCAL_NAMES.deadLetterQueue,
     visibilityTimeoutSeconds: 30,
     maxReceiveCount: 5,
   });
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await emulator?.stop();
 });
 
 beforeEach(async () => {
@@ -72,14 +59,14 @@ beforeEach(async () => {
 describe('npm run redrive against local mode', () => {
   it('--dry-run shows the count and moves nothing', async () => {
     for (const id of ['e-1', 'e-2', 'e-3']) {
-      await client.send(
+      await sqs.client.send(
         new SendMessageCommand({ QueueUrl: queues.dlqUrl, MessageBody: `{"eventId":"${id}"}` }),
       );
     }
     expect(await runRedrive(['--dry-run'], { env: localEnv(), log })).toBe(0);
     const text = output.join('\n');
     expect(text).toMatch(/webhooks: 3 message\(s\) waiting .*would move 3 back \(dry run/);
-    const after = await client.send(
+    const after = await sqs.client.send(
       new GetQueueAttributesCommand({
         QueueUrl: queues.dlqUrl,
         AttributeNames: ['ApproximateNumberOfMessages'],
@@ -89,7 +76,7 @@ describe('npm run redrive against local mode', () => {
   });
 
   it('moves every DLQ message back to the webhook queue with its body and attributes', async () => {
-    await client.send(
+    await sqs.client.send(
       new SendMessageCommand({
         QueueUrl: queues.dlqUrl,
         MessageBody: '{"eventId":"e-9"}',

@@ -3,46 +3,28 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSHandler, SQSRecord } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createWebhookQueues,
-  localSqsClient,
-  startSqsEmulator,
-  type SqsEmulator,
-  type WebhookQueues,
-} from '../../local/stand-ins/sqs.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhookQueues, type WebhookQueues } from '../../local/stand-ins/sqs.js';
 import { interpretBatchResponse, startSqsPoller, type SqsPoller } from '../../local/runtime/sqs-poller.js';
-import { freePort } from '../support/ports.js';
+import { useSqsEmulator } from '../support/sqs-emulator.js';
 
 const REGION = 'us-east-1';
-let emulator: SqsEmulator;
-let client: SQSClient;
+const sqs = useSqsEmulator();
 let poller: SqsPoller | undefined;
 let queueCounter = 0;
 const logged: string[] = [];
-
-beforeAll(async () => {
-  emulator = await startSqsEmulator({ port: await freePort() });
-  client = localSqsClient(emulator.endpoint, REGION);
-});
 
 afterEach(async () => {
   await poller?.stop();
   poller = undefined;
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await emulator?.stop();
-});
-
 /** A fresh queue pair per test: visibility 1 s (unless given), DLQ after 2 receives. */
 async function queues(visibilityTimeoutSeconds = 1): Promise<WebhookQueues> {
   queueCounter += 1;
-  return createWebhookQueues(client, {
+  return createWebhookQueues(sqs.client, {
     name: `q${queueCounter}`,
     dlqName: `q${queueCounter}-dlq`,
     visibilityTimeoutSeconds,
@@ -56,7 +38,7 @@ function poll(
   overrides: { batchSize?: number; batchWindowMs?: number; timeoutMs?: number; concurrency?: number } = {},
 ) {
   poller = startSqsPoller({
-    client,
+    client: sqs.client,
     queueUrl: q.queueUrl,
     queueArn: q.queueArn,
     region: REGION,
@@ -72,7 +54,7 @@ function poll(
 }
 
 async function sendBatch(queueUrl: string, bodies: string[]): Promise<string[]> {
-  const result = await client.send(
+  const result = await sqs.client.send(
     new SendMessageBatchCommand({
       QueueUrl: queueUrl,
       Entries: bodies.map((body, index) => ({
@@ -88,7 +70,7 @@ async function sendBatch(queueUrl: string, bodies: string[]): Promise<string[]> 
 }
 
 async function counts(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
-  const { Attributes } = await client.send(
+  const { Attributes } = await sqs.client.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
       AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
@@ -118,7 +100,7 @@ describe('SQS poller (event source mapping semantics)', () => {
     poll(q, async (event) => {
       events.push(event);
     });
-    const sent = await client.send(
+    const sent = await sqs.client.send(
       new SendMessageCommand({
         QueueUrl: q.queueUrl,
         MessageBody: '{"eventId":"e1"}',
@@ -234,7 +216,7 @@ describe('SQS poller (event source mapping semantics)', () => {
     let dlqBody: string | undefined;
     let dlqId: string | undefined;
     await waitFor(async () => {
-      const { Messages } = await client.send(
+      const { Messages } = await sqs.client.send(
         new ReceiveMessageCommand({ QueueUrl: q.dlqUrl, WaitTimeSeconds: 0, MaxNumberOfMessages: 1 }),
       );
       dlqBody = Messages?.[0]?.Body;

@@ -5,24 +5,11 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  createWebhookQueues,
-  localSqsClient,
-  startSqsEmulator,
-  type SqsEmulator,
-} from '../../local/stand-ins/sqs.js';
-import { freePort } from '../support/ports.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createWebhookQueues, localSqsClient } from '../../local/stand-ins/sqs.js';
+import { useSqsEmulator } from '../support/sqs-emulator.js';
 
-let emulator: SqsEmulator;
-
-beforeAll(async () => {
-  emulator = await startSqsEmulator({ port: await freePort() });
-});
-
-afterAll(async () => {
-  await emulator?.stop();
-});
+const emulator = useSqsEmulator();
 
 describe('SQS emulator', () => {
   it('creates the queue and its DLQ with the stack’s redrive policy, idempotently', async () => {

@@ -1,9 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { startDynamoDbLocal } from '../../local/stand-ins/dynamodb-local.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { FakeSmartcar, FakeSmartcarOptions } from '../../local/stand-ins/smartcar/index.js';
 import { startKmsFake, type KmsFake } from '../../local/stand-ins/kms.js';
+import { startTestDynamoDb } from './dynamodb-local.js';
 import { startSdkFakeSmartcar } from './fake-smartcar-sdk.js';
 import { freePort } from './ports.js';
 
@@ -26,25 +26,25 @@ export interface OAuthBackends {
 export async function startOAuthBackends(
   smartcar: Omit<FakeSmartcarOptions, 'port'>,
 ): Promise<OAuthBackends> {
-  const [dynamoPort, kmsPort] = await Promise.all([freePort(), freePort()]);
   const [dynamo, kms, sdk] = await Promise.all([
-    startDynamoDbLocal({ port: dynamoPort }),
-    startKmsFake({ port: kmsPort }),
+    startTestDynamoDb(),
+    startKmsFake({ port: await freePort() }),
     startSdkFakeSmartcar(smartcar, '/oauth/callback'),
   ]);
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials });
-  const kmsClient = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials });
+  const kmsClient = new KMSClient({
+    endpoint: kms.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   return {
     kms,
     fake: sdk.fake,
     redirectUri: sdk.redirectUri,
-    dynamoClient,
+    dynamoClient: dynamo.client,
     // Shares the client's middleware stack: middleware added to `dynamoClient` later applies to it too.
-    documentClient: DynamoDBDocumentClient.from(dynamoClient),
+    documentClient: dynamo.documentClient,
     kmsClient,
     stop: async () => {
-      dynamoClient.destroy();
       kmsClient.destroy();
       await Promise.all([sdk.stop(), kms.stop(), dynamo.stop()]);
     },

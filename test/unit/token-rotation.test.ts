@@ -18,6 +18,7 @@ import {
   type GrantClaim,
   type GrantRecord,
 } from '../../lambdas/tokens/grant.js';
+import { captureOutput } from '../support/output.js';
 
 /**
  * The claim/exchange/persist protocol against an in-memory grant with the token table's conditions, so that
@@ -230,12 +231,7 @@ const request = (overrides: Partial<RotationRequest> = {}): RotationRequest => (
 
 beforeAll(() => {
   vi.spyOn(Metrics.prototype, 'addMetric');
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
+  captureOutput(logs);
 });
 
 afterAll(() => {
