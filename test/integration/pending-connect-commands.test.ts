@@ -9,7 +9,7 @@ import type { FakeSmartcar } from '../../local/stand-ins/smartcar/index.js';
 import { prepareWebhook, sendWebhook } from '../../local/webhook-client.js';
 import { eventually } from '../support/local-stack.js';
 import { freePort } from '../support/ports.js';
-import { stateOfChargeEvent } from '../support/webhook-fixtures.js';
+import { stateOfChargeEvent } from '../support/webhook-events.js';
 
 /**
  * A vehicle command on a vehicle whose connect still waits for its confirmation (docs/design.md, "Confirmed
