@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { FUNCTION_IDS, FUNCTIONS } from '../contracts/index.js';
 import { loadLocalConfig } from '../local/config.js';
 import {
@@ -95,22 +95,26 @@ export function lambdaEntries(): { name: string; entry: string }[] {
   })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * The esbuild options the stack's NodejsFunction bundling (lib/constructs/node-lambda.ts) amounts to; a change
+ * to one must be made to the other. test/unit/bundle-contents.test.ts bundles with these too.
+ */
+export const STACK_BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  banner: { js: ESM_REQUIRE_BANNER },
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
+
 async function bundle(name: string, entry: string): Promise<string> {
   const outfile = join(OUT_DIR, `${name}.mjs`);
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    banner: { js: ESM_REQUIRE_BANNER },
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    logLevel: 'silent',
-  });
+  await build({ ...STACK_BUNDLE_OPTIONS, entryPoints: [entry], outfile });
   return outfile;
 }
 
