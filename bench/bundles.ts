@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build, type BuildOptions } from 'esbuild';
 import { FUNCTION_IDS, FUNCTIONS } from '../contracts/index.js';
+import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER } from '../lib/bundling.js';
 import { loadLocalConfig } from '../local/config.js';
 import {
   commonEnvironment,
@@ -24,10 +25,6 @@ import { check, interleave, median, type Check } from './stats.js';
 const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const OUT_DIR = join(REPO_ROOT, 'bench', '.out', 'bundles');
-
-/** The banner of lib/constructs/node-lambda.ts (ESM_REQUIRE_BANNER); repeated, because lib/ loads aws-cdk-lib. */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 /**
  * Placeholder environment, pointing nowhere real: local mode's environment (local/runtime/lambda-env.ts, which
@@ -106,6 +103,9 @@ export const STACK_BUNDLE_OPTIONS = {
   format: 'esm',
   mainFields: ['module', 'main'],
   banner: { js: ESM_REQUIRE_BANNER },
+  alias: BUNDLE_ALIASES,
+  // NodejsFunction runs esbuild in the project root; the aliases are resolved from there.
+  absWorkingDir: REPO_ROOT,
   minify: true,
   sourcemap: true,
   sourcesContent: false,
