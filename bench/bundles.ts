@@ -17,9 +17,10 @@ import { check, interleave, median, type Check } from './stats.js';
 
 /**
  * Bundle size and import time of every Lambda, bundled like the stack bundles them (lib/constructs/node-lambda.ts:
- * ESM, minified, the createRequire banner, the AWS SDK inside, a line-only source map), against a bundle that
- * only builds an `SQSClient` — the least any of these functions loads. Import time is measured in a fresh
- * process each time, with `--enable-source-maps` as the stack sets it, interleaved with the baseline.
+ * ESM, minified, the createRequire banner and the aliases of lib/bundling.ts, the AWS SDK inside, a line-only
+ * source map), against a bundle that only builds an `SQSClient` — the least any of these functions loads. Import
+ * time is measured in a fresh process each time, with `--enable-source-maps` as the stack sets it, interleaved
+ * with the baseline.
  */
 
 const run = promisify(execFile);
