@@ -1,44 +1,67 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
+import { FUNCTION_IDS, FUNCTIONS } from '../contracts/index.js';
+import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER } from '../lib/bundling.js';
+import { loadLocalConfig } from '../local/config.js';
+import {
+  commonEnvironment,
+  functionEnvironment,
+  lambdaEnvironment,
+  NO_LOCAL_ENDPOINT,
+} from '../local/runtime/lambda-env.js';
 import { check, interleave, median, type Check } from './stats.js';
 
 /**
  * Bundle size and import time of every Lambda, bundled like the stack bundles them (lib/constructs/node-lambda.ts:
- * ESM, minified, the createRequire banner, the AWS SDK inside, a line-only source map), against a bundle that
- * only builds an `SQSClient` — the least any of these functions loads. Import time is measured in a fresh
- * process each time, with `--enable-source-maps` as the stack sets it, interleaved with the baseline.
+ * ESM, minified, the createRequire banner and the aliases of lib/bundling.ts, the AWS SDK inside, a line-only
+ * source map), against a bundle that only builds an `SQSClient` — the least any of these functions loads. Import
+ * time is measured in a fresh process each time, with `--enable-source-maps` as the stack sets it, interleaved
+ * with the baseline.
  */
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const OUT_DIR = join(REPO_ROOT, 'bench', '.out', 'bundles');
 
-/** The banner of lib/constructs/node-lambda.ts (ESM_REQUIRE_BANNER); repeated, because lib/ loads aws-cdk-lib. */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+/**
+ * Placeholder environment, pointing nowhere real: local mode's environment (local/runtime/lambda-env.ts, which
+ * has a value for every variable contracts/functions.ts declares) with every AWS endpoint a closed loopback port.
+ * Each function gets exactly its contract's variables, as in AWS: a variable added to a contract is there
+ * without editing this file, and one local mode cannot fill fails the bench loudly.
+ */
+const PLACEHOLDER_ENV = lambdaEnvironment(
+  loadLocalConfig({}, REPO_ROOT),
+  {
+    dynamoDbEndpoint: NO_LOCAL_ENDPOINT,
+    sqsEndpoint: NO_LOCAL_ENDPOINT,
+    secretsManagerEndpoint: NO_LOCAL_ENDPOINT,
+    kmsEndpoint: NO_LOCAL_ENDPOINT,
+    queueUrl: `${NO_LOCAL_ENDPOINT}/000000000000/bench-webhooks`,
+    subscriptionQueueUrl: `${NO_LOCAL_ENDPOINT}/000000000000/bench-subscriptions`,
+    recoveryQueueUrl: `${NO_LOCAL_ENDPOINT}/000000000000/bench-token-recovery`,
+    secretId: 'bench-secret',
+    vehicleTableName: 'bench-vehicles',
+    oauthStateTableName: 'bench-oauth-states',
+    tokenTableName: 'bench-tokens',
+    commandAuditTableName: 'bench-command-audit',
+    tokenKeyId: 'arn:aws:kms:us-east-1:000000000000:key/bench',
+  },
+  {},
+);
 
-/** Placeholder configuration: every variable a handler validates at cold start, none pointing anywhere real. */
-const COLD_START_ENV: Record<string, string> = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'bench',
-  AWS_SECRET_ACCESS_KEY: 'bench',
-  QUEUE_URL: 'http://127.0.0.1:1/000000000000/bench',
-  SMARTCAR_SECRET_ID: 'bench-secret',
-  VEHICLE_TABLE_NAME: 'bench-vehicles',
-  TOKEN_TABLE_NAME: 'bench-tokens',
-  OAUTH_STATE_TABLE_NAME: 'bench-oauth-states',
-  TOKEN_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/bench',
-  SMARTCAR_REDIRECT_URI: 'https://bench.invalid/oauth/callback',
-  CONNECT_SUCCESS_URL: 'https://bench.invalid/connected',
-  CONNECT_FAILURE_URL: 'https://bench.invalid/failed',
-  POWERTOOLS_LOG_LEVEL: 'INFO',
-  POWERTOOLS_METRICS_NAMESPACE: 'Bench',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-};
+/** The environment of `serviceName`'s cold start (the baseline, no function, gets only the common part). */
+function coldStartEnv(serviceName: string | undefined): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    ...commonEnvironment(PLACEHOLDER_ENV),
+    ...(serviceName !== undefined && functionEnvironment(serviceName, PLACEHOLDER_ENV)),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
 
 const BASELINE_SOURCE = `import { SQSClient } from '@aws-sdk/client-sqs';
 const client = new SQSClient({});
@@ -62,43 +85,49 @@ export interface BundlesFigures {
   readonly checks: Check[];
 }
 
-/** Every `lambdas/<function>/handler.ts`: a function the stack deploys. */
+/** Every function the stack deploys (contracts/functions.ts), by its service name. */
 export function lambdaEntries(): { name: string; entry: string }[] {
-  const root = join(REPO_ROOT, 'lambdas');
-  return readdirSync(root)
-    .filter((name) => existsSync(join(root, name, 'handler.ts')))
-    .sort()
-    .map((name) => ({ name, entry: join(root, name, 'handler.ts') }));
+  return FUNCTION_IDS.map((id) => ({
+    name: FUNCTIONS[id].serviceName,
+    entry: join(REPO_ROOT, FUNCTIONS[id].entry),
+  })).sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/**
+ * The esbuild options the stack's NodejsFunction bundling (lib/constructs/node-lambda.ts) amounts to; a change
+ * to one must be made to the other. test/unit/bundle-contents.test.ts bundles with these too.
+ */
+export const STACK_BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  banner: { js: ESM_REQUIRE_BANNER },
+  alias: BUNDLE_ALIASES,
+  // NodejsFunction runs esbuild in the project root; the aliases are resolved from there.
+  absWorkingDir: REPO_ROOT,
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
 
 async function bundle(name: string, entry: string): Promise<string> {
   const outfile = join(OUT_DIR, `${name}.mjs`);
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    banner: { js: ESM_REQUIRE_BANNER },
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    logLevel: 'silent',
-  });
+  await build({ ...STACK_BUNDLE_OPTIONS, entryPoints: [entry], outfile });
   return outfile;
 }
 
 /** Milliseconds from just before `import()` to its settling, in a fresh Node process. */
-async function importMs(file: string): Promise<number> {
+async function importMs(file: string, serviceName?: string): Promise<number> {
   const script =
     `const t0 = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)});` +
     'process.stdout.write(String(performance.now() - t0));';
   const { stdout } = await run(
     process.execPath,
     ['--enable-source-maps', '--input-type=module', '-e', script],
-    { env: { PATH: process.env.PATH ?? '', ...COLD_START_ENV }, cwd: OUT_DIR },
+    { env: coldStartEnv(serviceName), cwd: OUT_DIR },
   );
   const ms = Number(stdout.trim());
   if (!Number.isFinite(ms)) throw new Error(`import of ${file} printed ${stdout}`);
@@ -129,7 +158,7 @@ export async function benchBundles(options: { repetitions: number }): Promise<Bu
   for (const { name, entry } of lambdaEntries()) {
     try {
       const file = await bundle(name, entry);
-      await importMs(file);
+      await importMs(file, name);
       files[name] = file;
       sizes[name] = { bytes: sizeOf(file), mapBytes: sizeOf(`${file}.map`) };
       checks.push(check(`${name} bundle imports in a fresh process`, true));
@@ -139,7 +168,7 @@ export async function benchBundles(options: { repetitions: number }): Promise<Bu
   }
   // One round = the baseline and every bundle once, in rotating order: all share the same machine drift.
   const variants: Record<string, () => Promise<number>> = { [BASELINE]: () => importMs(baselineFile) };
-  for (const [name, file] of Object.entries(files)) variants[name] = () => importMs(file);
+  for (const [name, file] of Object.entries(files)) variants[name] = () => importMs(file, name);
   let runs: Record<string, number[]>;
   try {
     runs = await interleave(variants, options.repetitions);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { loadConfig, type ConfigShape } from '../runtime/config.js';
 import { connectionConfigShape } from '../connections/config.js';
 import { requireSubscriptionQueue, subscriptionSettings } from '../subscriptions/config.js';
@@ -10,7 +10,7 @@ export const confirmConfigSchema = z
     // The confirm links the vehicles, so it subscribes them to the configured webhooks.
     ...subscriptionSettings,
   } satisfies ConfigShape<'connectConfirm'>)
-  .superRefine(requireSubscriptionQueue);
+  .check(z.superRefine(requireSubscriptionQueue));
 
 export type ConfirmConfig = z.infer<typeof confirmConfigSchema>;
 

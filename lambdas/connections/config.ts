@@ -1,3 +1,4 @@
+import * as z from 'zod/mini';
 import { nonEmpty } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 import { DEFAULT_MANAGEMENT_ORIGIN } from '../smartcar/gateway.js';
@@ -9,5 +10,5 @@ export const connectionConfigShape = {
   SMARTCAR_SECRET_ID: nonEmpty,
   SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
   /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */
-  SMARTCAR_MANAGEMENT_API_ORIGIN: absoluteUrl.default(DEFAULT_MANAGEMENT_ORIGIN),
+  SMARTCAR_MANAGEMENT_API_ORIGIN: z._default(absoluteUrl, DEFAULT_MANAGEMENT_ORIGIN),
 };

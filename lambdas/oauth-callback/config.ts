@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, booleanFlag, requireHttps, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 import { requireSubscriptionQueue, subscriptionSettings } from '../subscriptions/config.js';
@@ -19,14 +19,16 @@ export const callbackConfigSchema = z
     SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
     ...subscriptionSettings,
     /** `required`: vehicles are linked by POST /connect/{connectId}/confirm; `off`: at once. */
-    CONNECT_CONFIRMATION: z.enum(['required', 'off']).default('required'),
+    CONNECT_CONFIRMATION: z._default(z.enum(['required', 'off']), 'required'),
     /** How long a pending connect waits for its confirm before the expiry job revokes it. */
-    CONNECT_CONFIRM_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
+    CONNECT_CONFIRM_MINUTES: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1440)), 15),
     /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */
-    SMARTCAR_MANAGEMENT_API_ORIGIN: absoluteUrl.default(DEFAULT_MANAGEMENT_ORIGIN),
+    SMARTCAR_MANAGEMENT_API_ORIGIN: z._default(absoluteUrl, DEFAULT_MANAGEMENT_ORIGIN),
   } satisfies ConfigShape<'oauthCallback'>)
-  .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'))
-  .superRefine(requireSubscriptionQueue);
+  .check(
+    z.superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL')),
+    z.superRefine(requireSubscriptionQueue),
+  );
 
 export type CallbackConfig = z.infer<typeof callbackConfigSchema>;
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import {
   absoluteUrl,
@@ -18,7 +18,7 @@ export const connectConfigSchema = z
     SMARTCAR_DEFAULT_SCOPES: defaultScopes,
     REQUIRE_HTTPS_URLS: booleanFlag(true),
   } satisfies ConfigShape<'oauthConnect'>)
-  .superRefine(requireHttps('SMARTCAR_REDIRECT_URI'));
+  .check(z.superRefine(requireHttps('SMARTCAR_REDIRECT_URI')));
 
 export type ConnectConfig = z.infer<typeof connectConfigSchema>;
 

@@ -1,7 +1,12 @@
 // zod/mini (tree-shakable functions, the same core as the classic API): a config loader needs only a few checks,
 // and the classic API would put ~450 KB into every bundle that reads its environment.
+import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import type { ConfigVariablesOf, FunctionId } from '../../contracts/index.js';
+
+// zod/mini ships without messages ("Invalid input" for every failed check); the English ones (~3 KB) name what
+// is wrong with a variable ("Too small: expected number to be >=20"), as the classic API does.
+z.config(en());
 
 /**
  * Reads and validates a Lambda's configuration from the environment once, at cold start.

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { absoluteUrl } from '../oauth/oauth-config.js';
 import { isValidWebhookId } from '../vehicles/vehicle-keys.js';
 import { parseWebhookIds } from './subscription.js';
@@ -8,22 +8,27 @@ import { parseWebhookIds } from './subscription.js';
  * vehicles to and the queue the worker reads. Empty SMARTCAR_WEBHOOK_IDS (the default) = nothing is subscribed
  * here: the Dashboard's auto-enrollment does it.
  */
-export const webhookIds = z
-  .string()
-  .optional()
-  .transform((value, ctx) => {
+export const webhookIds = z.pipe(
+  z.optional(z.string()),
+  z.transform((value: string | undefined, ctx) => {
     const ids = parseWebhookIds(value);
     const bad = ids.filter((id) => !isValidWebhookId(id));
     if (bad.length > 0) {
-      ctx.addIssue({ code: 'custom', message: 'each webhook id must be letters, digits, . _ : - (max 128)' });
+      // zod/mini's transform context has no addIssue: the issue goes into the payload's list directly.
+      ctx.issues.push({
+        code: 'custom',
+        message: 'each webhook id must be letters, digits, . _ : - (max 128)',
+        input: value,
+      });
       return z.NEVER;
     }
     return ids;
-  });
+  }),
+);
 
 export const subscriptionSettings = {
   SMARTCAR_WEBHOOK_IDS: webhookIds,
-  SUBSCRIPTION_QUEUE_URL: absoluteUrl.optional(),
+  SUBSCRIPTION_QUEUE_URL: z.optional(absoluteUrl),
 };
 
 /** Webhook ids without a queue to send them to is a deployment error, found at cold start. */

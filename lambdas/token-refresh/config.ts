@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { loadConfig, nonEmpty, positiveInt, type ConfigShape } from '../runtime/config.js';
 import { absoluteUrl, smartcarTimeoutMs } from '../oauth/oauth-config.js';
 
@@ -13,16 +13,16 @@ export const refreshConfigSchema = z.object({
   /** Limit of one exchange request (default 5000). */
   SMARTCAR_TIMEOUT_MS: smartcarTimeoutMs,
   /** Refresh a grant whose refresh token (60 days) expires within this many days. */
-  REFRESH_WINDOW_DAYS: z.coerce.number().int().min(1).max(59).default(7),
+  REFRESH_WINDOW_DAYS: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(59)), 7),
   /** Also refresh grants whose access token (2 h) expires within this many minutes; 0 = off. */
-  ACCESS_WARM_WINDOW_MINUTES: z.coerce.number().int().min(0).max(120).default(0),
-  REFRESH_CONCURRENCY: z.pipe(positiveInt(10), z.number().max(50)),
+  ACCESS_WARM_WINDOW_MINUTES: z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(120)), 0),
+  REFRESH_CONCURRENCY: z.pipe(positiveInt(10), z.number().check(z.maximum(50))),
   /**
    * How long a claim holds a grant. Short on purpose (see token-rotation.ts): a crashed holder's grant must be
    * re-claimable while Smartcar still accepts the rotated refresh token (~60 s). At least 20 s, because the
    * exchange has to end PERSIST_RESERVE_MS before the lease and needs time for a retry.
    */
-  REFRESH_LEASE_SECONDS: z.coerce.number().int().min(20).max(300).default(60),
+  REFRESH_LEASE_SECONDS: z._default(z.coerce.number().check(z.int(), z.minimum(20), z.maximum(300)), 60),
   /** The recovery queue: rotated pairs that could not be stored, applied first by the next run. */
   TOKEN_RECOVERY_QUEUE_URL: nonEmpty,
 } satisfies ConfigShape<'tokenRefresh'>);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 
 /** The read Lambda's environment (docs/design.md, "Runtime configuration"). */

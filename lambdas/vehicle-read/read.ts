@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { toSubscriptionRecord } from '../subscriptions/dynamo-subscriptions.js';
 import type { SubscriptionError } from '../subscriptions/subscription.js';
 import { PROFILE_SK, SIGNAL_SK_PREFIX, STATE_SK, SUBSCRIPTION_SK_PREFIX } from '../vehicles/vehicle-keys.js';
@@ -67,8 +67,8 @@ export interface VehicleView {
   readonly updatedAt: number | null;
 }
 
-const optionalString = z.string().optional().catch(undefined);
-const optionalNumber = z.number().optional().catch(undefined);
+const optionalString = z.catch(z.optional(z.string()), undefined);
+const optionalNumber = z.catch(z.optional(z.number()), undefined);
 
 const profileItem = z.looseObject({
   appUserId: optionalString,
@@ -79,27 +79,27 @@ const profileItem = z.looseObject({
   status: optionalString,
   updatedAt: optionalNumber,
   connectedAt: optionalNumber,
-  permissions: z.array(z.string()).optional().catch(undefined),
+  permissions: z.catch(z.optional(z.array(z.string())), undefined),
 });
 
 const signalItem = z.looseObject({
   sk: z.string(),
   code: optionalString,
-  body: z.unknown().optional(),
-  status: z.unknown().optional(),
+  body: z.optional(z.unknown()),
+  status: z.optional(z.unknown()),
   oemUpdatedAt: optionalNumber,
   retrievedAt: optionalNumber,
-  error: z.unknown().optional(),
+  error: z.optional(z.unknown()),
   errorAt: optionalNumber,
   updatedAt: optionalNumber,
 });
 
 const errorItem = z.looseObject({
   type: z.string(),
-  code: z.string().nullable().optional().catch(null),
-  description: z.string().nullable().optional().catch(null),
-  resolution: z.unknown().optional(),
-  signals: z.array(z.string()).optional().catch([]),
+  code: z.catch(z.optional(z.nullable(z.string())), null),
+  description: z.catch(z.optional(z.nullable(z.string())), null),
+  resolution: z.optional(z.unknown()),
+  signals: z.catch(z.optional(z.array(z.string())), []),
   state: optionalString,
   at: optionalNumber,
 });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { loadConfig, nonEmpty, type ConfigShape } from '../runtime/config.js';
 import { requireSubscriptionQueue, subscriptionSettings } from '../subscriptions/config.js';
 
@@ -8,7 +8,7 @@ export const vehicleSubscriptionsConfigSchema = z
     VEHICLE_TABLE_NAME: nonEmpty,
     ...subscriptionSettings,
   } satisfies ConfigShape<'vehicleSubscriptions'>)
-  .superRefine(requireSubscriptionQueue);
+  .check(z.superRefine(requireSubscriptionQueue));
 
 export type VehicleSubscriptionsConfig = z.infer<typeof vehicleSubscriptionsConfigSchema>;
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { asObject } from '../runtime/json.js';
 import { isValidVehicleId, type VehicleMode } from '../vehicles/vehicle-keys.js';
 import {
@@ -23,10 +23,10 @@ import {
 // ---------------------------------------------------------------------------------------------------------------
 // Field-level leniency: a wrong type becomes `undefined` (`.catch`) rather than an error for the whole body.
 
-const text = z.string().trim().min(1);
-const optionalText = text.optional().catch(undefined);
+const text = z.string().check(z.trim(), z.minLength(1));
+const optionalText = z.catch(z.optional(text), undefined);
 /** Smartcar sends `null` for "no code" / "no resolution type"; keep null distinct from absent. */
-const nullableText = text.nullable().optional().catch(undefined);
+const nullableText = z.catch(z.optional(z.nullable(text)), undefined);
 
 /** Epoch milliseconds as a number, a numeric string or an ISO-8601 string; anything else is absent. */
 export function toEpochMs(value: unknown): number | undefined {
@@ -38,20 +38,18 @@ export function toEpochMs(value: unknown): number | undefined {
   return Number.isNaN(parsed) ? undefined : parsed;
 }
 
-const timestamp = z.unknown().optional().transform(toEpochMs);
-const year = z
-  .union([
-    z.number().int(),
-    z
-      .string()
-      .trim()
-      .regex(/^\d{4}$/)
-      .transform(Number),
-  ])
-  .optional()
-  .catch(undefined);
+const timestamp = z.pipe(z.optional(z.unknown()), z.transform(toEpochMs));
+const year = z.catch(
+  z.optional(
+    z.union([
+      z.number().check(z.int()),
+      z.pipe(z.string().check(z.trim(), z.regex(/^\d{4}$/)), z.transform(Number)),
+    ]),
+  ),
+  undefined,
+);
 const looseRecord = z.record(z.string(), z.unknown());
-const list = z.array(z.unknown()).optional().catch(undefined);
+const list = z.catch(z.optional(z.array(z.unknown())), undefined);
 
 const signalRefObject = z.looseObject({ code: optionalText, name: optionalText, group: optionalText });
 
@@ -59,30 +57,35 @@ const signalSchema = z.looseObject({
   code: optionalText,
   name: optionalText,
   group: optionalText,
-  body: z.unknown().optional(),
-  meta: z
-    .looseObject({ oemUpdatedAt: timestamp, retrievedAt: timestamp, fetchedAt: timestamp })
-    .optional()
-    .catch(undefined),
-  status: z
-    .looseObject({
-      value: optionalText,
-      error: z.looseObject({ type: nullableText, code: nullableText }).optional().catch(undefined),
-    })
-    .optional()
-    .catch(undefined),
+  body: z.optional(z.unknown()),
+  meta: z.catch(
+    z.optional(z.looseObject({ oemUpdatedAt: timestamp, retrievedAt: timestamp, fetchedAt: timestamp })),
+    undefined,
+  ),
+  status: z.catch(
+    z.optional(
+      z.looseObject({
+        value: optionalText,
+        error: z.catch(z.optional(z.looseObject({ type: nullableText, code: nullableText })), undefined),
+      }),
+    ),
+    undefined,
+  ),
 });
 
 const triggerSchema = z.union([
   text,
-  z.looseObject({ type: optionalText, signal: z.union([text, signalRefObject]).optional().catch(undefined) }),
+  z.looseObject({
+    type: optionalText,
+    signal: z.catch(z.optional(z.union([text, signalRefObject])), undefined),
+  }),
 ]);
 
 const vehicleErrorSchema = z.looseObject({
   type: optionalText,
   code: nullableText,
   description: optionalText,
-  resolution: looseRecord.nullable().optional().catch(undefined),
+  resolution: z.catch(z.optional(z.nullable(looseRecord)), undefined),
   state: optionalText,
   signals: list,
 });
@@ -93,31 +96,30 @@ const v4Schema = z.looseObject({
   vehicleId: optionalText,
   userId: optionalText,
   triggers: list,
-  data: z
-    .looseObject({
-      vehicleId: optionalText,
-      user: z.looseObject({ id: optionalText }).optional().catch(undefined),
-      vehicle: z
-        .looseObject({ id: optionalText, make: optionalText, model: optionalText, year })
-        .optional()
-        .catch(undefined),
-      signals: z
-        .union([z.array(z.unknown()), looseRecord])
-        .optional()
-        .catch(undefined),
-      errors: list,
-      triggers: list,
-    })
-    .optional()
-    .catch(undefined),
-  meta: z.looseObject({ deliveredAt: timestamp, mode: optionalText }).optional().catch(undefined),
+  data: z.catch(
+    z.optional(
+      z.looseObject({
+        vehicleId: optionalText,
+        user: z.catch(z.optional(z.looseObject({ id: optionalText })), undefined),
+        vehicle: z.catch(
+          z.optional(z.looseObject({ id: optionalText, make: optionalText, model: optionalText, year })),
+          undefined,
+        ),
+        signals: z.catch(z.optional(z.union([z.array(z.unknown()), looseRecord])), undefined),
+        errors: list,
+        triggers: list,
+      }),
+    ),
+    undefined,
+  ),
+  meta: z.catch(z.optional(z.looseObject({ deliveredAt: timestamp, mode: optionalText })), undefined),
 });
 
 const v2Schema = z.looseObject({
   version: optionalText,
   eventName: optionalText,
   mode: optionalText,
-  payload: z.unknown().optional(),
+  payload: z.optional(z.unknown()),
 });
 
 // ---------------------------------------------------------------------------------------------------------------

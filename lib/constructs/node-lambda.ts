@@ -5,6 +5,7 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { FUNCTIONS, type EnvironmentOf, type FunctionId } from '../../contracts/index.js';
+import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER } from '../bundling.js';
 import { DEPS_LOCK_FILE, LAMBDA_ENTRIES } from '../entries.js';
 import type { EncryptedTable, ItemAction } from './encrypted-table.js';
 import type { SmartcarSecret } from './smartcar-secret.js';
@@ -17,13 +18,6 @@ export type SendableQueue = Pick<WebhookQueue | TokenRecoveryQueue, 'queue' | 'g
 
 /** The newest Node.js runtime this aws-cdk-lib knows (cdk-nag L1 checks for exactly that). */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-
-/**
- * ESM bundles cannot `require()`; esbuild's shim throws "Dynamic require of X is not supported" for the
- * CommonJS dependencies that do (the `smartcar` SDK). Giving the module a real `require` fixes that.
- */
-export const ESM_REQUIRE_BANNER =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
@@ -126,6 +120,8 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
         // Prefer the ESM builds of dependencies (tree-shakeable), fall back to CommonJS.
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_BANNER,
+        // Narrower modules for what dependencies import whole (lib/bundling.ts: lodash for the smartcar SDK).
+        esbuildArgs: { '--alias': Object.entries(BUNDLE_ALIASES).map(([from, to]) => `${from}=${to}`) },
         minify: true,
         sourceMap: true,
         // Line mapping is enough for stack traces; leaving the sources out keeps the bundle small.
