@@ -24,6 +24,8 @@ export const callbackConfigSchema = z
     CONNECT_CONFIRM_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
     /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */
     SMARTCAR_MANAGEMENT_API_ORIGIN: absoluteUrl.default(DEFAULT_MANAGEMENT_ORIGIN),
+    /** Set with the edge front on: the secret CloudFront's origin-verify header must match. */
+    EDGE_ORIGIN_SECRET_ID: z.optional(nonEmpty),
   } satisfies ConfigShape<'oauthCallback'>)
   .superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL'))
   .superRefine(requireSubscriptionQueue);
