@@ -285,10 +285,10 @@ const settingsSchema = z
      */
     edgeWebhookRateLimit: blankAsUnset(integer(10, 2_000_000_000).default(100_000)),
     /**
-     * Generation of the edge front's origin secret (the x-origin-verify value). Raising it makes the next deploy
-     * generate a new value and hand it to CloudFront and the locked Lambdas together (RUNBOOK.md,
-     * EdgeBlockedRequests): the secret is resolved into the distribution at deploy time, so changing its value by hand
-     * would lock Smartcar out.
+     * Generation of the edge front's origin secret (the x-origin-verify value). Raising it makes the next
+     * deploy generate a new value and hand it to CloudFront and the locked Lambdas together (RUNBOOK.md,
+     * EdgeBlockedRequests): the secret is resolved into the distribution at deploy time, so changing its
+     * value by hand would lock Smartcar out.
      */
     edgeOriginGeneration: blankAsUnset(integer(1, 1_000_000).default(1)),
     /**
