@@ -74,7 +74,8 @@ export const FUNCTIONS = {
     // Authenticated by the SC-Signature HMAC, checked by the handler.
     routes: [{ method: 'POST', path: WEBHOOK_PATH, auth: 'none' }],
     environment: ['QUEUE_URL', 'SMARTCAR_SECRET_ID', 'MAX_BODY_BYTES'],
-    optionalEnvironment: [],
+    // Only with the edge front on (see contracts/edge.ts).
+    optionalEnvironment: ['EDGE_ORIGIN_SECRET_ID'],
   },
   processor: {
     entry: 'lambdas/webhook-processor/handler.ts',
@@ -159,7 +160,8 @@ export const FUNCTIONS = {
       'CONNECT_CONFIRM_MINUTES',
     ],
     // The management origin: a grant that could not be stored has its new connections revoked at once.
-    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN'],
+    // EDGE_ORIGIN_SECRET_ID only with the edge front on (see contracts/edge.ts).
+    optionalEnvironment: ['SMARTCAR_TIMEOUT_MS', 'SMARTCAR_MANAGEMENT_API_ORIGIN', 'EDGE_ORIGIN_SECRET_ID'],
   },
   connectConfirm: {
     entry: 'lambdas/connect-confirm/handler.ts',

@@ -4,3 +4,4 @@ export * from './tables.js';
 export * from './token-encryption.js';
 export * from './connect-urls.js';
 export * from './metrics.js';
+export * from './edge.js';

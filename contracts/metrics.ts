@@ -16,6 +16,8 @@ export const METRICS = {
   connectedGrants: 'ConnectedGrants',
   /** Any Lambda reading the Smartcar secret: it still holds the stack's placeholder, so it refused. */
   secretNotConfigured: 'SmartcarSecretNotConfigured',
+  /** Receiver and OAuth callback, edge front on: a request that went around CloudFront, refused (403). */
+  edgeBypassRefused: 'EdgeBypassRefused',
   /** Processor: a body that can never be stored, kept once in the quarantine and acknowledged. */
   eventsQuarantined: 'EventsQuarantined',
 } as const;

@@ -63,6 +63,7 @@ export const CONTEXT_KEYS = [
   'edgeProtection',
   'edgeRateLimit',
   'edgeWebhookRateLimit',
+  'edgeOriginGeneration',
 ] as const;
 
 /** `-c key=` arrives as an empty string: treat it as "not set" (so defaults and optionals apply). */
@@ -283,6 +284,13 @@ const settingsSchema = z
      * third of the route's 5-minute budget at the default `webhookRateLimit`.
      */
     edgeWebhookRateLimit: blankAsUnset(integer(10, 2_000_000_000).default(100_000)),
+    /**
+     * Generation of the edge front's origin secret (the x-origin-verify value). Raising it makes the next
+     * deploy generate a new value and hand it to CloudFront and the locked Lambdas together (RUNBOOK.md,
+     * EdgeBlockedRequests): the secret is resolved into the distribution at deploy time, so changing its
+     * value by hand would lock Smartcar out.
+     */
+    edgeOriginGeneration: blankAsUnset(integer(1, 1_000_000).default(1)),
     /**
      * Smartcar webhook ids (comma-separated) each newly linked vehicle is subscribed to. @default none: the
      * Dashboard's auto-enrollment subscribes every vehicle of the application (README, "Webhook subscriptions").

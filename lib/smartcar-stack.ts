@@ -159,6 +159,9 @@ export class SmartcarStack extends Stack {
       settings,
       publicCallbackUrl: this.edgeFront?.oauthCallbackUrl,
     });
+    // The Lambdas behind the front refuse requests that went around it.
+    this.edgeFront?.lockOrigin(this.webhookPipeline.receiver);
+    this.edgeFront?.lockOrigin(this.oauth.callback);
     this.tokenRefresh = new TokenRefresh(this, 'TokenRefresh', {
       ...shared,
       tokenTable,

@@ -24,6 +24,8 @@ export const callbackConfigSchema = z
     CONNECT_CONFIRM_MINUTES: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1440)), 15),
     /** The same variable the smartcar SDK reads; set only locally and in tests (the fake). */
     SMARTCAR_MANAGEMENT_API_ORIGIN: z._default(absoluteUrl, DEFAULT_MANAGEMENT_ORIGIN),
+    /** Set with the edge front on: the secret CloudFront's origin-verify header must match. */
+    EDGE_ORIGIN_SECRET_ID: z.optional(nonEmpty),
   } satisfies ConfigShape<'oauthCallback'>)
   .check(
     z.superRefine(requireHttps('SMARTCAR_REDIRECT_URI', 'CONNECT_SUCCESS_URL', 'CONNECT_FAILURE_URL')),

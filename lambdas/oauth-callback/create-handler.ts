@@ -15,6 +15,7 @@ import {
   type SmartcarSecretSource,
 } from '../smartcar/secret.js';
 import type { TokenStore } from '../tokens/token-store.js';
+import { refuseUnlessViaEdge, type OriginLock } from '../edge/origin-lock.js';
 import { problem, redirect, withQuery } from '../runtime/http.js';
 import { isValidVehicleId } from '../vehicles/vehicle-keys.js';
 import type { VehicleLinkStore } from '../vehicles/vehicle-links.js';
@@ -55,6 +56,8 @@ export interface CallbackDeps {
   readonly smartcarTimeoutMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** With the edge front on: refuses requests that did not come through CloudFront. @default none */
+  readonly originLock?: OriginLock;
   readonly now?: () => number;
 }
 
@@ -199,6 +202,11 @@ export function createCallbackHandler(deps: CallbackDeps) {
     event: APIGatewayProxyEventV2,
     context: Context,
   ): Promise<APIGatewayProxyStructuredResultV2> {
+    if (deps.originLock) {
+      // Before the state is looked at: a request around the front must not be able to spend it.
+      const refused = await refuseUnlessViaEdge(event, { lock: deps.originLock, logger, metrics });
+      if (refused) return refused.statusCode === 403 ? refused : fail('temporarily_unavailable');
+    }
     const startedAt = now();
     const remaining =
       typeof context?.getRemainingTimeInMillis === 'function'

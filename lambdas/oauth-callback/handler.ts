@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { smartcarCommandGateway } from '../commands/command-gateway.js';
 import { dynamoOAuthStateStore } from '../oauth/dynamo-oauth-state.js';
 import { smartcarGateway } from '../smartcar/gateway.js';
+import { secretOriginLock } from '../edge/origin-lock.js';
 import { smartcarSecretSource } from '../smartcar/secret.js';
 import { awsSubscriptionScheduler } from '../subscriptions/aws-scheduler.js';
 import { subscriptionHooks } from '../subscriptions/connection-hooks.js';
@@ -21,7 +22,8 @@ import { loadCallbackConfig } from './config.js';
 // SDK clients pick up AWS_ENDPOINT_URL_<SERVICE>, the smartcar SDK its SMARTCAR_*_ORIGIN variables.
 const config = loadCallbackConfig();
 const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, new SecretsManagerClient({}));
+const secrets = new SecretsManagerClient({});
+const secret = smartcarSecretSource(config.SMARTCAR_SECRET_ID, secrets);
 const commandGateway = smartcarCommandGateway();
 const logger = new Logger({ serviceName: 'oauth-callback' });
 const metrics = new Metrics({ serviceName: 'oauth-callback' });
@@ -57,4 +59,7 @@ export const handler = createCallbackHandler({
   smartcarTimeoutMs: config.SMARTCAR_TIMEOUT_MS,
   logger,
   metrics,
+  ...(config.EDGE_ORIGIN_SECRET_ID !== undefined && {
+    originLock: secretOriginLock(config.EDGE_ORIGIN_SECRET_ID, secrets),
+  }),
 });

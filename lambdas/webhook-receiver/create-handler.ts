@@ -3,6 +3,7 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { METRICS } from '../../contracts/metrics.js';
+import { refuseUnlessViaEdge, type OriginLock } from '../edge/origin-lock.js';
 import { header, json, problem } from '../runtime/http.js';
 import { countFailure } from '../runtime/metrics.js';
 import {
@@ -19,6 +20,8 @@ export interface ReceiverDeps {
   readonly queue: WebhookQueue;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** With the edge front on: refuses requests that did not come through CloudFront. @default none */
+  readonly originLock?: OriginLock;
 }
 
 const SIGNATURE_FAILURES_METRIC = METRICS.signatureFailures;
@@ -39,6 +42,10 @@ function bodyByteLength(body: string, isBase64Encoded: boolean): number {
 export function createReceiverHandler(deps: ReceiverDeps) {
   const { logger, metrics } = deps;
   async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    if (deps.originLock) {
+      const refused = await refuseUnlessViaEdge(event, { lock: deps.originLock, logger, metrics });
+      if (refused) return refused;
+    }
     const body = event.body ?? '';
     const isBase64 = event.isBase64Encoded === true;
     if (bodyByteLength(body, isBase64) > deps.maxBodyBytes) {

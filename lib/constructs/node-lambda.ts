@@ -145,13 +145,14 @@ export class NodeLambda<F extends FunctionId = FunctionId> extends Construct {
     });
 
     const declared: readonly string[] = contract.environment;
+    const optional: readonly string[] = contract.optionalEnvironment;
     this.node.addValidation({
       validate: () => [
         ...declared
           .filter((name) => !this.bound.has(name))
           .map((name) => `${id}: ${name} is declared in contracts/functions.ts but not set`),
         ...[...this.bound]
-          .filter((name) => !declared.includes(name))
+          .filter((name) => !declared.includes(name) && !optional.includes(name))
           .map((name) => `${id}: ${name} is set but not declared in contracts/functions.ts`),
       ],
     });

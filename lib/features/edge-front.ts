@@ -3,17 +3,23 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import {
+  EDGE_ORIGIN_SECRET_VARIABLE,
+  type EnvironmentOf,
   FUNCTION_IDS,
   FUNCTIONS,
+  ORIGIN_VERIFY_HEADER,
   OAUTH_CALLBACK_PATH,
   type RouteContract,
   WEBHOOK_PATH,
 } from '../../contracts/index.js';
 import { EdgeWebAcl, edgeWebAclName, WAF_REGION } from '../constructs/edge-web-acl.js';
+import type { NodeLambda } from '../constructs/node-lambda.js';
 import type { SmartcarHttpApi } from '../constructs/smartcar-http-api.js';
 import type { SmartcarSettings } from '../settings.js';
 
@@ -26,7 +32,10 @@ export interface EdgeFrontProps {
   readonly api: SmartcarHttpApi;
   /** Notified by the web ACL's alarm when the ACL is created here (in us-east-1). */
   readonly alarmTopic: sns.ITopic;
-  readonly settings: Pick<SmartcarSettings, 'edgeRateLimit' | 'edgeWebhookRateLimit'>;
+  readonly settings: Pick<
+    SmartcarSettings,
+    'edgeRateLimit' | 'edgeWebhookRateLimit' | 'edgeOriginGeneration'
+  >;
   /**
    * ARN of the CLOUDFRONT-scope web ACL, made in us-east-1 by another stack (EdgeAclStack) when this stack
    * lives elsewhere; its name must be `edgeWebAclName(<this stack>)`. @default a web ACL created here, which
@@ -47,9 +56,9 @@ export interface EdgeFrontProps {
  * fronted without every caller signing for the CloudFront host instead. Everything else that reaches the
  * distribution is answered 404 at the edge and never reaches the API.
  *
- * Not locked: the execute-api URL of the public routes still answers directly, so whoever knows it bypasses
- * the web ACL (there the receiver's signature check and the webhook route's own throttling still apply). See
- * README.md, "Edge protection".
+ * Locked: CloudFront adds a generated secret as the `x-origin-verify` header to every request it forwards,
+ * and the Lambdas behind the public routes (`lockOrigin`) refuse a request without it (403), so calling the
+ * execute-api URL directly does not go around the web ACL. See README.md, "Edge protection".
  */
 export class EdgeFront extends Construct {
   readonly distribution: cloudfront.Distribution;
@@ -60,6 +69,8 @@ export class EdgeFront extends Construct {
   readonly webAcl?: EdgeWebAcl;
   /** Its BlockedRequests alarm, when the web ACL is in this stack; else it is in the ACL's own stack. */
   readonly blockedRequestsAlarm?: cloudwatch.Alarm;
+  /** The value CloudFront sends in the origin-verify header and the locked Lambdas expect. */
+  readonly originSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: EdgeFrontProps) {
     super(scope, id);
@@ -107,12 +118,39 @@ export class EdgeFront extends Construct {
         'only move the question to that bucket. Nothing but CloudFront writes to it.',
     });
 
+    // A new generation is a new resource (a new id): a new value, which the distribution and the Lambdas get in
+    // the same deploy; the old secret is deleted once they no longer use it.
+    const generation = props.settings.edgeOriginGeneration;
+    this.originSecret = new secretsmanager.Secret(
+      this,
+      generation === 1 ? 'OriginSecret' : `OriginSecret${generation}`,
+      {
+        description:
+          `Origin lock of ${stack.stackName}'s edge front: the x-origin-verify header CloudFront adds and the ` +
+          'public routes require. Generated; never shown to anyone.',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+        // Nothing to keep: a new stack generates a new value and hands it to its own distribution.
+        removalPolicy: RemovalPolicy.DESTROY,
+      },
+    );
+    Validations.of(this.originSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "A shared value between this stack's CloudFront distribution and its Lambdas, not a credential of " +
+        'another service: CloudFormation resolves it into the distribution at deploy time, so a rotation Lambda ' +
+        'changing it would lock Smartcar out until the next deploy. RUNBOOK.md, EdgeBlockedRequests, says how ' +
+        'to replace it (a deploy that regenerates it updates both sides).',
+    });
+
     const apiOrigin = new origins.HttpOrigin(Fn.select(2, Fn.split('/', props.api.httpApi.apiEndpoint)), {
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
       originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
       // Longer than API Gateway's own 30-second integration timeout (the OAuth callback may take 29 s), so
       // a slow request gets API Gateway's answer instead of CloudFront giving up first.
       readTimeout: Duration.seconds(35),
+      // A dynamic reference: CloudFormation resolves it at deploy time, the template never holds the value.
+      // CloudFront overwrites a viewer's header of the same name, so a caller cannot supply it.
+      customHeaders: { [ORIGIN_VERIFY_HEADER]: this.originSecret.secretValue.unsafeUnwrap() },
     });
     const behaviors: Record<string, cloudfront.BehaviorOptions> = {};
     for (const route of PUBLIC_ROUTES) {
@@ -180,6 +218,21 @@ export class EdgeFront extends Construct {
         'the viewer TLS policy be raised; modern clients (Smartcar, browsers) negotiate TLS 1.2 or 1.3 anyway. ' +
         'Raising it needs a custom domain with an ACM certificate in us-east-1 (README, "Edge protection").',
     });
+  }
+
+  /**
+   * Makes `fn` refuse requests that did not come through the front: the secret's id in its environment and
+   * permission to read it (GetSecretValue on this secret only).
+   */
+  lockOrigin<F extends 'receiver' | 'oauthCallback'>(fn: NodeLambda<F>): void {
+    // Both functions declare the variable (contracts/functions.ts); TypeScript cannot see that through F.
+    fn.setEnvironment(EDGE_ORIGIN_SECRET_VARIABLE as EnvironmentOf<F>, this.originSecret.secretArn);
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.originSecret.secretArn],
+      }),
+    );
   }
 
   /** The webhook's URL through CloudFront: the callback URI to configure in the Smartcar Dashboard. */

@@ -444,7 +444,53 @@ describe('GET /oauth/callback with injected failures', () => {
       expect(text).toContain('Connect waiting for confirmation');
       for (const secretValue of [...issued, code, state]) expect(text).not.toContain(secretValue);
     } finally {
-      vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', '');
+      // Back to unset (an empty value is not a boolean to Powertools: later Loggers would refuse it).
+      vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', undefined);
     }
+  });
+});
+
+describe('GET /oauth/callback behind the edge front (origin lock on)', () => {
+  const lockedCall = (admits: (value: string | undefined) => Promise<boolean>, headers = {}) =>
+    handlerWith({ originLock: { admits } })(
+      httpEvent({
+        routeKey: 'GET /oauth/callback',
+        rawQueryString: new URLSearchParams({ code: 'c-1', state }).toString(),
+        headers,
+      }),
+      lambdaContext('oauth-callback', 29_000),
+    );
+
+  it('refuses a request that went around CloudFront before its state is spent', async () => {
+    const exchangesBefore = tokenCalls();
+    const result = await lockedCall((value) => Promise.resolve(value === 'edge-value'));
+    expect(result.statusCode).toBe(403);
+    expect(dynamoMock.calls()).toHaveLength(0);
+    expect(tokenCalls()).toBe(exchangesBefore);
+  });
+
+  it('sends the owner to the failure page, spending nothing, when the origin secret cannot be read', async () => {
+    const result = await lockedCall(() => Promise.reject(new Error('throttled')), {
+      'x-origin-verify': 'edge-value',
+    });
+    expect(result.statusCode).toBe(302);
+    expectFailure(new URL(String(result.headers?.location)), 'temporarily_unavailable');
+    expect(dynamoMock.calls()).toHaveLength(0);
+  });
+
+  it('goes on as usual with the header CloudFront adds', async () => {
+    const { code } = codeFor();
+    const result = await handlerWith({
+      originLock: { admits: (value) => Promise.resolve(value === 'edge-value') },
+    })(
+      httpEvent({
+        routeKey: 'GET /oauth/callback',
+        rawQueryString: new URLSearchParams({ code, state }).toString(),
+        headers: { 'x-origin-verify': 'edge-value' },
+      }),
+      lambdaContext('oauth-callback', 29_000),
+    );
+    expect(result.statusCode).toBe(302);
+    expect(String(result.headers?.location)).toMatch(/^https:\/\/app\.example\.com\/ok/);
   });
 });

@@ -260,3 +260,57 @@ describe('webhook receiver at the deployed log level (INFO)', () => {
     expect(emf).toContain('"WebhookSignatureFailures"');
   });
 });
+
+describe('webhook receiver behind the edge front (origin lock on)', () => {
+  const queued: string[] = [];
+  let secretReads = 0;
+  const lockedHandler = (admits: (value: string | undefined) => Promise<boolean>) =>
+    createReceiverHandler({
+      maxBodyBytes: 1024,
+      secret: {
+        get: () => {
+          secretReads++;
+          return Promise.resolve({ clientId: 'c', clientSecret: 's', managementToken: AMT });
+        },
+      },
+      queue: {
+        send: (message) => {
+          queued.push(message.body);
+          return Promise.resolve('m-3');
+        },
+      },
+      logger: new Logger({ serviceName: 'webhook-receiver', logLevel: 'INFO' }),
+      metrics: new Metrics({ namespace: 'Test', serviceName: 'webhook-receiver' }),
+      originLock: { admits },
+    });
+  const viaEdge = (value: string) => (v: string | undefined) => Promise.resolve(v === value);
+
+  beforeEach(() => {
+    queued.length = 0;
+    secretReads = 0;
+  });
+
+  it('accepts a delivery that carries the origin header CloudFront adds', async () => {
+    const event = signedEvent(stateBody);
+    event.headers['x-origin-verify'] = 'edge-value';
+    expect((await lockedHandler(viaEdge('edge-value'))(event, {} as Context)).statusCode).toBe(200);
+    expect(queued).toEqual([stateBody]);
+  });
+
+  it('refuses a correctly signed delivery that went around CloudFront: 403, nothing queued or verified', async () => {
+    const result = await lockedHandler(viaEdge('edge-value'))(signedEvent(stateBody), {} as Context);
+    expect(result.statusCode).toBe(403);
+    expect(parse(result)).toMatchObject({ error: 'forbidden' });
+    expect(queued).toEqual([]);
+    expect(secretReads).toBe(0);
+    expect(logs.filter((line) => line.includes('"_aws"')).join('')).toContain('"EdgeBypassRefused"');
+  });
+
+  it('answers 500 (Smartcar retries) when the origin secret cannot be read', async () => {
+    const event = signedEvent(stateBody);
+    event.headers['x-origin-verify'] = 'edge-value';
+    const result = await lockedHandler(() => Promise.reject(new Error('throttled')))(event, {} as Context);
+    expect(result.statusCode).toBe(500);
+    expect(queued).toEqual([]);
+  });
+});

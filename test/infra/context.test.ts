@@ -42,6 +42,7 @@ describe('parseSettings (CDK context validation)', () => {
       edgeProtection: 'off',
       edgeRateLimit: 300,
       edgeWebhookRateLimit: 100000,
+      edgeOriginGeneration: 1,
       connectConfirmation: 'on',
       connectConfirmMinutes: 15,
       reconcileRevokeOrphans: false,

@@ -13,7 +13,15 @@ import {
 import { createSmartcarApp } from '../../lib/app.js';
 import type { EdgeAclStack } from '../../lib/edge-acl-stack.js';
 import { SmartcarStack } from '../../lib/smartcar-stack.js';
-import { cdkJson, list, refOf, render, THIS_FILE, type CfnResource } from './stack-template.js';
+import {
+  cdkJson,
+  list,
+  refOf,
+  render,
+  THIS_FILE,
+  type CfnResource,
+  type Statement,
+} from './stack-template.js';
 import { standInEntries } from './stand-in-entries.js';
 
 /**
@@ -128,6 +136,15 @@ describe('edge protection off (the default)', () => {
     expect(off.app.node.children.filter((c) => c instanceof Stack)).toEqual([off.stack]);
   });
 
+  it('locks no origin: no origin secret, and the public routes expect no origin header', () => {
+    const secrets = ofType(off.resources, 'AWS::SecretsManager::Secret');
+    expect(secrets.map(([id]) => id).filter((id) => id.includes('Origin'))).toEqual([]);
+    for (const [, f] of ofType(off.resources, 'AWS::Lambda::Function')) {
+      const env = (p(f).Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env).not.toHaveProperty('EDGE_ORIGIN_SECRET_ID');
+    }
+  });
+
   it("sends Smartcar to the API's own URLs", () => {
     expect(render(off.outputs.WebhookUrl?.Value)).toMatch(/execute-api.*\/webhooks\/smartcar$/);
     expect(render(off.outputs.OAuthCallbackUrl?.Value)).toMatch(/execute-api.*\/oauth\/callback$/);
@@ -173,6 +190,65 @@ describe('edge protection on, in us-east-1', () => {
       config.CacheBehaviors.find((b) => b.PathPattern === path)?.AllowedMethods;
     expect(methods(WEBHOOK_PATH)).toContain('POST');
     expect(methods(OAUTH_CALLBACK_PATH)).toEqual(['GET', 'HEAD']);
+  });
+
+  it('locks the origin: CloudFront sends a generated secret that only the receiver and the callback read', () => {
+    const [secretId, secret] = ofType(on.resources, 'AWS::SecretsManager::Secret').find(([id]) =>
+      id.includes('OriginSecret'),
+    ) as [string, CfnResource];
+    expect(p(secret).GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
+    const origin = distributionConfig(on).Origins[0] as unknown as {
+      OriginCustomHeaders: { HeaderName: string; HeaderValue: unknown }[];
+    };
+    // A dynamic reference resolved at deploy time: the template never holds the value.
+    expect(origin.OriginCustomHeaders.map((h) => [h.HeaderName, render(h.HeaderValue)])).toEqual([
+      ['x-origin-verify', `{{resolve:secretsmanager:<${secretId}>:SecretString:::}}`],
+    ]);
+    const functions = ofType(on.resources, 'AWS::Lambda::Function');
+    const locked = functions
+      .filter(([, f]) => {
+        const env = (p(f).Environment as { Variables: Record<string, unknown> }).Variables;
+        return refOf(env.EDGE_ORIGIN_SECRET_ID) === secretId;
+      })
+      .map(([, f]) => String(p(f).Description).split(':')[0]);
+    expect(locked.sort()).toEqual(['OAuth callback', 'Smartcar webhook receiver']);
+    const readers = ofType(on.resources, 'AWS::IAM::Policy')
+      .filter(([, policy]) =>
+        list((p(policy).PolicyDocument as { Statement: Statement[] }).Statement).some(
+          (statement) =>
+            list(statement.Resource).some((resource) => refOf(resource) === secretId) &&
+            list(statement.Action).includes('secretsmanager:GetSecretValue'),
+        ),
+      )
+      .flatMap(([, policy]) => list(p(policy).Roles as unknown[]).map(refOf));
+    const rolesOf = (description: string) =>
+      functions
+        .filter(([, f]) => String(p(f).Description).startsWith(description))
+        .map(([, f]) => refOf(p(f).Role));
+    expect(readers.sort()).toEqual(
+      [...rolesOf('OAuth callback'), ...rolesOf('Smartcar webhook receiver')].sort(),
+    );
+  });
+
+  it('replaces the origin secret when edgeOriginGeneration is raised, and hands the new one to all three', () => {
+    const next = synth({ edgeProtection: 'on', edgeOriginGeneration: '2' });
+    const ids = ofType(next.resources, 'AWS::SecretsManager::Secret')
+      .map(([id]) => id)
+      .filter((id) => id.includes('OriginSecret'));
+    const before = ofType(on.resources, 'AWS::SecretsManager::Secret')
+      .map(([id]) => id)
+      .filter((id) => id.includes('OriginSecret'));
+    expect(ids).toHaveLength(1);
+    expect(ids).not.toEqual(before);
+    const origin = distributionConfig(next).Origins[0] as unknown as {
+      OriginCustomHeaders: { HeaderValue: unknown }[];
+    };
+    expect(render(origin.OriginCustomHeaders[0]?.HeaderValue)).toContain(`<${ids[0]}>`);
+    const locked = ofType(next.resources, 'AWS::Lambda::Function').filter(([, f]) => {
+      const env = (p(f).Environment as { Variables: Record<string, unknown> }).Variables;
+      return refOf(env.EDGE_ORIGIN_SECRET_ID) === ids[0];
+    });
+    expect(locked).toHaveLength(2);
   });
 
   it('answers every other path (the IAM routes among them) with 404 at the edge', () => {
