@@ -44,15 +44,22 @@ export async function startSqsEmulator(options: SqsEmulatorOptions): Promise<Sqs
   const host = options.host ?? '127.0.0.1';
   const worker = startModuleThread(EMULATOR_ENTRY, { port: options.port, host });
   let stopped: (() => void) | undefined;
+  let listening = false;
   const port = await new Promise<number>((resolve, reject) => {
     worker.on('message', (message: SqsEmulatorThreadMessage) => {
-      if (message.kind === 'listening') resolve(message.port);
-      else if (message.kind === 'failed') reject(deserializeError(message.error));
+      if (message.kind === 'listening') {
+        listening = true;
+        resolve(message.port);
+      } else if (message.kind === 'failed') reject(deserializeError(message.error));
       else stopped?.();
     });
-    worker.once('error', reject);
+    worker.once('error', (error) => {
+      if (listening) console.error('[sqs] the SQS emulator failed', error);
+      reject(error);
+    });
     worker.once('exit', (code) => {
-      stopped?.();
+      if (stopped) return stopped();
+      if (listening) console.error(`[sqs] the SQS emulator's thread exited (${code})`);
       reject(new Error(`the SQS emulator's thread exited (${code}) before it listened`));
     });
   }).catch(async (error: unknown) => {
