@@ -1,8 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { atMost } from '../startup.js';
 import { deserializeError, startModuleThread, type SerializedError } from '../worker-thread.js';
-import type { LocalFunction } from './lambda-runtime.js';
-import type { SqsPoller } from './sqs-poller.js';
+import type { SqsPoller, SqsPollerOptions } from './sqs-poller.js';
 
 /**
  * A queue function and its event source mapping in a worker thread of their own: the local counterpart of
@@ -17,19 +16,11 @@ import type { SqsPoller } from './sqs-poller.js';
  * again after the visibility timeout.
  */
 
-export interface SqsPollerThreadOptions {
+/** The in-process poller's options, with the handler's module and the emulator's endpoint instead of objects. */
+export interface SqsPollerThreadOptions extends Omit<SqsPollerOptions, 'client' | 'handler'> {
   /** File URL of the module exporting the function's `handler`. */
   readonly handlerModule: string;
   readonly sqsEndpoint: string;
-  readonly queueUrl: string;
-  readonly queueArn: string;
-  readonly region: string;
-  readonly function: LocalFunction;
-  readonly batchSize: number;
-  readonly batchWindowMs: number;
-  readonly concurrency?: number;
-  readonly waitTimeSeconds?: number;
-  readonly log?: (message: string, error?: unknown) => void;
 }
 
 /** What the thread receives as `workerData`: the options without the log callback (it posts its lines). */

@@ -1,13 +1,13 @@
 import { threadId } from 'node:worker_threads';
 import {
   CreateQueueCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSqsPollerThread } from '../../local/runtime/sqs-poller-thread.js';
+import { depth } from '../../bench/load/checks.js';
+import { startSqsPollerThread, type SqsPollerThreadOptions } from '../../local/runtime/sqs-poller-thread.js';
 import {
   createWebhookQueues,
   localSqsClient,
@@ -42,20 +42,18 @@ afterAll(async () => {
   await emulator?.stop();
 });
 
-const functionSettings = { functionName: 'echo', timeoutMs: 5_000, region: REGION };
-
-async function depth(queueUrl: string): Promise<number> {
-  const { Attributes } = await client.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
-}
+/** The thread on the test queue, with the echo handler. */
+const threadOptions = (more: Partial<SqsPollerThreadOptions> = {}): SqsPollerThreadOptions => ({
+  handlerModule: HANDLER,
+  sqsEndpoint: emulator.endpoint,
+  queueUrl: queues.queueUrl,
+  queueArn: queues.queueArn,
+  region: REGION,
+  function: { functionName: 'echo', timeoutMs: 5_000, region: REGION },
+  batchSize: 10,
+  batchWindowMs: 0,
+  ...more,
+});
 
 async function receiveEchoes(count: number): Promise<{ body: string; threadId: number }[]> {
   const echoes: { body: string; threadId: number }[] = [];
@@ -73,18 +71,9 @@ describe('a queue function in a thread of its own', () => {
   it('runs the handler module in another thread, deletes what succeeded and leaves what it reported failed', async () => {
     process.env.ECHO_SQS_ENDPOINT = emulator.endpoint;
     process.env.ECHO_QUEUE_URL = echoQueueUrl;
-    const poller = await startSqsPollerThread({
-      handlerModule: HANDLER,
-      sqsEndpoint: emulator.endpoint,
-      queueUrl: queues.queueUrl,
-      queueArn: queues.queueArn,
-      region: REGION,
-      function: functionSettings,
-      batchSize: 10,
-      batchWindowMs: 0,
-      concurrency: 2,
-      log: (line) => logged.push(line),
-    });
+    const poller = await startSqsPollerThread(
+      threadOptions({ concurrency: 2, log: (line) => logged.push(line) }),
+    );
     try {
       await client.send(
         new SendMessageBatchCommand({
@@ -96,7 +85,7 @@ describe('a queue function in a thread of its own', () => {
       expect(echoes.map((echo) => echo.body).sort()).toEqual(['a', 'b', 'fail']);
       expect(echoes.every((echo) => echo.threadId !== threadId)).toBe(true);
       // The failed record stays (invisible until its visibility timeout); the others are deleted.
-      await expect.poll(() => depth(queues.queueUrl), { timeout: 5_000 }).toBe(1);
+      await expect.poll(() => depth(client, queues.queueUrl), { timeout: 5_000 }).toBe(1);
       // The thread's log lines reach this thread's log (the records may have come in one batch or more).
       await expect
         .poll(() => logged.some((line) => /echo: 1 of [1-3] record\(s\) reported failed/.test(line)))
@@ -108,17 +97,8 @@ describe('a queue function in a thread of its own', () => {
 
   it('fails to start, with the cause, when the handler module cannot be loaded', async () => {
     delete process.env.ECHO_QUEUE_URL;
-    await expect(
-      startSqsPollerThread({
-        handlerModule: HANDLER,
-        sqsEndpoint: emulator.endpoint,
-        queueUrl: queues.queueUrl,
-        queueArn: queues.queueArn,
-        region: REGION,
-        function: functionSettings,
-        batchSize: 10,
-        batchWindowMs: 0,
-      }),
-    ).rejects.toThrow(/ECHO_SQS_ENDPOINT and ECHO_QUEUE_URL are required/);
+    await expect(startSqsPollerThread(threadOptions())).rejects.toThrow(
+      /ECHO_SQS_ENDPOINT and ECHO_QUEUE_URL are required/,
+    );
   });
 });
