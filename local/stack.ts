@@ -33,7 +33,8 @@ import {
   startSqsEmulator,
   type WebhookQueues,
 } from './stand-ins/sqs.js';
-import { startSqsPoller } from './runtime/sqs-poller.js';
+import { startSqsPoller, type SqsPoller } from './runtime/sqs-poller.js';
+import { startSqsPollerThread } from './runtime/sqs-poller-thread.js';
 import { ensureTables } from './stand-ins/dynamodb-tables.js';
 import { assertPortFree, atMost, valueOf } from './startup.js';
 import { routeKey, SUBSCRIPTION_MAX_ATTEMPTS, VEHICLE_SUBSCRIPTIONS_PATH } from '../contracts/index.js';
@@ -330,19 +331,29 @@ export async function startLocalStack(
     // seconds to finish; the shutdown must not wait out a 30 s function timeout, or the process could be
     // killed before DynamoDB Local (stopped last) is.
     const consume = async (name: string, fn: QueueFunction, queue: WebhookQueues): Promise<void> => {
-      const { handler } = await coldStart(fn.name, fn.load);
-      const poller = startSqsPoller({
-        client: sqsClient,
+      const mapping = {
         queueUrl: queue.queueUrl,
         queueArn: queue.queueArn,
         region: config.region,
-        handler,
         function: localFunction(fn),
         batchSize: config.queue.batchSize,
         batchWindowMs: config.queue.batchWindowMs,
         concurrency: config.queue.concurrency,
         log,
-      });
+      };
+      let poller: SqsPoller;
+      if (fn.handlerModule === undefined) {
+        const { handler } = await coldStart(fn.name, fn.load);
+        poller = startSqsPoller({ ...mapping, client: sqsClient, handler });
+      } else {
+        // The thread reads this process's environment as it starts: the function's cold start there.
+        applyFunctionEnvironment(fn.name, lambdaEnv);
+        poller = await startSqsPollerThread({
+          ...mapping,
+          handlerModule: fn.handlerModule,
+          sqsEndpoint: sqs.endpoint,
+        });
+      }
       stoppers.push({ name, stop: () => atMost(poller.stop(), POLLER_STOP_GRACE_MS) });
     };
     await consume('SQS poller', functions.webhookProcessor, queues);

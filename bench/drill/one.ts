@@ -36,6 +36,8 @@ function behindProxies(
     tokenRefresh: { ...LOCAL_FUNCTIONS.tokenRefresh, load: viaProxies(LOCAL_FUNCTIONS.tokenRefresh.load) },
     webhookProcessor: {
       ...LOCAL_FUNCTIONS.webhookProcessor,
+      // In this process: the drills wrap the handler and point its clients at the proxies as it loads.
+      handlerModule: undefined,
       load: viaProxies(async () => {
         const { handler } = await LOCAL_FUNCTIONS.webhookProcessor.load();
         return { handler: wrapProcessor ? wrapProcessor(handler) : handler };

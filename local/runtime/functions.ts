@@ -41,6 +41,14 @@ export interface HttpFunction extends FunctionSettings {
 
 export interface QueueFunction extends FunctionSettings {
   readonly load: () => Promise<{ handler: SQSHandler }>;
+  /**
+   * File URL of the same module `load` imports. When set, the function and its poller run in a worker
+   * thread of their own (local/runtime/sqs-poller-thread.ts), as Lambda runs them apart from the API, and
+   * `load` is not called; without it (a handler built in this process, as tests and drills do) they share
+   * this process's event loop.
+   * @default undefined (in-process)
+   */
+  readonly handlerModule?: string;
 }
 
 export interface ScheduledFunction extends FunctionSettings {
@@ -100,6 +108,7 @@ export const LOCAL_FUNCTIONS: LocalFunctions = {
   webhookProcessor: {
     ...settingsOf('processor'),
     load: () => import('../../lambdas/webhook-processor/handler.js'),
+    handlerModule: new URL('../../lambdas/webhook-processor/handler.js', import.meta.url).href,
   },
   subscriptionWorker: {
     ...settingsOf('subscriptionWorker'),

@@ -5,9 +5,13 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
+import { atMost } from '../startup.js';
+import { deserializeError, startModuleThread, type SerializedError } from '../worker-thread.js';
 
 /**
- * The SQS emulator (fauxqs, in memory: queued messages do not survive a restart).
+ * The SQS emulator (fauxqs, in memory: queued messages do not survive a restart), in a worker thread of its
+ * own (./sqs-emulator-thread.ts): like SQS, it does not take turns with the gateway, the receiver and the
+ * processor on their event loop, and a load uses the machine's other core for it.
  *
  * Two adjustments, both outside fauxqs's protocol handling:
  * - We build the fauxqs app and listen ourselves instead of calling `startFauxqs()`, which always listens on
@@ -23,9 +27,64 @@ export interface SqsEmulator {
   stop(): Promise<void>;
 }
 
+export interface SqsEmulatorOptions {
+  readonly port: number;
+  readonly host?: string;
+}
+
+/** Messages from the emulator's thread. */
+export type SqsEmulatorThreadMessage =
+  | { readonly kind: 'listening'; readonly port: number }
+  | { readonly kind: 'failed'; readonly error: SerializedError }
+  | { readonly kind: 'stopped' };
+
+const EMULATOR_ENTRY = new URL('./sqs-emulator-thread.ts', import.meta.url);
+
+export async function startSqsEmulator(options: SqsEmulatorOptions): Promise<SqsEmulator> {
+  const host = options.host ?? '127.0.0.1';
+  const worker = startModuleThread(EMULATOR_ENTRY, { port: options.port, host });
+  let stopped: (() => void) | undefined;
+  let listening = false;
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.on('message', (message: SqsEmulatorThreadMessage) => {
+      if (message.kind === 'listening') {
+        listening = true;
+        resolve(message.port);
+      } else if (message.kind === 'failed') reject(deserializeError(message.error));
+      else stopped?.();
+    });
+    worker.once('error', (error) => {
+      if (listening) console.error('[sqs] the SQS emulator failed', error);
+      reject(error);
+    });
+    worker.once('exit', (code) => {
+      if (stopped) return stopped();
+      if (listening) console.error(`[sqs] the SQS emulator's thread exited (${code})`);
+      reject(new Error(`the SQS emulator's thread exited (${code}) before it listened`));
+    });
+  }).catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
+  });
+  return {
+    endpoint: `http://${host}:${port}`,
+    port,
+    async stop() {
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      worker.postMessage({ kind: 'stop' });
+      await atMost(done, EMULATOR_STOP_GRACE_MS);
+      await worker.terminate();
+    },
+  };
+}
+
+/** A stop lets the emulator answer the requests in progress (fastify's close), but not for ever. */
+const EMULATOR_STOP_GRACE_MS = 3_000;
+
 const FAUXQS_QUEUE_URL = /http:\/\/sqs\.[a-z0-9-]+\.localhost(?::\d+)?\/(\d{12}\/[A-Za-z0-9_.-]+)/g;
 
-export async function startSqsEmulator(options: { port: number; host?: string }): Promise<SqsEmulator> {
+/** The emulator itself, in the calling thread; `startSqsEmulator` runs it in its own. */
+export async function serveSqsEmulator(options: SqsEmulatorOptions): Promise<SqsEmulator> {
   const host = options.host ?? '127.0.0.1';
   const app = buildApp({ logger: false });
   let endpoint = '';
