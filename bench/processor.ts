@@ -39,7 +39,7 @@ export interface SignalCountFigures {
   readonly plainPutsPerSecond: number;
   /**
    * The design this one replaced: one conditional UpdateItem per signal plus a PutItem and an UpdateItem of an
-   * idempotency record, N + 3 requests per event (issue 13 measured it at 0.86× of its requests as plain PutItems).
+   * idempotency record, N + 3 requests per event (it ran at 0.86× of its requests as plain PutItems).
    */
   readonly previousDesignRequestsPerEvent: number;
   /** events/s ÷ (plain PutItems/s ÷ (N + 3)): how many times the previous design's ceiling on this machine. */
