@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadLocalConfig } from '../../local/config.js';
-import { startLocalStack, type RunningLocalStack } from '../../local/stack.js';
+import type { RunningLocalStack } from '../../local/stack.js';
+import { startInProcessLocalStack, type InProcessLocalStack } from '../support/in-process-local-stack.js';
 import type { FakeSmartcar, FakeSmartcarCall } from '../../local/stand-ins/smartcar/index.js';
-import { freePort } from '../support/ports.js';
 
 /**
  * Webhook subscriptions through local mode, in-process with the real handlers: Connect with the fake Smartcar →
@@ -17,34 +13,15 @@ import { freePort } from '../support/ports.js';
 const AMT = 'subscriptions-it-amt';
 let stack: RunningLocalStack;
 let fake: FakeSmartcar;
-let dataDir: string;
+let running: InProcessLocalStack | undefined;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'subscriptions-it-'));
-  const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-  const config = loadLocalConfig({
-    PORT: String(ports[0]),
-    LOCAL_DYNAMODB_PORT: String(ports[1]),
-    LOCAL_SQS_PORT: String(ports[2]),
-    LOCAL_SECRETS_PORT: String(ports[3]),
-    LOCAL_KMS_PORT: String(ports[4]),
-    LOCAL_FAKE_SMARTCAR: 'true',
-    LOCAL_FAKE_SMARTCAR_PORT: String(ports[5]),
-    LOCAL_DATA_DIR: dataDir,
-    SMARTCAR_MANAGEMENT_TOKEN: AMT,
-    SMARTCAR_WEBHOOK_IDS: 'wh-a,wh-b',
-    LOCAL_TOKEN_REFRESH_INTERVAL_MINUTES: '0',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  });
-  stack = await startLocalStack(config, undefined, () => undefined);
-  if (!stack.fakeSmartcar) throw new Error('the fake Smartcar did not start');
-  fake = stack.fakeSmartcar;
+  running = await startInProcessLocalStack('subscriptions-it', AMT, { SMARTCAR_WEBHOOK_IDS: 'wh-a,wh-b' });
+  ({ stack, fake } = running);
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 interface Subscription {
