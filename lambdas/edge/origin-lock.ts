@@ -26,26 +26,29 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
  */
 export function secretOriginLock(secretId: string, client: SecretsManagerClient): OriginLock {
   const provider = new SecretsProvider({ awsSdkV3Client: client });
+  // The digest of the value last read: the provider hands back the same cached value for 5 minutes.
+  let last: { readonly value: string; readonly digest: Buffer } | undefined;
   return {
     async admits(headerValue) {
       const expected = await provider.get(secretId, { maxAge: CACHE_SECONDS });
       if (typeof expected !== 'string' || expected.length < 16) {
         throw new Error(`Edge origin secret ${secretId} holds no usable value`);
       }
+      if (last?.value !== expected) last = { value: expected, digest: digest(expected) };
       if (headerValue === undefined || headerValue.length === 0) return false;
-      return timingSafeEqual(digest(headerValue), digest(expected));
+      return timingSafeEqual(digest(headerValue), last.digest);
     },
   };
 }
 
 export interface OriginCheckDeps {
-  readonly lock: OriginLock | undefined;
+  readonly lock: OriginLock;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
 /**
- * `undefined` when the request may go on (no lock configured, or it came through the front); else the answer:
+ * `undefined` when the request may go on (it came through the front); else the answer:
  * 403 for a request that went around the front, 500 when the lock cannot be read (so Smartcar retries; the
  * callback turns that into its failure page). Nothing from the request is logged: it is unauthenticated.
  */
@@ -53,7 +56,6 @@ export async function refuseUnlessViaEdge(
   event: APIGatewayProxyEventV2,
   deps: OriginCheckDeps,
 ): Promise<APIGatewayProxyStructuredResultV2 | undefined> {
-  if (deps.lock === undefined) return undefined;
   let admitted: boolean;
   try {
     admitted = await deps.lock.admits(header(event.headers, ORIGIN_VERIFY_HEADER));
